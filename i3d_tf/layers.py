@@ -1,0 +1,81 @@
+"""Building blocks with the semantics of DeepMind's Sonnet I3D: Unit3D and Sonnet-style batch norm.
+
+Keras 3 layer names may not contain '/', so each block records its DeepMind variable names in
+`deepmind_variables()` (e.g. {'conv_3d/w': kernel, 'batch_norm/beta': beta, ...}); models join them
+with their scope to get the release's full names.
+"""
+import keras
+import tensorflow as tf
+
+# Sonnet v1 BatchNorm as the release used it: no scale (gamma), epsilon 1e-3, decay 0.999.
+BN_EPSILON = 1e-3
+BN_DECAY = 0.999
+
+
+def sonnet_batch_norm(name="batch_norm", synchronized=False):
+  """A Keras BatchNormalization configured like the release's snt.BatchNorm(scale=False)."""
+  return keras.layers.BatchNormalization(
+      axis=-1, momentum=BN_DECAY, epsilon=BN_EPSILON, center=True, scale=False,
+      synchronized=synchronized, name=name)
+
+
+class Unit3D(keras.layers.Layer):
+  """Conv3D (TF 'SAME' padding, no bias unless asked) + optional batch norm + optional ReLU.
+
+  Input and output are [B, T, H, W, C]. The kernel is [kt, kh, kw, C_in, C_out], as in the release.
+  """
+
+  def __init__(self, output_channels, kernel_shape=(1, 1, 1), stride=(1, 1, 1),
+               activation="relu", use_batch_norm=True, use_bias=False, padding="same",
+               sync_batch_norm=False, kernel_initializer="glorot_uniform", **kwargs):
+    super().__init__(**kwargs)
+    self.output_channels = output_channels
+    self.kernel_shape = tuple(kernel_shape)
+    self.stride = tuple(stride)
+    self.activation_name = activation
+    self.use_batch_norm = use_batch_norm
+    self.use_bias = use_bias
+    # Keras 3 on the TF backend passes 'same' straight to tf.nn.convolution as 'SAME': TF's
+    # asymmetric padding (the extra row/column/frame at the end), as in the release.
+    self.conv = keras.layers.Conv3D(
+        output_channels, self.kernel_shape, strides=self.stride, padding=padding,
+        use_bias=use_bias, kernel_initializer=kernel_initializer, name="conv_3d")
+    self.bn = sonnet_batch_norm(synchronized=sync_batch_norm) if use_batch_norm else None
+
+  def build(self, input_shape):
+    self.conv.build(input_shape)
+    if self.bn is not None:
+      self.bn.build(tuple(input_shape[:-1]) + (self.output_channels,))
+    self.built = True
+
+  def call(self, inputs, training=False):
+    net = self.conv(inputs)
+    if self.bn is not None:
+      net = self.bn(net, training=training)
+    if self.activation_name == "relu":
+      net = tf.nn.relu(net)
+    return net
+
+  def deepmind_variables(self):
+    """DeepMind's names within this unit's scope -> variables."""
+    out = {"conv_3d/w": self.conv.kernel}
+    if self.use_bias:
+      out["conv_3d/b"] = self.conv.bias
+    if self.bn is not None:
+      out["batch_norm/beta"] = self.bn.beta
+      out["batch_norm/moving_mean"] = self.bn.moving_mean
+      out["batch_norm/moving_variance"] = self.bn.moving_variance
+    return out
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(output_channels=self.output_channels, kernel_shape=self.kernel_shape,
+                  stride=self.stride, activation=self.activation_name,
+                  use_batch_norm=self.use_batch_norm, use_bias=self.use_bias)
+    return config
+
+
+def max_pool3d_same(inputs, ksize, strides):
+  """tf.nn.max_pool3d with TF 'SAME' padding; ksize/strides are (t, h, w)."""
+  return tf.nn.max_pool3d(inputs, ksize=(1,) + tuple(ksize) + (1,),
+                          strides=(1,) + tuple(strides) + (1,), padding="SAME")

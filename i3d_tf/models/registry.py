@@ -1,0 +1,108 @@
+"""The one registry of models by `--model` name: a builder and the input spec (paper, Table 1).
+
+Every binary and the input pipeline look models up here. Calling convention for every model:
+  inputs: a tensor [B, T, H, W, C] when the spec has one stream, else a dict {stream name: tensor};
+  output: logits [B, num_classes] when training=False; in training a model may return per-step
+  logits [B, T, num_classes] (the loss then averages over T, e.g. the ConvNet+LSTM).
+"""
+import dataclasses
+import importlib
+from typing import Callable, Optional
+
+FPS = 25  # every input spec is in frames of the 25 fps videos the datasets store
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamSpec:
+  """What one input stream of a model takes. Frames are taken `frame_stride` apart at 25 fps."""
+  name: str                    # 'rgb' or 'flow' (the dataset feature it reads)
+  channels: int                # 3 for RGB, 2 for flow
+  train_frames: int            # frames per training clip
+  test_frames: Optional[int]   # frames at test; None = the whole video (up to max_test_frames)
+  frame_stride: int = 1
+
+  @property
+  def train_footprint_s(self):
+    return self.train_frames * self.frame_stride / FPS
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+  """The input of a model: one or more streams, spatial crop, and evaluation length."""
+  streams: tuple                # of StreamSpec; the RGB stream first where there is one
+  crop_size: int = 224          # random crop in training, centre crop at test
+  max_test_frames: int = 250    # 10 s at 25 fps, the paper's test footprint
+
+  @property
+  def stream_names(self):
+    return tuple(s.name for s in self.streams)
+
+  def stream(self, name):
+    for s in self.streams:
+      if s.name == name:
+        return s
+    raise KeyError(f"input spec has no stream {name!r}; it has {self.stream_names}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A registered model: `build(num_classes, **options)` returns an unbuilt keras.Model."""
+  name: str
+  builder: str                  # 'module:function', imported lazily
+  input_spec: InputSpec
+  description: str
+  paper_params_millions: Optional[float] = None  # Table 1 of the paper
+
+  def build(self, num_classes, **options):
+    module_name, fn_name = self.builder.split(":")
+    fn = getattr(importlib.import_module(module_name), fn_name)
+    return fn(num_classes=num_classes, **options)
+
+
+_REGISTRY = {}
+
+
+def register(spec):
+  if spec.name in _REGISTRY:
+    raise ValueError(f"model {spec.name!r} is registered twice")
+  _REGISTRY[spec.name] = spec
+  return spec
+
+
+def names():
+  return tuple(_REGISTRY)
+
+
+def get(name):
+  """The ModelSpec registered as `name`; a ValueError listing the valid names otherwise."""
+  try:
+    return _REGISTRY[name]
+  except KeyError:
+    raise ValueError(f"unknown model {name!r}; valid --model values: "
+                     f"{', '.join(sorted(_REGISTRY))}") from None
+
+
+def build_model(name, num_classes, **options):
+  return get(name).build(num_classes, **options)
+
+
+def _i3d_streams(rgb, flow):
+  streams = []
+  if rgb:
+    streams.append(StreamSpec("rgb", 3, train_frames=64, test_frames=None))
+  if flow:
+    streams.append(StreamSpec("flow", 2, train_frames=64, test_frames=None))
+  return tuple(streams)
+
+
+register(ModelSpec(
+    "i3d_rgb", "i3d_tf.models.builders:i3d_rgb", InputSpec(_i3d_streams(True, False)),
+    "Inflated Inception-v1 on 64 RGB frames (the release's RGB stream)", 12.0))
+register(ModelSpec(
+    "i3d_flow", "i3d_tf.models.builders:i3d_flow", InputSpec(_i3d_streams(False, True)),
+    "Inflated Inception-v1 on 64 TV-L1 flow frames (the release's Flow stream)", 12.0))
+register(ModelSpec(
+    "i3d_two_stream", "i3d_tf.models.builders:i3d_two_stream",
+    InputSpec(_i3d_streams(True, True)),
+    "Two-stream I3D: the sum of the RGB and Flow streams' logits, as the release combines them",
+    25.0))
