@@ -128,8 +128,9 @@ def example_inputs(spec, frames=None):
   return {name: tf.zeros(shape) for name, shape in shapes.items()}
 
 
-def run(config, data, echo=print):
-  """Trains (or resumes) one run; returns (status, final eval metrics or None)."""
+def run(config, data, echo=None):
+  """Trains (or resumes) one run; returns (status, final eval metrics or None, the Trainer)."""
+  echo = echo or (lambda message: print(message, flush=True))
   if config.finetune_mode not in FINETUNE_MODES:
     raise ValueError(f"finetune mode {config.finetune_mode!r} is not one of {FINETUNE_MODES}")
   registry.get(config.model)  # the error lists the valid --model values

@@ -299,12 +299,24 @@ class Trainer:
           self._evaluate_and_record(step, train_scalars, eval_writer)
         if config.export_saved_model and self.export_fn is not None:
           self._export()
+      self._sync_workers()
     finally:
       bar.close()
       signal.signal(signal.SIGTERM, previous_handler)
       writer.flush()
       eval_writer.flush()
     return status
+
+  def _sync_workers(self):
+    """A barrier: workers wait for the chief's evaluation and export before they exit (a worker
+    leaving first makes the chief's coordination service wait out its heartbeat timeout)."""
+    if distribute.task_info(self.strategy)[0] is None:
+      return
+    @tf.function
+    def barrier():
+      ones = self.strategy.run(lambda: tf.constant(1.0))
+      return self.strategy.reduce("sum", ones, axis=None)
+    barrier()
 
   def _evaluate_and_record(self, step, train_scalars, eval_writer):
     if not self.is_chief:

@@ -110,3 +110,58 @@ def parse_toy_example(serialized):
   rgb = tf.sparse.to_dense(parsed["rgb"])
   return {"rgb": rgb, "flow": tf.sparse.to_dense(parsed["flow"]), "label": parsed["label"],
           "video_id": parsed["video_id"], "num_frames": tf.shape(rgb)[0]}
+
+
+def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_classes=4,
+                    seed=0):
+  """Writes (once) toy shards into shard_dir and returns an experiment.DataSource over them."""
+  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  files = sorted(tf.io.gfile.glob(f"{shard_dir}/toy.tfrecord-*"))
+  if not files:
+    examples = moving_square_examples(num_videos, num_frames, size, num_classes, seed)
+    files = write_shards(examples, shard_dir, num_shards=2)
+  return experiment.DataSource(files, files, num_classes, [f"class_{i}" for i in range(num_classes)],
+                               parse_fn=parse_toy_example, decoders=DECODERS)
+
+
+def toy_config(model_dir, **overrides):
+  """A tiny I3D-flow run on toy shards: 8 frames, 32 px, SAME final pool, a few steps."""
+  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  values = dict(model="i3d_flow", model_dir=model_dir, batch_size=4, train_steps=4,
+                train_frames=8, crop_size=32, final_pool_padding="SAME", checkpoint_every=2,
+                eval_every=0, lr_schedule="cosine", learning_rate=0.05, batch_norm_decay=0.9,
+                seed=0, progress_bar=False, eval_batch_size=4, export_saved_model=False)
+  values.update(overrides)
+  return experiment.ExperimentConfig(**values)
+
+
+def main(argv=None):
+  """`python -m i3d_tf.training.testing --model_dir=D --shard_dir=S [--strategy=..] [k=v ...]`:
+  a toy run in its own process (what the multi-worker and kill -9 tests start)."""
+  import argparse  # pylint: disable=import-outside-toplevel
+  import json  # pylint: disable=import-outside-toplevel
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--model_dir", required=True)
+  parser.add_argument("--shard_dir", required=True)
+  parser.add_argument("--logical_cpus", type=int, default=0)
+  parser.add_argument("--config", default="{}", help="JSON of ExperimentConfig overrides")
+  parser.add_argument("--dump_weights", default=None, help=".npz of the trainable weights")
+  args = parser.parse_args(argv)
+  if args.logical_cpus:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
+  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  data = toy_data_source(args.shard_dir)
+  config = toy_config(args.model_dir, **json.loads(args.config))
+  status, final, trainer = experiment.run(config, data)
+  print(f"STATUS {status} STEP {int(trainer.step.numpy())} REPLICAS "
+        f"{trainer.strategy.num_replicas_in_sync}", flush=True)
+  if args.dump_weights:
+    np.savez(args.dump_weights, **{f"w{i}": v.numpy()
+                                   for i, v in enumerate(trainer.model.trainable_variables)})
+  return 0
+
+
+if __name__ == "__main__":
+  main()
