@@ -61,8 +61,6 @@ def export_saved_model(model, export_dir, input_spec, label_map=None):
     input_spec: the model's registry.InputSpec (streams, channels, crop size).
     label_map: optional list of class names, or a path to a label-map file, stored as an asset.
   """
-  if not model.built or not model.variables:
-    _build_with_dummy_input(model, input_spec)
   label_map_path = None
   tmp_dir = None
   if label_map is not None:
@@ -73,6 +71,8 @@ def export_saved_model(model, export_dir, input_spec, label_map=None):
       raise ValueError(f"label_map has {len(label_map)} classes; the model has {num_classes}")
     tmp_dir = tempfile.mkdtemp(prefix="i3d_tf_export_")
     label_map_path = labels.write_label_map(label_map, os.path.join(tmp_dir, "label_map.txt"))
+  if not model.built or not model.variables:
+    _build_with_dummy_input(model, input_spec)
   module = _ServingModule(model, input_spec, label_map_path)
   tf.saved_model.save(module, export_dir,
                       signatures={SIGNATURE_KEY: module.serve.get_concrete_function()})
