@@ -30,9 +30,15 @@ _BACKGROUND_MAX_SPEED = 0.5  # Label-independent drift of the background, px per
 
 
 def _texture(rng, height, width, colour_a, colour_b, blur):
-  """A smooth random two-colour texture, uint8 [H, W, 3], with gradients TV-L1 can follow."""
-  noise = rng.random((height, width), dtype=np.float32)
-  smooth = cv2.GaussianBlur(noise, (0, 0), blur)
+  """A smooth random two-colour texture, float32 [H, W, 3], with gradients TV-L1 can follow.
+
+  Low-pass filtered in the Fourier domain, so it tiles: the background wraps around seamlessly.
+  """
+  noise = rng.random((height, width))
+  freq_y = np.fft.fftfreq(height)[:, None]
+  freq_x = np.fft.rfftfreq(width)[None, :]
+  gain = np.exp(-2 * (np.pi * blur) ** 2 * (freq_y ** 2 + freq_x ** 2))  # Gaussian of sigma blur.
+  smooth = np.fft.irfft2(np.fft.rfft2(noise) * gain, s=(height, width))
   smooth = (smooth - smooth.min()) / max(float(smooth.max() - smooth.min()), 1e-6)
   # Sharpen the contrast so that blotches have edges.
   mix = np.clip((smooth - 0.5) * 2.5 + 0.5, 0.0, 1.0)[..., None]
@@ -60,18 +66,15 @@ def _shape_mask(shape, size):
   return mask.astype(np.float32) / 255.0
 
 
-def scene_parameters(seed, num_frames, height, width):
-  """Everything the seed decides (no label): textures, shape, placement, speeds."""
+def scene_parameters(seed, height, width):
+  """Everything the seed decides (no label, no clip length): textures, shape, placement, speeds."""
   rng = np.random.default_rng(seed)
   side = min(height, width)
   radius = side * rng.uniform(0.15, 0.22)  # Shape radius at scale 1, px.
   canvas = int(math.ceil(radius * _ZOOM_OVER_CLIP)) * 2 + 2  # Object canvas: sharp up to 1.6x.
-  background_margin = int(math.ceil(_BACKGROUND_MAX_SPEED * num_frames)) + 2
   return {
-      "background": _texture(rng, height + 2 * background_margin, width + 2 * background_margin,
-                             _random_colour(rng), _random_colour(rng),
+      "background": _texture(rng, height, width, _random_colour(rng), _random_colour(rng),
                              blur=side * rng.uniform(0.02, 0.04)),
-      "background_margin": background_margin,
       "background_velocity": _polar(rng.uniform(0, _BACKGROUND_MAX_SPEED),
                                     rng.uniform(0, 2 * np.pi)),
       "object_texture": _texture(rng, canvas, canvas, _random_colour(rng), _random_colour(rng),
@@ -122,21 +125,20 @@ def render(label, seed, num_frames=16, height=64, width=64):
   if num_frames < 1 or height < 16 or width < 16:
     raise ValueError(f"need num_frames >= 1 and height, width >= 16; got {num_frames}, "
                      f"{height}, {width}")
-  params = scene_parameters(seed, num_frames, height, width)
+  params = scene_parameters(seed, height, width)
   texture, mask = params["object_texture"], params["object_mask"]
   canvas_centre = (texture.shape[0] - 1) / 2.0
   # Canvas pixels per image pixel at scale 1: the canvas holds the shape at radius * 1.6.
   canvas_to_radius = params["radius"] / (params["canvas_radius"] - 1)
-  margin = params["background_margin"]
   frames = np.empty((num_frames, height, width, 3), np.uint8)
   coverage = np.empty((num_frames, height, width), np.float32)
   for t in range(num_frames):
-    # Background: a window sliding over the larger texture (sub-pixel, bilinear).
+    # Background: the tiling texture shifted by its drift (sub-pixel, bilinear, wrapping).
     shift = params["background_velocity"] * t
-    to_background = np.float32([[1, 0, margin - shift[0]], [0, 1, margin - shift[1]]])
+    to_background = np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]])
     frame = cv2.warpAffine(params["background"], to_background, (width, height),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_REFLECT)
+                           borderMode=cv2.BORDER_WRAP)
     centre, angle, scale = object_pose(label_name, params, t, num_frames)
     centre = np.mod(centre, [width, height])  # The scene is a torus.
     extent = scale * params["radius"] * 1.5  # Bounding radius of any of the shapes, px.
