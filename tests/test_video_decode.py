@@ -1,5 +1,6 @@
 """read_video: 25 fps by timestamp, shorter side 256, trimming, real clips, bad files."""
 import math
+import pickle
 
 import cv2
 import numpy as np
@@ -121,3 +122,10 @@ def test_truncated_file_is_an_error(tmp_path):
     decode.read_video(truncated, shorter_side=64)
   # Its first second still decodes: trimming inside the readable part is fine.
   assert len(decode.read_video(truncated, end_s=1.0, shorter_side=64)) == 25
+
+
+def test_error_names_the_file_and_pickles():
+  error = decode.VideoDecodeError("/videos/a.mp4", "no frame decodes")
+  assert str(error) == "/videos/a.mp4: no frame decodes"
+  copy = pickle.loads(pickle.dumps(error))
+  assert (copy.path, copy.reason, str(copy)) == (error.path, error.reason, str(error))

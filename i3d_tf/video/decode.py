@@ -28,6 +28,9 @@ class VideoDecodeError(Exception):
     self.reason = reason
     super().__init__(f"{self.path}: {reason}")
 
+  def __reduce__(self):  # Picklable, so that build worker processes can send it back.
+    return (type(self), (self.path, self.reason))
+
 
 def resized_shape(height, width, shorter_side):
   """(new_height, new_width) with the shorter side equal to `shorter_side`, aspect kept."""
