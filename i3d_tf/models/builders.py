@@ -13,3 +13,23 @@ def i3d_flow(num_classes, **options):
 def i3d_two_stream(num_classes, **options):
   from i3d_tf.models import two_stream_i3d  # pylint: disable=import-outside-toplevel
   return two_stream_i3d.TwoStreamI3D(num_classes, **options)
+
+
+def convnet_lstm(num_classes, **options):
+  from i3d_tf.models import convnet_lstm as module  # pylint: disable=import-outside-toplevel
+  return module.ConvNetLSTM(num_classes, **options)
+
+
+def c3d(num_classes, **options):
+  from i3d_tf.models import c3d as module  # pylint: disable=import-outside-toplevel
+  return module.C3D(num_classes, **options)
+
+
+def two_stream(num_classes, **options):
+  from i3d_tf.models import two_stream as module  # pylint: disable=import-outside-toplevel
+  return module.TwoStream2D(num_classes, **options)
+
+
+def fused_3d(num_classes, **options):
+  from i3d_tf.models import fused_3d as module  # pylint: disable=import-outside-toplevel
+  return module.Fused3D(num_classes, **options)

@@ -106,3 +106,30 @@ register(ModelSpec(
     InputSpec(_i3d_streams(True, True)),
     "Two-stream I3D: the sum of the RGB and Flow streams' logits, as the release combines them",
     25.0))
+
+
+# The paper's baselines (Table 1: frames in training / at test, temporal footprint).
+# ConvNet+LSTM: 25 RGB frames 1 in 5 (5 s) in training, 50 (10 s) at test.
+register(ModelSpec(
+    "lstm", "i3d_tf.models.builders:convnet_lstm",
+    InputSpec((StreamSpec("rgb", 3, train_frames=25, test_frames=50, frame_stride=5),)),
+    "ConvNet+LSTM: Inception-v1 per frame into a 512-unit batch-normalised LSTM", 9.0))
+# 3D-ConvNet: 16-frame 112x112 clips (0.64 s), 240 frames at test (9.6 s, 15 clips averaged).
+register(ModelSpec(
+    "c3d", "i3d_tf.models.builders:c3d",
+    InputSpec((StreamSpec("rgb", 3, train_frames=16, test_frames=240, frame_stride=1),),
+              crop_size=112, max_test_frames=240),
+    "3D-ConvNet: C3D-like, 8 3x3x3 convs with batch norm, 2 FC of 4096, from scratch", 79.0))
+# Two-Stream: 1 RGB frame + 10 flow frames (0.4 s); at test 25 RGB frames 10 apart and
+# 250 flow frames (25 stacks of 10) over 10 s.
+register(ModelSpec(
+    "two_stream", "i3d_tf.models.builders:two_stream",
+    InputSpec((StreamSpec("rgb", 3, train_frames=1, test_frames=25, frame_stride=10),
+               StreamSpec("flow", 2, train_frames=10, test_frames=250, frame_stride=1))),
+    "Two-Stream: Inception-v1 on one RGB frame and on 10 stacked flow frames, averaged", 12.0))
+# 3D-Fused: 5 RGB frames 10 apart + their 5 flow stacks of 10 (2 s); at test 25 + 250 (10 s).
+register(ModelSpec(
+    "fused_3d", "i3d_tf.models.builders:fused_3d",
+    InputSpec((StreamSpec("rgb", 3, train_frames=5, test_frames=25, frame_stride=10),
+               StreamSpec("flow", 2, train_frames=50, test_frames=250, frame_stride=1))),
+    "3D-Fused: RGB and flow Inception-v1 maps fused by a 3x3x3 Conv3D, end to end", 39.0))

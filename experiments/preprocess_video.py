@@ -1,0 +1,98 @@
+r"""Turns any video into the release's sample inputs: NAME_rgb.npy and NAME_flow.npy.
+
+  python -m experiments.preprocess_video --video=PATH --output_dir=DIR [--start_s=S --end_s=E]
+      [--frames=79] [--flow_method=tvl1]
+
+writes NAME_rgb.npy float32 [1, T, 224, 224, 3] and NAME_flow.npy float32 [1, T, 224, 224, 2],
+both in [-1, 1], in the form of deepmind/kinetics-i3d's data/v_CricketShot_g04_c01_{rgb,flow}.npy:
+25 fps, shorter side 256 (bilinear), RGB / 127.5 - 1; TV-L1 on the grayscale resized frames,
+truncated to [-20, 20] px, / 20; then the centre 224x224 crop of both. RGB and flow have the same
+T. Flow frame t goes from frame t to frame t+1, and that holds for the last kept frame too when the
+video goes on past the kept span (one more frame is decoded for it); only when the video itself ends
+does the last flow frame repeat the one before (flow.compute_flow's convention).
+Then `evaluate_sample` (first issue) classifies the clip from these files.
+"""
+import math
+import os
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from i3d_tf.video import decode
+from i3d_tf.video import flow as flow_lib
+
+flags.DEFINE_string("video", None, "Video file to preprocess (mp4, avi, mkv, webm).")
+flags.DEFINE_string("output_dir", None, "Folder for NAME_rgb.npy and NAME_flow.npy.")
+flags.DEFINE_string("name", None, "Output name prefix; default the video's file name stem.")
+flags.DEFINE_float("start_s", None, "Start of the span to keep, seconds (default: 0).")
+flags.DEFINE_float("end_s", None, "End of the span to keep, seconds (default: the video's end).")
+flags.DEFINE_integer("frames", None, "Keep at most this many frames (the release's sample: 79).")
+flags.DEFINE_enum("flow_method", "tvl1", flow_lib.METHODS, "TV-L1 setting, or none (zeros).")
+flags.DEFINE_float("fps", decode.DEFAULT_FPS, "Frame rate to resample to.")
+flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE, "Resize the shorter side to this.")
+flags.DEFINE_integer("crop_size", 224, "Centre crop size.")
+flags.DEFINE_bool("quantize_flow", False,
+                  "Round the flow through the 8-bit storage (as training shards hold it).")
+FLAGS = flags.FLAGS
+
+
+def centre_crop(frames, size):
+  """[T, H, W, C] -> [T, size, size, C], the centre (as the release crops at test time)."""
+  height, width = frames.shape[1:3]
+  if height < size or width < size:
+    raise ValueError(f"frames of {height}x{width} are smaller than the {size}x{size} crop; "
+                     f"raise --shorter_side")
+  top, left = (height - size) // 2, (width - size) // 2
+  return frames[:, top:top + size, left:left + size]
+
+
+def preprocess(path, start_s=None, end_s=None, num_frames=None, flow_method="tvl1",
+               fps=decode.DEFAULT_FPS, shorter_side=decode.DEFAULT_SHORTER_SIDE, crop_size=224,
+               quantize_flow=False):
+  """-> (rgb float32 [1, T, crop, crop, 3], flow float32 [1, T, crop, crop, 2]), both in [-1, 1]."""
+  if num_frames is not None and num_frames < 1:
+    raise ValueError(f"--frames must be >= 1, got {num_frames}")
+  begin = 0.0 if start_s is None else start_s
+  # One frame beyond the kept span, so the last kept frame's flow sees the real next frame.
+  decode_end = None
+  if end_s is not None:
+    decode_end = end_s + 1.0 / fps
+  if num_frames is not None:
+    frames_end = begin + (num_frames + 1) / fps
+    decode_end = frames_end if decode_end is None else min(decode_end, frames_end)
+  frames = decode.read_video(path, fps=fps, start_s=start_s, end_s=decode_end,
+                             shorter_side=shorter_side)  # [T or T+1, H, W, 3]
+  keep = len(frames)
+  if end_s is not None:
+    keep = min(keep, max(1, int(math.ceil((end_s - begin) * fps - 1e-6))))
+  if num_frames is not None:
+    keep = min(keep, num_frames)
+  flow = flow_lib.compute_flow(frames[:keep + 1], flow_method)[:keep]  # [T, H, W, 2] px.
+  if quantize_flow:
+    flow = flow_lib.dequantize(flow_lib.quantize(flow))
+  rgb = centre_crop(frames[:keep], crop_size).astype(np.float32) / 127.5 - 1.0
+  flow = centre_crop(flow, crop_size) / flow_lib.FLOW_BOUND
+  return rgb[None], flow[None].astype(np.float32)
+
+
+def main(argv):
+  del argv
+  if not FLAGS.video or not FLAGS.output_dir:
+    raise app.UsageError("--video and --output_dir are required")
+  name = FLAGS.name or os.path.splitext(os.path.basename(FLAGS.video))[0]
+  started = time.time()
+  rgb, flow = preprocess(FLAGS.video, FLAGS.start_s, FLAGS.end_s, FLAGS.frames, FLAGS.flow_method,
+                         FLAGS.fps, FLAGS.shorter_side, FLAGS.crop_size, FLAGS.quantize_flow)
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  for stream, array in (("rgb", rgb), ("flow", flow)):
+    path = os.path.join(FLAGS.output_dir, f"{name}_{stream}.npy")
+    np.save(path, array)
+    print(f"{path}: {array.dtype} {list(array.shape)} in [{array.min():.3f}, {array.max():.3f}]")
+  print(f"{rgb.shape[1]} frames at {FLAGS.fps:g} fps, flow '{FLAGS.flow_method}', "
+        f"{time.time() - started:.1f} s")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,75 @@
+"""Recurrent batch-normalised LSTM (Cooijmans et al., "Recurrent Batch Normalization", 2017).
+
+  [i, f, o, g] = BN(W_h h_{t-1}; gamma_h) + BN(W_x x_t; gamma_x) + b
+  c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
+  h_t = sigmoid(o) * tanh(BN(c_t; gamma_c, beta_c))
+As in the paper: gammas shared over time and initialised to 0.1, no beta on the two input
+normalisations (b plays that role), and separate population statistics per time step (steps
+past `max_steps` reuse the last step's).
+"""
+import keras
+import tensorflow as tf
+
+GAMMA_INIT = 0.1
+
+
+def _bn(name, momentum):
+  return keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3, center=False,
+                                         scale=False, name=name)
+
+
+class BatchNormLSTM(keras.layers.Layer):
+  """[B, T, D] -> hidden states [B, T, units]; T must be known when the graph is built."""
+
+  def __init__(self, units, max_steps=50, forget_bias=1.0, bn_momentum=0.99, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.max_steps = max_steps
+    self.forget_bias = forget_bias
+    self.bn_x = [_bn(f"bn_x_{t}", bn_momentum) for t in range(max_steps)]
+    self.bn_h = [_bn(f"bn_h_{t}", bn_momentum) for t in range(max_steps)]
+    self.bn_c = [_bn(f"bn_c_{t}", bn_momentum) for t in range(max_steps)]
+
+  def build(self, input_shape):
+    u, d = self.units, int(input_shape[-1])
+
+    def bias_init(shape, dtype=None):  # gate order i, f, o, g; forget gate starts open
+      return tf.concat([tf.zeros([u]), tf.fill([u], float(self.forget_bias)), tf.zeros([2 * u])],
+                       axis=0)
+
+    gamma = keras.initializers.Constant(GAMMA_INIT)
+    self.kernel_x = self.add_weight(shape=(d, 4 * u), initializer="glorot_uniform",
+                                    name="kernel_x")
+    self.kernel_h = self.add_weight(shape=(u, 4 * u), initializer="orthogonal", name="kernel_h")
+    self.bias = self.add_weight(shape=(4 * u,), initializer=bias_init, name="bias")
+    self.gamma_x = self.add_weight(shape=(4 * u,), initializer=gamma, name="gamma_x")
+    self.gamma_h = self.add_weight(shape=(4 * u,), initializer=gamma, name="gamma_h")
+    self.gamma_c = self.add_weight(shape=(u,), initializer=gamma, name="gamma_c")
+    self.beta_c = self.add_weight(shape=(u,), initializer="zeros", name="beta_c")
+    for bn_x, bn_h, bn_c in zip(self.bn_x, self.bn_h, self.bn_c):
+      bn_x.build((None, 4 * u))
+      bn_h.build((None, 4 * u))
+      bn_c.build((None, u))
+    self.built = True
+
+  def call(self, inputs, training=False):
+    steps = inputs.shape[1]
+    if steps is None:
+      raise ValueError(f"{self.name} unrolls over time and needs a static number of steps; got "
+                       f"input of shape {inputs.shape}")
+    batch = tf.shape(inputs)[0]
+    h = tf.zeros([batch, self.units], inputs.dtype)
+    c = tf.zeros([batch, self.units], inputs.dtype)
+    input_terms = tf.einsum("btd,dg->btg", inputs, self.kernel_x)  # [B, T, 4U]
+    outputs = []
+    for t in range(steps):
+      s = min(t, self.max_steps - 1)
+      gates = (self.bn_x[s](input_terms[:, t], training=training) * self.gamma_x
+               + self.bn_h[s](tf.matmul(h, self.kernel_h), training=training) * self.gamma_h
+               + self.bias)
+      i, f, o, g = tf.split(gates, 4, axis=-1)
+      c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+      normalised_c = self.bn_c[s](c, training=training) * self.gamma_c + self.beta_c
+      h = tf.sigmoid(o) * tf.tanh(normalised_c)
+      outputs.append(h)
+    return tf.stack(outputs, axis=1)  # [B, T, U]

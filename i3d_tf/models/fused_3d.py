@@ -1,0 +1,72 @@
+"""3D-Fused two-stream baseline (paper, Sec. 2.4; Feichtenhofer et al. 2016).
+
+5 RGB frames 10 apart and the 10-frame flow stacks starting at them go through two Inception-v1
+trunks; their Mixed_5c maps (the last layer before the average pool: [B, 5, 7, 7, 1024] each)
+are concatenated and fused by a 3x3x3 Conv3D of 512 channels with batch norm and ReLU, a 3x3x3
+3D max pool and a fully connected classifier, the new layers initialised with Gaussian noise.
+Trained end to end. Our choices where the paper is silent: the max pool has stride 2 in time and
+space ('SAME'), and its output is averaged over positions before the classifier (this gives the
+paper's 39M parameters; a flattened input would add ~10M). Being convolutional in time, the same
+network takes the test input (25 RGB frames and 25 flow stacks) whole.
+"""
+import keras
+import tensorflow as tf
+
+from i3d_tf import layers
+from i3d_tf.models import inception_v1
+from i3d_tf.models.two_stream import check_streams, copy_imagenet_into, stack_flow
+
+NEW_LAYER_STDDEV = 0.01
+
+
+class Fused3D(keras.Model):
+  """{'rgb': [B, S, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
+
+  def __init__(self, num_classes, flow_stack=10, fusion_channels=512, dropout_rate=0.5,
+               sync_batch_norm=False, name="fused_3d", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.num_classes = num_classes
+    self.flow_stack = flow_stack
+    self.fusion_channels = fusion_channels
+    self.rgb_net = inception_v1.InceptionV1(in_channels=3, final_endpoint="Mixed_5c",
+                                            sync_batch_norm=sync_batch_norm,
+                                            name="rgb_inception_v1")
+    self.flow_net = inception_v1.InceptionV1(in_channels=2 * flow_stack, final_endpoint="Mixed_5c",
+                                             sync_batch_norm=sync_batch_norm,
+                                             name="flow_inception_v1")
+    gaussian = keras.initializers.RandomNormal(stddev=NEW_LAYER_STDDEV)
+    self.fusion = layers.Unit3D(fusion_channels, (3, 3, 3), kernel_initializer=gaussian,
+                                sync_batch_norm=sync_batch_norm, name="fusion_conv3d")
+    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.logits = keras.layers.Dense(num_classes, kernel_initializer=gaussian, name="logits")
+
+  def build(self, input_shape=None):
+    self.rgb_net.build((None, None, None, 3))
+    self.flow_net.build((None, None, None, 2 * self.flow_stack))
+    self.fusion.build((None, None, None, None, 2 * inception_v1.FEATURE_CHANNELS))
+    self.logits.build((None, self.fusion_channels))
+    self.built = True
+
+  def call(self, inputs, training=False):
+    streams = check_streams(inputs, ("rgb", "flow"), self.name)
+    rgb, flow = streams["rgb"], streams["flow"]
+    if (rgb.shape[1] is not None and flow.shape[1] is not None
+        and rgb.shape[1] * self.flow_stack != flow.shape[1]):
+      raise ValueError(f"{self.name}: each of the {rgb.shape[1]} RGB frames needs a stack of "
+                       f"{self.flow_stack} flow frames; got rgb {rgb.shape}, flow {flow.shape}")
+    shape = tf.shape(rgb)
+    frames = tf.reshape(rgb, tf.concat([[-1], shape[2:]], axis=0))         # [B*S, H, W, 3]
+    rgb_maps = self.rgb_net(frames, training=training)                     # [B*S, 7, 7, 1024]
+    stacks, _ = stack_flow(flow, self.flow_stack)                          # [B*S, H, W, 20]
+    flow_maps = self.flow_net(stacks, training=training)                   # [B*S, 7, 7, 1024]
+    maps = tf.concat([rgb_maps, flow_maps], axis=-1)                       # [B*S, 7, 7, 2048]
+    map_shape = tf.shape(maps)
+    maps = tf.reshape(maps, [shape[0], shape[1], map_shape[1], map_shape[2],
+                             2 * inception_v1.FEATURE_CHANNELS])           # [B, S, 7, 7, 2048]
+    net = self.fusion(maps, training=training)                             # [B, S, 7, 7, 512]
+    net = layers.max_pool3d_same(net, (3, 3, 3), (2, 2, 2))                # [B, 3, 4, 4, 512]
+    net = tf.reduce_mean(net, axis=[1, 2, 3])                              # [B, 512]
+    return self.logits(self.dropout(net, training=training))               # [B, classes]
+
+  def init_from_imagenet(self, slim_checkpoint_path):
+    copy_imagenet_into([self.rgb_net, self.flow_net], slim_checkpoint_path)

@@ -1,0 +1,143 @@
+"""Video decoding as the release describes: 25 fps by timestamp, shorter side 256 (bilinear).
+
+OpenCV (FFmpeg backend) reads mp4, avi, mkv and webm. The frame count is what actually decodes:
+container headers lie (flipping_a_pancake.mkv claims 311 frames, 310 decode), so nothing here
+trusts CAP_PROP_FRAME_COUNT except to recognise a truncated file.
+"""
+import math
+import os
+
+import cv2
+import numpy as np
+
+DEFAULT_FPS = 25.0
+DEFAULT_SHORTER_SIDE = 256
+# A stream that ends this many frames (and this fraction) short of its header's count is
+# truncated, not merely a lying header (off-by-one counts are common in mkv/webm).
+_TRUNCATION_MIN_MISSING = 3
+_TRUNCATION_MIN_FRACTION = 0.05
+# Timestamps are i / native_fps; this guards the floor() below against float error.
+_EPS = 1e-6
+
+
+class VideoDecodeError(Exception):
+  """A video that cannot be decoded: unreadable, truncated, or no frame in the requested span."""
+
+  def __init__(self, path, reason):
+    self.path = str(path)
+    self.reason = reason
+    super().__init__(f"{self.path}: {reason}")
+
+  def __reduce__(self):  # Picklable, so that build worker processes can send it back.
+    return (type(self), (self.path, self.reason))
+
+
+def resized_shape(height, width, shorter_side):
+  """(new_height, new_width) with the shorter side equal to `shorter_side`, aspect kept."""
+  if shorter_side is None:
+    return height, width
+  if height <= width:
+    return shorter_side, max(1, int(round(width * shorter_side / height)))
+  return max(1, int(round(height * shorter_side / width))), shorter_side
+
+
+def resize_frame(frame, shorter_side):
+  """Bilinear resize of one [H, W, C] frame so its shorter side is `shorter_side`."""
+  height, width = frame.shape[:2]
+  new_h, new_w = resized_shape(height, width, shorter_side)
+  if (new_h, new_w) == (height, width):
+    return frame
+  return cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+
+
+def video_properties(path):
+  """Header facts {fps, frame_count, width, height} (the count may lie); raises if unreadable."""
+  capture = _open(path)
+  try:
+    return {
+        "fps": capture.get(cv2.CAP_PROP_FPS),
+        "frame_count": int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+        "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    }
+  finally:
+    capture.release()
+
+
+def _open(path):
+  path = str(path)
+  if not os.path.isfile(path):
+    raise VideoDecodeError(path, "no such file")
+  capture = cv2.VideoCapture(path)
+  if not capture.isOpened():
+    capture.release()
+    raise VideoDecodeError(path, "OpenCV cannot open it (not a video, or an unsupported codec)")
+  return capture
+
+
+def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE):
+  """Decodes `path` to uint8 RGB [T, H, W, 3] at `fps`, within [start_s, end_s) seconds.
+
+  Output frame k has time t_k = start_s + k / fps and shows the source frame on screen at t_k:
+  source frame i has timestamp i / native_fps (OpenCV's per-frame POS_MSEC is not usable: avi
+  reports the next frame's time, mp4 the current one), so frames are dropped or repeated to
+  reach `fps`. `fps=None` keeps every source frame. T is what decodes, never the header's count.
+  Raises VideoDecodeError when the file cannot be opened, is truncated, or yields no frame.
+  """
+  if fps is not None and fps <= 0:
+    raise ValueError(f"fps must be positive or None, got {fps}")
+  start_s = 0.0 if start_s is None else float(start_s)
+  if start_s < 0:
+    raise ValueError(f"start_s must be >= 0, got {start_s}")
+  if end_s is not None and end_s <= start_s:
+    raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
+  capture = _open(path)
+  try:
+    native_fps = capture.get(cv2.CAP_PROP_FPS)
+    if not native_fps or not math.isfinite(native_fps) or native_fps <= 0:
+      native_fps = DEFAULT_FPS  # Header without a rate: assume the Kinetics rate.
+    header_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    source_index = 0  # Index of the next source frame the capture will deliver.
+    out_index = 0
+    stream_ended = False
+    while True:
+      if fps is None:
+        t_out = start_s + out_index / native_fps
+      else:
+        t_out = start_s + out_index / fps
+      if end_s is not None and t_out >= end_s - _EPS:
+        break
+      wanted = int(math.floor(t_out * native_fps + _EPS))
+      # Skip (grab without decoding to pixels) up to the wanted source frame.
+      while source_index < wanted:
+        if not capture.grab():
+          stream_ended = True
+          break
+        source_index += 1
+      if stream_ended:
+        break
+      if source_index == wanted:  # Decode the wanted frame.
+        ok, bgr = capture.read()
+        if not ok or bgr is None:
+          stream_ended = True
+          break
+        source_index += 1
+        current = resize_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), shorter_side)
+      # else: the wanted frame is the one already decoded (native fps below `fps`): repeat it.
+      frames.append(current)
+      out_index += 1
+  finally:
+    capture.release()
+  if stream_ended:
+    missing = header_count - source_index
+    if (missing >= _TRUNCATION_MIN_MISSING and
+        missing >= _TRUNCATION_MIN_FRACTION * header_count):
+      raise VideoDecodeError(
+          path, f"truncated: the header claims {header_count} frames but decoding stopped "
+          f"after {source_index}")
+  if not frames:
+    span = f"[{start_s}, {end_s if end_s is not None else 'end'}) s"
+    raise VideoDecodeError(path, f"no frame decodes in {span} (the video holds "
+                           f"{source_index} decodable frames at {native_fps:g} fps)")
+  return np.stack(frames)

@@ -1,0 +1,106 @@
+"""TV-L1 optical flow as the release describes, and its 8-bit storage.
+
+compute_flow: grayscale frames, OpenCV's DualTVL1 (default parameters for 'tvl1'), flow[t] from
+frame t to frame t+1, in pixels, x horizontal (+ right) and y vertical (+ down), truncated to
+[-20, 20]. The output has the frames' T: the last frame has no successor, so its flow repeats
+flow[T-2] (motion is smooth over 40 ms; a zero frame would tell the model "everything stopped").
+"""
+import cv2
+import numpy as np
+
+FLOW_BOUND = 20.0  # Pixels; the release truncates to [-20, 20] and rescales to [-1, 1].
+METHODS = ("tvl1", "tvl1_fast", "none")
+# 'tvl1_fast': OpenCV defaults except a 5x looser stopping threshold and a third of the inner
+# iterations. On 256x340 Kinetics frames it is ~10x faster (see BENCHMARKS.md) and keeps the
+# coarse-to-fine pyramid, so large motions are still found.
+TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
+
+# 8-bit storage: q = round(px * 255/40 + 127), px = (q - 127) * 40/255 (FORMAT.md section 1).
+# MediaPipe truncates uint8((px + 20) / 40 * 255): zero motion becomes 127, which its naive
+# inverse q * 40/255 - 20 reads as -0.078 px. Rounding around 127 stores zero as 127 and reads it
+# back as exactly 0.0, and the same inverse reads MediaPipe's truncated levels at their bin
+# centres, so one dequantization serves our shards and MediaSequence data alike.
+FLOW_OFFSET = 127.0
+FLOW_SCALE = 2 * FLOW_BOUND / 255.0  # Pixels per level (0.157).
+
+
+def make_tvl1(method):
+  """An OpenCV DualTVL1 instance configured for `method` ('tvl1' or 'tvl1_fast')."""
+  tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+  if method == "tvl1_fast":
+    for name, value in TVL1_FAST_SETTINGS.items():
+      getattr(tvl1, "set" + name)(value)
+  elif method != "tvl1":
+    raise ValueError(f"flow method {method!r} has no TV-L1 setting; expected 'tvl1' or 'tvl1_fast'")
+  return tvl1
+
+
+def method_settings(method):
+  """A description of `method`'s parameters, for the data's metadata."""
+  if method == "none":
+    return "none: zero flow"
+  tvl1 = make_tvl1(method)
+  names = ("Tau", "Lambda", "Theta", "ScalesNumber", "WarpingsNumber", "Epsilon",
+           "InnerIterations", "OuterIterations", "ScaleStep", "Gamma", "MedianFiltering")
+  values = ", ".join(f"{n}={getattr(tvl1, 'get' + n)():g}" for n in names)
+  return f"{method}: OpenCV {cv2.__version__} DualTVL1 {values}; truncated to +-{FLOW_BOUND:g} px"
+
+
+def to_gray(frames):
+  """uint8 [T, H, W, 3] RGB (or [T, H, W, 1] / [T, H, W]) -> uint8 [T, H, W] grayscale."""
+  frames = np.asarray(frames)
+  if frames.ndim == 4 and frames.shape[-1] == 3:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+  if frames.ndim == 4 and frames.shape[-1] == 1:
+    return frames[..., 0]
+  if frames.ndim == 3:
+    return frames
+  raise ValueError(f"frames must be [T, H, W, 3], [T, H, W, 1] or [T, H, W], got {frames.shape}")
+
+
+def compute_flow(frames, method="tvl1"):
+  """uint8 frames [T, H, W, 3] -> float32 flow [T, H, W, 2] in pixels, within [-20, 20].
+
+  flow[t] maps frame t to frame t+1 (x then y); flow[T-1] repeats flow[T-2]; T=1 gives zeros.
+  """
+  if method not in METHODS:
+    raise ValueError(f"flow method {method!r} is not one of {METHODS}")
+  frames = np.asarray(frames)
+  if frames.dtype != np.uint8:
+    raise ValueError(f"frames must be uint8, got {frames.dtype}")
+  gray = to_gray(frames)  # [T, H, W]
+  num_frames, height, width = gray.shape
+  if num_frames == 0:
+    raise ValueError("frames is empty: at least one frame is needed")
+  flow = np.zeros((num_frames, height, width, 2), np.float32)
+  if method == "none" or num_frames == 1:
+    return flow
+  tvl1 = make_tvl1(method)
+  for t in range(num_frames - 1):
+    flow[t] = tvl1.calc(gray[t], gray[t + 1], None)
+  flow[num_frames - 1] = flow[num_frames - 2]
+  np.clip(flow, -FLOW_BOUND, FLOW_BOUND, out=flow)
+  return flow
+
+
+def quantize(flow):
+  """float32 pixels -> uint8 levels: round(px * 255/40 + 127), clipped to [0, 255]."""
+  levels = np.rint(np.asarray(flow, np.float32) / FLOW_SCALE + FLOW_OFFSET)
+  return np.clip(levels, 0, 255).astype(np.uint8)
+
+
+def dequantize(levels):
+  """uint8 levels -> float32 pixels: (q - 127) * 40/255, clipped to [-20, 20]."""
+  pixels = (np.asarray(levels, np.float32) - FLOW_OFFSET) * FLOW_SCALE
+  return np.clip(pixels, -FLOW_BOUND, FLOW_BOUND).astype(np.float32)
+
+
+def to_image(flow):
+  """float32 [..., H, W, 2] pixels -> uint8 [..., H, W, 3] image: R = x, G = y, B = 0."""
+  levels = quantize(flow)
+  return np.concatenate([levels, np.zeros_like(levels[..., :1])], axis=-1)
+
+
+def from_image(image):
+  """uint8 [..., H, W, >=2] flow image (R = x, G = y) -> float32 [..., H, W, 2] pixels."""
+  return dequantize(np.asarray(image)[..., :2])
