@@ -10,7 +10,12 @@ def predict_logits(model, dataset, max_batches=None, progress=None):
   final pool and mean), so one forward pass per video is the paper's whole-video evaluation.
   `progress`, when given, is called with the number of videos done after each batch.
   """
-  @tf.function(reduce_retracing=True)
+  # One trace for every batch size and video length.
+  relaxed = tf.nest.map_structure(
+      lambda s: tf.TensorSpec([None, None] + list(s.shape[2:]), s.dtype),
+      dataset.element_spec[0])
+
+  @tf.function(input_signature=[relaxed])
   def forward(inputs):
     return tf.cast(model(inputs, training=False), tf.float32)
 

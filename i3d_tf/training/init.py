@@ -60,7 +60,9 @@ def init_from_run(model, run_dir):
   source_model = registry.build_model(run["model"], run["num_classes"],
                                       **run.get("model_options", {}))
   source_model(tf.zeros(run["example_input_shape"]), training=False)
-  tf.train.Checkpoint(model=source_model).restore(latest).expect_partial()
+  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
+  tf.train.Checkpoint(model=loop.checkpoint_variables(source_model)).restore(
+      latest).expect_partial().assert_existing_objects_matched()
   source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
   copied, skipped = _copy_matching(source, _variables_by_name(model))
   if copied == 0:

@@ -75,6 +75,27 @@ def write_scalar(name, value, step):
                    metadata=_scalar_metadata())
 
 
+def checkpoint_variables(model):
+  """{name: variable} of every model variable (batch-norm statistics included), for checkpoints.
+
+  Keras 3 models do not expose layers kept in dicts to tf.train.Checkpoint's tracking (a
+  checkpoint of `model=model` would hold only the optimizer's copies of the trainable
+  variables), so checkpoints hold this explicit map: the release's names where the model has
+  them; otherwise the variable's position in `model.variables` (Keras's automatic layer names
+  such as 'dense_1' change from process to process, the order does not). Dropout's random
+  generator state is left out.
+  """
+  named = {}
+  if hasattr(model, "deepmind_variables"):
+    named.update(model.deepmind_variables())
+  listed = {id(v) for v in named.values()}
+  others = [v for v in model.variables
+            if id(v) not in listed and "seed_generator" not in v.path]
+  for i, v in enumerate(others):
+    named[f"variable_{i:04d}"] = v
+  return named
+
+
 def _is_kernel(variable):
   return variable.path.endswith("kernel") if hasattr(variable, "path") else "kernel" in variable.name
 
@@ -121,8 +142,9 @@ class Trainer:
       self.optimizer = optimizer
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                          step=self.step, **schedule.trackables())
+    self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
+                                          optimizer=self.optimizer, step=self.step,
+                                          **schedule.trackables())
     self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
     self.manager = tf.train.CheckpointManager(self.checkpoint, self._ckpt_dir,
                                               max_to_keep=config.keep_checkpoints)

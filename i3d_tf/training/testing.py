@@ -130,7 +130,8 @@ def toy_config(model_dir, **overrides):
   values = dict(model="i3d_flow", model_dir=model_dir, batch_size=4, train_steps=4,
                 train_frames=8, crop_size=32, final_pool_padding="SAME", checkpoint_every=2,
                 eval_every=0, lr_schedule="cosine", learning_rate=0.05, batch_norm_decay=0.9,
-                seed=0, progress_bar=False, eval_batch_size=4, export_saved_model=False)
+                seed=0, progress_bar=False, eval_batch_size=1, eval_max_videos=4,
+                export_saved_model=False)
   values.update(overrides)
   return experiment.ExperimentConfig(**values)
 
