@@ -22,7 +22,7 @@ from experiments import training_flags
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
-flags.DEFINE_enum("synthetic_config", "small", ["small", "full"],
+flags.DEFINE_enum("synthetic_config", "small", ["small", "standard"],
                   "Config of the embedded synthetic_motion set (small: the ~10 min default).")
 flags.DEFINE_string("cache_dir", None, "Where the embedded synthetic set is built (default "
                     "$I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).")

@@ -71,6 +71,8 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_integer("crop_size", None, "Crop size (registry's: 224).")
   flags.DEFINE_enum("final_pool_padding", "VALID", ["VALID", "SAME"],
                     "I3D's final 2x7x7 pool: the release's VALID, or SAME for small clips.")
+  flags.DEFINE_bool("random_flip", True, "Random left-right flip in training (flow x negated). "
+                    "Off where a mirror changes the class (the synthetic set's directions).")
   flags.DEFINE_float("batch_norm_decay", None, "Batch-norm moving-average decay (release 0.999).")
   flags.DEFINE_integer("eval_batch_size", 1, "Videos per evaluation batch (equal lengths only).")
   flags.DEFINE_integer("eval_max_videos", None, "Evaluate on at most this many videos.")
@@ -126,6 +128,7 @@ def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid
       log_every=FLAGS.log_every, train_frames=FLAGS.train_frames, test_frames=FLAGS.test_frames,
       crop_size=FLAGS.crop_size, max_test_frames=FLAGS.max_test_frames,
       final_pool_padding=FLAGS.final_pool_padding, batch_norm_decay=FLAGS.batch_norm_decay,
+      random_flip=FLAGS.random_flip,
       eval_batch_size=FLAGS.eval_batch_size, eval_max_videos=FLAGS.eval_max_videos,
       seed=FLAGS.seed, deterministic=FLAGS.deterministic,
       inject_nan_at_step=FLAGS.inject_nan_at_step)

@@ -43,10 +43,13 @@ class ClipSpec:
   crop_size: int = 224
   max_test_frames: int = 250
   min_frames: int = 1
+  # Mirroring is label-preserving for Kinetics; not where the class is a direction (the synthetic
+  # set's left/right translation and clockwise/counter-clockwise rotation swap under a mirror).
+  random_flip: bool = True
 
   @classmethod
   def from_input_spec(cls, input_spec, train_frames=None, test_frames=None, crop_size=None,
-                      max_test_frames=None, min_frames=1):
+                      max_test_frames=None, min_frames=1, random_flip=True):
     streams = tuple(
         dataclasses.replace(
             s, train_frames=train_frames or s.train_frames,
@@ -54,7 +57,7 @@ class ClipSpec:
         for s in input_spec.streams)
     return cls(streams=streams, crop_size=crop_size or input_spec.crop_size,
                max_test_frames=max_test_frames or input_spec.max_test_frames,
-               min_frames=min_frames)
+               min_frames=min_frames, random_flip=random_flip)
 
   @classmethod
   def for_model(cls, model_name, **overrides):
@@ -173,7 +176,8 @@ def train_transform(example, seed, spec, decoders):
   # Same start for every stream: RGB and flow of a clip stay aligned in time.
   first = spec.streams[0]
   indices = train_frame_indices(num_frames, first.train_frames, first.frame_stride, seeds[0])
-  flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
+  flip = tf.logical_and(tf.constant(spec.random_flip),
+                        tf.random.stateless_uniform([], seeds[2]) < 0.5)
   out = {}
   y = x = None
   for stream in spec.streams:

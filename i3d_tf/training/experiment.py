@@ -61,6 +61,7 @@ class ExperimentConfig:
   crop_size: Optional[int] = None
   max_test_frames: Optional[int] = None
   final_pool_padding: str = "VALID"
+  random_flip: bool = True
   batch_norm_decay: Optional[float] = None  # None keeps the release's 0.999
   eval_batch_size: int = 1
   eval_max_videos: Optional[int] = None
@@ -111,7 +112,8 @@ def clip_spec(config):
     min_frames = i3d.MIN_FRAMES_VALID
   return pipeline.ClipSpec.for_model(
       config.model, train_frames=config.train_frames, test_frames=config.test_frames,
-      crop_size=config.crop_size, max_test_frames=config.max_test_frames, min_frames=min_frames)
+      crop_size=config.crop_size, max_test_frames=config.max_test_frames, min_frames=min_frames,
+      random_flip=config.random_flip)
 
 
 def export_input_spec(config, spec):

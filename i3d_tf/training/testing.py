@@ -1,32 +1,28 @@
 """Small in-memory videos in the records format, for tests and the input-pipeline benchmark.
 
 `moving_square_examples` makes parsed examples as `i3d_tf.data.records` yields them ({'rgb': JPEG
-strings [T], 'flow': PNG strings [T] of the (x, y, 0) flow quantized to uint8, 'label', 'video_id',
+strings [T], 'flow': PNG strings [T] in FORMAT.md's flow-image layout, 'label', 'video_id',
 'num_frames'}): a bright square moving in one of `num_classes` directions, the class being the
-direction. `DECODERS` decode them the way the pipeline expects (RGB and flow in [-1, 1]).
+direction. `write_shards` stores them as TFRecords; `write_tfds_layout` as a finished TFDS build
+(dataset_info.json, label.labels.txt, shards) that `records.list_shards` / `dataset_info` and the
+binaries read like a real one.
 """
 import numpy as np
 import tensorflow as tf
 
 from i3d_tf.data import pipeline
-
-FLOW_BOUND = 20.0  # pixels; flow is stored as pixels / 20 in [-1, 1], quantized to uint8
-
-
-def decode_test_flow(encoded):
-  """PNG [N] of uint8 (x, y, 0) -> float32 [N, H, W, 2] in [-1, 1]."""
-  frames = tf.map_fn(lambda s: tf.io.decode_png(s, channels=3)[:, :, :2], encoded,
-                     fn_output_signature=tf.TensorSpec([None, None, 2], tf.uint8))
-  return tf.cast(frames, tf.float32) / 127.5 - 1.0
+from i3d_tf.video import flow as flow_lib
 
 
-def decode_test_rgb(encoded):
-  frames = tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3), encoded,
-                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-  return pipeline.rgb_to_unit_range(frames)
+
+def _records_decoders():
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  return {"rgb": lambda enc: pipeline.rgb_to_unit_range(records.decode_rgb(enc)),
+          "flow": records.decode_flow}
 
 
-DECODERS = {"rgb": decode_test_rgb, "flow": decode_test_flow}
+# The records contract's decoders (JPEG RGB; PNG flow, R = x, G = y, quantized as FORMAT.md says).
+DECODERS = _records_decoders()
 
 
 def moving_square_video(num_frames, size, direction, speed=2.0, rng=None):
@@ -48,11 +44,9 @@ def moving_square_video(num_frames, size, direction, speed=2.0, rng=None):
 
 def encode_example(rgb, flow, label, video_id):
   """Numpy frames -> a parsed example as records.parse_*_example yields it."""
-  quantized = np.clip(np.round((flow / FLOW_BOUND + 1.0) * 127.5), 0, 255).astype(np.uint8)
   return {
       "rgb": [tf.io.encode_jpeg(f, quality=90).numpy() for f in rgb],
-      "flow": [tf.io.encode_png(np.concatenate([f, np.zeros_like(f[..., :1])], -1)).numpy()
-               for f in quantized],
+      "flow": [tf.io.encode_png(f).numpy() for f in flow_lib.to_image(flow)],
       "label": np.int64(label),
       "video_id": video_id,
       "num_frames": np.int32(len(rgb)),
@@ -101,6 +95,28 @@ def write_shards(examples, directory, num_shards=2, prefix="toy"):
   return paths
 
 
+def write_tfds_layout(data_dir, dataset_name="synthetic_motion/small", version="1.0.0",
+                      splits=None, class_names=None):
+  """Writes {split: examples} as a finished TFDS build of `dataset_name` under data_dir."""
+  import json  # pylint: disable=import-outside-toplevel
+  name = dataset_name.split("/")[0]
+  directory = f"{data_dir}/{dataset_name}/{version}"
+  tf.io.gfile.makedirs(directory)
+  info = {"name": name, "version": version, "fileFormat": "tfrecord", "splits": []}
+  for split, examples in splits.items():
+    paths = write_shards(examples, directory, num_shards=2, prefix=f"{name}-{split}")
+    # write_shards names them <prefix>.tfrecord-0000i-of-00002, TFDS's default template.
+    lengths = [len(examples[i::2]) for i in range(2)]
+    info["splits"].append({"name": split, "shardLengths": [str(n) for n in lengths],
+                           "numBytes": "0"})
+    del paths
+  with tf.io.gfile.GFile(f"{directory}/dataset_info.json", "w") as f:
+    json.dump(info, f)
+  with tf.io.gfile.GFile(f"{directory}/label.labels.txt", "w") as f:
+    f.write("\n".join(class_names) + "\n")
+  return directory
+
+
 def parse_toy_example(serialized):
   """Parses write_shards' records into the records contract's dict."""
   parsed = tf.io.parse_single_example(serialized, {
@@ -120,8 +136,8 @@ def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_c
   if not files:
     examples = moving_square_examples(num_videos, num_frames, size, num_classes, seed)
     files = write_shards(examples, shard_dir, num_shards=2)
-  return experiment.DataSource(files, files, num_classes, [f"class_{i}" for i in range(num_classes)],
-                               parse_fn=parse_toy_example, decoders=DECODERS)
+  # Read with the records contract's parser and decoders, as real shards are.
+  return experiment.DataSource(files, files, num_classes, [f"class_{i}" for i in range(num_classes)])
 
 
 def toy_config(model_dir, **overrides):
