@@ -48,20 +48,21 @@ def cache_dir():
 
 
 def build_synthetic(data_dir, config_name):
-  """Builds synthetic_motion/<config_name> into data_dir unless already there."""
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  """Builds synthetic_motion/<config_name> into data_dir unless a finished build is there."""
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  name = f"synthetic_motion/{config_name}"
   try:
-    import datasets.synthetic_motion  # pylint: disable=import-outside-toplevel,unused-import
-  except ImportError:
-    import i3d_tf_datasets.synthetic_motion  # pylint: disable=import-outside-toplevel,unused-import
-  builder = tfds.builder(f"synthetic_motion/{config_name}", data_dir=data_dir)
-  if not builder.is_prepared():
-    started = time.time()
-    print(f"Building the embedded synthetic_motion/{config_name} set into {data_dir} ...",
-          flush=True)
-    builder.download_and_prepare()
-    print(f"Built in {time.time() - started:.0f} s.", flush=True)
-  return builder
+    records.dataset_dir(data_dir, name)
+    return  # already built
+  except FileNotFoundError:
+    pass
+  try:
+    from datasets import build as dataset_build  # pylint: disable=import-outside-toplevel
+  except ImportError:  # installed: the builders are the package i3d_tf_datasets
+    from i3d_tf_datasets import build as dataset_build  # pylint: disable=import-outside-toplevel
+  print(f"Building the embedded {name} set into {data_dir} (first run only) ...", flush=True)
+  result = dataset_build.build(dataset_build.make_builder(name, data_dir))
+  print(f"Built in {result['seconds']:.0f} s.", flush=True)
 
 
 def main(argv):

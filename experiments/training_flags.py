@@ -53,6 +53,8 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_enum("lr_schedule", None, list(schedules.SCHEDULES),
                     "Learning-rate schedule; default release_flow for flow models, release_rgb "
                     "otherwise (see i3d_tf/training/schedules.py).")
+  flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up steps (0: none, as the "
+                       "release).")
   flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
   flags.DEFINE_float("weight_decay", 1e-7, "L2 weight decay on the conv kernels.")
   flags.DEFINE_float("dropout_rate", 0.5, "Dropout before the logits (training only).")
@@ -71,6 +73,8 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_integer("crop_size", None, "Crop size (registry's: 224).")
   flags.DEFINE_enum("final_pool_padding", "VALID", ["VALID", "SAME"],
                     "I3D's final 2x7x7 pool: the release's VALID, or SAME for small clips.")
+  flags.DEFINE_float("width_multiplier", 1.0, "I3D's channels times this (1.0: the release's "
+                     "network; the embedded default's reduced configuration uses less).")
   flags.DEFINE_bool("random_flip", True, "Random left-right flip in training (flow x negated). "
                     "Off where a mirror changes the class (the synthetic set's directions).")
   flags.DEFINE_float("batch_norm_decay", None, "Batch-norm moving-average decay (release 0.999).")
@@ -121,14 +125,15 @@ def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid
       model=FLAGS.model, model_dir=model_dir, init=FLAGS.init,
       imagenet_checkpoint=FLAGS.imagenet_checkpoint, batch_size=FLAGS.batch_size,
       train_steps=FLAGS.train_steps, learning_rate=FLAGS.learning_rate,
-      lr_schedule=FLAGS.lr_schedule or default_schedule(FLAGS.model), momentum=FLAGS.momentum,
+      lr_schedule=FLAGS.lr_schedule or default_schedule(FLAGS.model),
+      warmup_steps=FLAGS.warmup_steps, momentum=FLAGS.momentum,
       weight_decay=FLAGS.weight_decay, dropout_rate=FLAGS.dropout_rate, strategy=FLAGS.strategy,
       mixed_precision=FLAGS.mixed_precision, sync_batch_norm=FLAGS.sync_batch_norm,
       eval_every=FLAGS.eval_every, checkpoint_every=FLAGS.checkpoint_every,
       log_every=FLAGS.log_every, train_frames=FLAGS.train_frames, test_frames=FLAGS.test_frames,
       crop_size=FLAGS.crop_size, max_test_frames=FLAGS.max_test_frames,
       final_pool_padding=FLAGS.final_pool_padding, batch_norm_decay=FLAGS.batch_norm_decay,
-      random_flip=FLAGS.random_flip,
+      random_flip=FLAGS.random_flip, width_multiplier=FLAGS.width_multiplier,
       eval_batch_size=FLAGS.eval_batch_size, eval_max_videos=FLAGS.eval_max_videos,
       seed=FLAGS.seed, deterministic=FLAGS.deterministic,
       inject_nan_at_step=FLAGS.inject_nan_at_step)

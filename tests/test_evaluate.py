@@ -71,7 +71,7 @@ def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_pat
   flow, rgb = np.load(out / "logits_i3d_flow.npz"), np.load(out / "logits_i3d_rgb.npz")
   fused = flow["logits"] + rgb["logits"]
   assert split["top1"] == pytest.approx(metrics.top_k_accuracy(fused, flow["labels"], 1))
-  np.testing.assert_array_equal(flow["labels"], [i % 4 for i in range(6)])
+  assert sorted(flow["labels"]) == sorted(i % 4 for i in range(6))  # shards interleave
   assert (out / "confusion_matrix.png").stat().st_size > 1000
   lines = (out / "per_class_accuracy.tsv").read_text().splitlines()
   assert lines[0].startswith("class\tname") and len(lines) == 5 and "\tleft\t" in lines[3]

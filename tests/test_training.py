@@ -242,3 +242,53 @@ def test_checkpoints_hold_batch_norm_statistics_and_restore_into_a_fresh_model(t
   np.testing.assert_array_equal(
       target.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.numpy(), 3.0)
   assert len(loop.checkpoint_variables(target)) == len(source.deepmind_variables()) == 230
+
+
+@pytest.mark.slow
+def test_default_command_trains_the_reduced_configuration_and_writes_its_outputs(tmp_path):
+  """`train_kinetics --model=i3d_flow` with no data flags, a finished cache build standing in for
+  the synthetic_motion builder (the real build takes minutes), and 3 steps instead of 300."""
+  cache = tmp_path / "cache"
+  classes = ["translate_right", "translate_left", "translate_up", "translate_down"]
+  testing.write_tfds_layout(
+      str(cache), "synthetic_motion/small",
+      splits={"train": testing.moving_square_examples(8, 16, 64, 4, seed=1),
+              "test": testing.moving_square_examples(4, 16, 64, 4, seed=2)},
+      class_names=classes)
+  env = dict(os.environ, I3D_TF_CACHE=str(cache))
+  result = _run([sys.executable, "-m", "experiments.train_kinetics", "--model=i3d_flow",
+                 "--train_steps=3", "--eval_every=0", f"--model_dir={tmp_path}/run"], env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "REDUCED configuration" in result.stdout
+  assert "crop_size=56" in result.stdout and "train_steps" not in result.stdout.split(
+      "REDUCED configuration")[1].split("\n")[0]  # a flag given on the command line wins
+  assert "held-out top-1" in result.stdout
+  run = tmp_path / "run"
+  assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-3")
+  metrics = json.loads((run / "metrics.json").read_text())
+  assert metrics["eval"]["num_examples"] == 4
+  loaded = tf.saved_model.load(str(run / "saved_model"))
+  serve = loaded.signatures["serving_default"]
+  out = serve(video=tf.zeros((1, 20, 56, 56, 2)))
+  assert out["probabilities"].shape == (1, 4)
+  np.testing.assert_allclose(out["probabilities"].numpy().sum(), 1.0, rtol=1e-5)
+
+
+def test_warmup_ramps_linearly_into_any_schedule():
+  s = schedules.Schedule("release_rgb", 0.1, 115_000, warmup_steps=10)
+  assert s(0) == pytest.approx(0.01) and s(4) == pytest.approx(0.05)
+  assert s(9) == pytest.approx(0.1) and s(50) == pytest.approx(0.1)
+
+
+def test_width_multiplier_is_opt_in_and_keeps_the_release_layout_at_one():
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
+  def shapes(**options):
+    model = i3d.InceptionI3D(num_classes=400, in_channels=2, final_pool_padding="SAME", **options)
+    model(tf.zeros((1, 4, 32, 32, 2)))
+    return {k: tuple(v.shape) for k, v in model.deepmind_variables().items()}
+  release, same, quarter = shapes(), shapes(width_multiplier=1.0), shapes(width_multiplier=0.25)
+  assert release == same
+  assert sum(np.prod(s) for k, s in release.items() if "moving" not in k) == 12_668_032
+  assert set(quarter) == set(release)  # same names, narrower tensors
+  assert quarter["Mixed_4b/Branch_0/Conv3d_0a_1x1/conv_3d/w"] == (1, 1, 1, 120, 48)
+  assert quarter["Logits/Conv3d_0c_1x1/conv_3d/w"] == (1, 1, 1, 256, 400)

@@ -89,6 +89,8 @@ class InceptionI3D(keras.Model):
     final_pool_padding: 'VALID' (the release: 2x7x7 pool, needs >= 9 frames and 224 px) or 'SAME'
       (opt-in: any clip length and size; logits averaged over all positions).
     sync_batch_norm: synchronise batch statistics across replicas (the release did not).
+    width_multiplier: scales every layer's channels but the logits' (opt-in, for reduced
+      configurations on small machines); 1.0, the default, is exactly the release's network.
 
   Calling the model returns the output of `final_endpoint`: logits [B, num_classes] for 'Logits'
   (the default, what losses want), probabilities for 'Predictions', a feature map otherwise. `call_with_endpoints` returns
@@ -97,7 +99,7 @@ class InceptionI3D(keras.Model):
 
   def __init__(self, num_classes=400, in_channels=None, final_endpoint="Logits",
                dropout_rate=0.5, final_pool_padding="VALID", sync_batch_norm=False,
-               name="inception_i3d", **kwargs):
+               width_multiplier=1.0, name="inception_i3d", **kwargs):
     super().__init__(name=name, **kwargs)
     if final_endpoint not in VALID_ENDPOINTS:
       raise ValueError(f"final_endpoint={final_endpoint!r} is not one of {VALID_ENDPOINTS}")
@@ -110,10 +112,14 @@ class InceptionI3D(keras.Model):
     self.dropout_rate = dropout_rate
     self.final_pool_padding = final_pool_padding
     self.sync_batch_norm = sync_batch_norm
+    if width_multiplier <= 0:
+      raise ValueError(f"width_multiplier={width_multiplier}: expected a positive number")
+    self.width_multiplier = width_multiplier
+    width = lambda c: c if width_multiplier == 1.0 else max(1, int(round(c * width_multiplier)))
     self._endpoints = VALID_ENDPOINTS[:VALID_ENDPOINTS.index(final_endpoint) + 1]
 
     def unit(c, k, stride=(1, 1, 1), name=None):
-      return layers.Unit3D(c, k, stride=stride, sync_batch_norm=sync_batch_norm, name=name)
+      return layers.Unit3D(width(c), k, stride=stride, sync_batch_norm=sync_batch_norm, name=name)
 
     # Endpoint name -> layer (the parameter-free max pools have none).
     blocks = {}
@@ -126,7 +132,8 @@ class InceptionI3D(keras.Model):
         blocks[endpoint] = unit(192, (3, 3, 3), name="Conv3d_2c_3x3")
       elif endpoint in MIXED_WIDTHS:
         blocks[endpoint] = InceptionBlock(
-            MIXED_WIDTHS[endpoint], endpoint, sync_batch_norm=sync_batch_norm, name=endpoint)
+            tuple(width(c) for c in MIXED_WIDTHS[endpoint]), endpoint,
+            sync_batch_norm=sync_batch_norm, name=endpoint)
       elif endpoint == "Logits":
         self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
         blocks[endpoint] = layers.Unit3D(
@@ -207,4 +214,5 @@ class InceptionI3D(keras.Model):
     return {"num_classes": self.num_classes, "in_channels": self.in_channels,
             "final_endpoint": self.final_endpoint, "dropout_rate": self.dropout_rate,
             "final_pool_padding": self.final_pool_padding,
-            "sync_batch_norm": self.sync_batch_norm, "name": self.name}
+            "sync_batch_norm": self.sync_batch_norm, "width_multiplier": self.width_multiplier,
+            "name": self.name}

@@ -46,6 +46,7 @@ class ExperimentConfig:
   train_steps: int = 115_000
   learning_rate: float = 0.1
   lr_schedule: str = "release_rgb"
+  warmup_steps: int = 0
   momentum: float = 0.9
   weight_decay: float = 1e-7
   dropout_rate: float = 0.5
@@ -62,6 +63,7 @@ class ExperimentConfig:
   max_test_frames: Optional[int] = None
   final_pool_padding: str = "VALID"
   random_flip: bool = True
+  width_multiplier: float = 1.0            # I3D's channels x this (1.0: the release's network)
   batch_norm_decay: Optional[float] = None  # None keeps the release's 0.999
   eval_batch_size: int = 1
   eval_max_videos: Optional[int] = None
@@ -101,6 +103,8 @@ def _model_options(config):
     options["final_pool_padding"] = config.final_pool_padding
   if config.sync_batch_norm:
     options["sync_batch_norm"] = True
+  if config.width_multiplier != 1.0:
+    options["width_multiplier"] = config.width_multiplier
   return options
 
 
@@ -149,7 +153,8 @@ def run(config, data, echo=None):
   if global_batch % strategy.num_replicas_in_sync:
     raise ValueError(f"--batch_size={global_batch} (global) must be a multiple of the "
                      f"{strategy.num_replicas_in_sync} replicas")
-  schedule = schedules.Schedule(config.lr_schedule, config.learning_rate, config.train_steps)
+  schedule = schedules.Schedule(config.lr_schedule, config.learning_rate, config.train_steps,
+                                warmup_steps=config.warmup_steps)
   options = _model_options(config)
 
   def model_fn():

@@ -10,6 +10,8 @@ Our reading of the release and the paper (documented because the release ships n
 - plateau (the paper, section 3): lr divided by 10 when the validation loss has not improved for
   `patience` evaluations (state in the checkpoint, so a resumed run keeps its reductions).
 - cosine: half-cosine decay from the base lr to 0 over the run; constant: the base lr throughout.
+- Any schedule may start with a linear warm-up over `warmup_steps` (not in the release; the
+  reduced configurations use it: small batches are unstable at full lr in their first steps).
 Every schedule is a function of the step (plus the checkpointed plateau factor), so a resumed run
 continues on the same curve.
 """
@@ -38,7 +40,8 @@ def _stages_factor(step, total_steps, release_total, stages):
 class Schedule:
   """lr(step) for one named schedule; `plateau` carries its reduction factor as tf.Variables."""
 
-  def __init__(self, name, base_lr, total_steps, patience=2, min_delta=1e-3, min_lr=1e-6):
+  def __init__(self, name, base_lr, total_steps, patience=2, min_delta=1e-3, min_lr=1e-6,
+               warmup_steps=0):
     if name not in SCHEDULES:
       raise ValueError(f"--lr_schedule={name!r} is not one of: {', '.join(SCHEDULES)}")
     self.name = name
@@ -47,6 +50,7 @@ class Schedule:
     self.patience = patience
     self.min_delta = min_delta
     self.min_lr = min_lr
+    self.warmup_steps = int(warmup_steps)
     # Plateau state, saved with the checkpoint (see `trackables`).
     self.plateau_factor = tf.Variable(1.0, trainable=False, dtype=tf.float64, name="plateau_factor")
     self.best_loss = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name="best_loss")
@@ -57,7 +61,14 @@ class Schedule:
             "bad_evals": self.bad_evals}
 
   def __call__(self, step):
+    """The learning rate of `step` (0-based), times a linear warm-up factor when asked."""
     step = int(step)
+    lr = self._lr(step)
+    if self.warmup_steps and step < self.warmup_steps:
+      lr *= (step + 1) / self.warmup_steps
+    return lr
+
+  def _lr(self, step):
     if self.name == "release_rgb":
       stages = ((0, 1.0), (RELEASE_RGB_BOUNDARIES[0], 0.1), (RELEASE_RGB_BOUNDARIES[1], 0.01))
       return self.base_lr * _stages_factor(step, self.total_steps, RELEASE_RGB_STEPS, stages)
