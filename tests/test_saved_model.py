@@ -104,3 +104,13 @@ def test_label_map_must_match_classes(tmp_path):
     assert "2 classes; the model has 3" in str(e)
   else:
     raise AssertionError("a 2-class label map was accepted for a 3-class model")
+
+
+def test_two_stream_has_both_streams_parameters():
+  model = registry.build_model("i3d_two_stream", 400)
+  model.build()
+  count = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+  assert count == 12_689_984 + 12_668_032
+  names = model.deepmind_variables()
+  assert len(names) == 460
+  assert sum(n.startswith("RGB/inception_i3d/") for n in names) == 230
