@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from experiments import evaluate_sample
 from i3d_tf.checkpoints import deepmind
+from i3d_tf.checkpoints import import_release
 from i3d_tf.models import i3d
 from i3d_tf.models import registry
 from tests import deepmind_fixtures as fx
@@ -126,6 +127,28 @@ def test_import_binary_writes_saved_model_weights_and_label_map(release_data, tm
   serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
   np.testing.assert_allclose(serve(video=video)["logits"].numpy(), expected, rtol=1e-5,
                              atol=1e-5)
+
+
+def test_joint_import_gives_two_stream_saved_model(release_data, tmp_path):
+  """RGB + Flow checkpoints -> i3d_two_stream SavedModel with inputs `rgb` and `flow`."""
+  checkpoints = release_data / "checkpoints"
+  out = tmp_path / "joint"
+  info = import_release.import_checkpoint(
+      str(checkpoints / "rgb_imagenet" / "model.ckpt"), str(out),
+      flow_checkpoint=str(checkpoints / "flow_imagenet" / "model.ckpt"))
+  assert info["model"] == "i3d_two_stream" and info["variables_assigned"] == 460
+  assert info["label_map"].endswith("label_map.txt")
+
+  paths = evaluate_sample.default_paths(str(release_data), "joint", imagenet_pretrained=True)
+  expected, _, _ = evaluate_sample.evaluate("joint", paths)
+  serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+  _, kwargs = serve.structured_input_signature
+  assert {k: v.shape.as_list() for k, v in kwargs.items()} == {
+      "rgb": [None, None, 224, 224, 3], "flow": [None, None, 224, 224, 2]}
+  outputs = serve(rgb=np.load(paths["rgb_sample"]), flow=np.load(paths["flow_sample"]))
+  np.testing.assert_allclose(outputs["logits"].numpy()[0], expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(outputs["probabilities"].numpy()[0],
+                             tf.nn.softmax(expected).numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_missing_sample_is_named(release_data):
