@@ -19,9 +19,10 @@ def _link(source, target):
 
 
 def _lines_with(path, names):
-  """The lines of a split file (line endings kept) that mention one of `names`."""
+  """The lines of a split file (line endings kept) whose first field is one of `names`."""
+  names = set(names)
   with open(path, newline="") as f:
-    return [line for line in f if any(n in line for n in names)]
+    return [line for line in f if line.split() and line.split()[0] in names]
 
 
 def make_ucf101_tree(manual_dir, splits_dir, clips, split_number=1):
@@ -39,12 +40,15 @@ def make_ucf101_tree(manual_dir, splits_dir, clips, split_number=1):
   return manual_dir
 
 
-def make_hmdb51_tree(manual_dir, splits_dir, clips, split_number=1):
-  """HMDB-51 layout; `clips`: {'class/name.avi': source clip}; other classes' files kept empty."""
+def make_hmdb51_tree(manual_dir, splits_dir, clips, split_number=1, also_keep=()):
+  """HMDB-51 layout; `clips`: {'class/name.avi': source clip}; other classes' files kept empty.
+
+  `also_keep`: more names whose lines stay in the split files, with no clip (e.g. unused, 0).
+  """
   manual_dir, splits_dir = pathlib.Path(manual_dir), pathlib.Path(splits_dir)
   out = manual_dir / "testTrainMulti_7030_splits"
   out.mkdir(parents=True, exist_ok=True)
-  names = [pathlib.PurePosixPath(r).name for r in clips]
+  names = [pathlib.PurePosixPath(r).name for r in clips] + list(also_keep)
   for split_file in sorted(splits_dir.glob(f"*_test_split{split_number}.txt")):
     (out / split_file.name).write_bytes("".join(_lines_with(split_file, names)).encode())
   for relative, source in clips.items():

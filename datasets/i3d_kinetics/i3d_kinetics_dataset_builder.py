@@ -16,10 +16,16 @@ import tensorflow_datasets as tfds
 
 try:
   from ..common import video_builder, video_example
-except ImportError:  # Loaded by path (`tfds build datasets/i3d_kinetics`): no parent package.
-  import sys
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from datasets.common import video_builder, video_example  # pylint: disable=g-import-not-at-top
+except ImportError:  # `tfds build datasets/i3d_kinetics` imports the folder alone, and TFDS mocks
+  # the name `datasets` (HuggingFace's) meanwhile: use the package's installed name.
+  import pathlib, sys, tempfile  # pylint: disable=g-import-not-at-top,g-multiple-import
+  try:
+    import i3d_tf_datasets  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:  # Not installed: link the folder under that name (workers inherit sys.path).
+    sys.path.insert(0, tempfile.mkdtemp(prefix="i3d_tf_datasets_"))
+    (pathlib.Path(sys.path[0]) / "i3d_tf_datasets").symlink_to(pathlib.Path(__file__).resolve().parents[1])
+    sys.path.append(str(pathlib.Path(__file__).resolve().parents[2]))  # i3d_tf, if not installed
+  from i3d_tf_datasets.common import video_builder, video_example  # pylint: disable=g-import-not-at-top
 
 _VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi")
 # TFDS split -> CSV names accepted (the CVDF archives' names first, then the ActivityNet crawler's).
