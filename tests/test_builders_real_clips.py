@@ -142,7 +142,7 @@ def test_local_and_beam_builds_write_the_same_shards(tmp_path):
   for split in ("train", "test"):
     local_records, beam_records = _records(local, split), _records(beam, split)
     assert len(local_records) == {"train": 2, "test": 1}[split]
-    assert local_records == beam_records  # byte-identical, in the same order
+    assert local_records == beam_records  # byte-identical, in the same order (one process)
     assert local.info.splits[split].shard_lengths == beam.info.splits[split].shard_lengths
   assert video_builder.read_skipped(local.data_path) == video_builder.read_skipped(beam.data_path)
   assert [r["video_id"] for r in video_builder.read_skipped(beam.data_path)] == [
@@ -156,16 +156,42 @@ def _run(args, cwd, env=None):
 
 
 @pytest.mark.slow
-def test_build_cli_from_the_repo_root(tmp_path):
-  manual = _ucf_tree(tmp_path, UCF_TEST | {"TaiChi/v_TaiChi_g08_c01.avi": "tai_chi.mp4"})
-  result = _run(["-m", "datasets.build", "--dataset=i3d_ucf101/split1",
-                 f"--manual_dir={manual}", f"--data_dir={tmp_path / 'data'}",
-                 "--shorter_side=32", "--flow_method=none", "--max_seconds=0.4",
-                 "--num_workers=2"], cwd=REPO_ROOT)
+def test_beam_cli_on_worker_processes_writes_the_same_examples(tmp_path):
+  """`python -m datasets.build --beam` on a multi-process DirectRunner vs a local build.
+
+  Across processes the records are equal as tf.train.Examples, not byte for byte: protobuf
+  serializes the feature map in a per-process order (two local builds differ the same way).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from datasets import build  # pylint: disable=g-import-not-at-top
+  clips = {**UCF_TRAIN, "SkateBoarding/v_SkateBoarding_g08_c01.avi": "skateboarding.mp4",
+           **UCF_TEST}
+  manual = _ucf_tree(tmp_path, clips)
+  broken = manual / "UCF-101" / "SkateBoarding" / "v_SkateBoarding_g08_c01.avi"
+  broken.unlink()
+  broken.write_bytes(b"")
+  overrides = ["--shorter_side=32", "--flow_method=tvl1_fast", "--max_seconds=0.4"]
+  result = _run(["-m", "datasets.build", "--dataset=i3d_ucf101/split1", f"--manual_dir={manual}",
+                 f"--data_dir={tmp_path / 'beam'}", "--beam_options=--runner=DirectRunner "
+                 "--direct_num_workers=2 --direct_running_mode=multi_processing"] + overrides,
+                cwd=REPO_ROOT)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "train: 1 examples" in result.stdout and "test: 1 examples" in result.stdout
-  version_dir = tmp_path / "data" / "i3d_ucf101" / "split1_none_s32_max0.4s" / "1.0.0"
-  assert (version_dir / "skipped.tsv").exists() and (version_dir / "dataset_info.json").exists()
+  assert "train: 2 examples" in result.stdout and "1 skipped" in result.stdout, result.stdout
+  assert "skipped.tsv" in result.stdout
+
+  local = build.make_builder("i3d_ucf101/split1", str(tmp_path / "local"), num_workers=2,
+                             shorter_side=32, flow_method="tvl1_fast", max_seconds=0.4)
+  build.build(local, manual_dir=str(manual))
+  beam_dir = tmp_path / "beam" / "i3d_ucf101" / "split1_tvl1_fast_s32_max0.4s" / "1.0.0"
+  assert local.data_path.name == beam_dir.name and local.data_path.parent.name == beam_dir.parent.name
+  for split in ("train", "test"):
+    files = sorted(beam_dir.glob(f"*-{split}.tfrecord-*"))
+    beam_records = [r.numpy() for r in tf.data.TFRecordDataset([str(f) for f in files])]
+    local_records = _records(local, split)
+    assert len(local_records) == {"train": 2, "test": 1}[split]
+    assert [tf.train.Example.FromString(r) for r in local_records] == [
+        tf.train.Example.FromString(r) for r in beam_records]
+  assert video_builder.read_skipped(beam_dir) == video_builder.read_skipped(local.data_path)
 
 
 def test_tfds_cli_loads_the_builder_folders():
