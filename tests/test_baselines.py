@@ -162,3 +162,24 @@ def test_registry_input_specs_follow_table_1():
             round(s.test_frames * s.frame_stride / registry.FPS, 2)) for s in spec.streams]
     assert got == streams, name
   assert registry.get("c3d").input_spec.crop_size == 112
+
+
+def test_baselines_initialise_from_a_slim_checkpoint(tmp_path):
+  from i3d_tf.checkpoints import inflation, slim  # pylint: disable=import-outside-toplevel
+  from tests.test_inception_v1 import random_slim_arrays  # pylint: disable=import-outside-toplevel
+  arrays = random_slim_arrays(seed=4)
+  prefix = slim.write_checkpoint(str(tmp_path / "inception_v1.ckpt"), arrays)
+  model = _small_model("two_stream")
+  model.build(None)
+  inflation.init_from_imagenet(model, prefix)
+  first = arrays["InceptionV1/Conv2d_1a_7x7/weights"]  # [7, 7, 3, 64]
+  np.testing.assert_array_equal(model.rgb_net.slim_variables()["Conv2d_1a_7x7/weights"], first)
+  flow_first = model.flow_net.slim_variables()["Conv2d_1a_7x7/weights"].numpy()
+  assert flow_first.shape == (7, 7, 20, 64)
+  np.testing.assert_allclose(flow_first, np.repeat(first.mean(axis=2, keepdims=True), 20, 2),
+                             rtol=1e-6)
+  name = "Mixed_5b/Branch_2/Conv2d_0a_3x3/weights"
+  np.testing.assert_array_equal(model.flow_net.slim_variables()[name],
+                                arrays[f"InceptionV1/{name}"])
+  with pytest.raises(ValueError, match="no ImageNet initialisation"):
+    inflation.init_from_imagenet(_small_model("c3d"), prefix)

@@ -93,7 +93,7 @@ def test_boring_video_gives_2d_activations_at_every_endpoint():
     assert got.shape[2:] == expected.shape[2:], endpoint_3d
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(got[:, positions], np.broadcast_to(
-        expected, (1, len(positions)) + expected.shape[2:]), rtol=1e-4, atol=1e-4 * scale,
+        expected, (1, len(positions)) + expected.shape[2:]), rtol=1e-4, atol=1e-4,
         err_msg=endpoint_3d)
     border = sorted(set(range(got.shape[1])) - set(positions))
     if border and np.abs(got[:, border] - expected).max() > 1e-3 * scale:
