@@ -205,3 +205,13 @@ def test_models_take_a_frame_count_of_none():
     traced = tf.function(lambda x, m=model: m(x, training=False), input_signature=[spec])
     np.testing.assert_allclose(traced(inputs).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5,
                                err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["lstm", "c3d", "two_stream", "fused_3d"])
+def test_training_binary_options_are_accepted(name):
+  # What the training binaries pass to every registered model.
+  model = registry.build_model(name, NUM_CLASSES, dropout_rate=0.3, sync_batch_norm=True,
+                               final_pool_padding="VALID")
+  assert model.name == {"lstm": "convnet_lstm"}.get(name, name)
+  with pytest.raises(ValueError, match="applies to the I3D models only"):
+    registry.build_model(name, NUM_CLASSES, final_pool_padding="SAME")

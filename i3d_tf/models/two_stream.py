@@ -43,15 +43,19 @@ def copy_imagenet_into(models_2d, slim_checkpoint_path):
 class TwoStream2D(keras.Model):
   """{'rgb': [B, Tr, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
 
-  def __init__(self, num_classes, flow_stack=10, dropout_rate=0.2, name="two_stream", **kwargs):
+  def __init__(self, num_classes, flow_stack=10, dropout_rate=0.2, sync_batch_norm=False,
+               name="two_stream", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
     # Global average pooling = slim's 7x7 VALID pool on 224 crops, and works at other sizes.
     self.rgb_net = inception_v1.InceptionV1(num_classes, in_channels=3, global_pool=True,
-                                            dropout_rate=dropout_rate, name="rgb_inception_v1")
+                                            dropout_rate=dropout_rate,
+                                            sync_batch_norm=sync_batch_norm,
+                                            name="rgb_inception_v1")
     self.flow_net = inception_v1.InceptionV1(num_classes, in_channels=2 * flow_stack,
                                              global_pool=True, dropout_rate=dropout_rate,
+                                             sync_batch_norm=sync_batch_norm,
                                              name="flow_inception_v1")
 
   def build(self, input_shape=None):
