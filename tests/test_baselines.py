@@ -133,13 +133,23 @@ def test_stack_flow_channel_order():
   # snapshot 1 of video 0 = flow frames 5..9, channels x5, y5, x6, y6, ...
   np.testing.assert_array_equal(stacked[1, 0, 0].numpy(), np.arange(10, 20))
   with pytest.raises(ValueError, match="not a multiple of the stack of 10"):
-    stack_flow(tf.zeros((1, 15, 4, 4, 2)), 10)
+    stack_flow(tf.zeros((1, 15, 4, 4, 2)), 10, exact=True)
+  # At test a tail shorter than a stack is dropped.
+  stacked, snapshots = stack_flow(tf.zeros((1, 15, 4, 4, 2)), 10)
+  assert stacked.shape[0] == 1 and int(snapshots) == 1
 
 
 def test_fused_3d_needs_one_flow_stack_per_rgb_frame():
   model = _small_model("fused_3d")
   with pytest.raises(ValueError, match="needs a stack of 10 flow frames"):
-    model({"rgb": tf.zeros((1, 2, PX, PX, 3)), "flow": tf.zeros((1, 10, PX, PX, 2))})
+    model({"rgb": tf.zeros((1, 2, PX, PX, 3)), "flow": tf.zeros((1, 10, PX, PX, 2))},
+          training=True)
+  # At test (a video of 25 frames: RGB frames 0, 10, 20, flow 0..24) the aligned pairs are kept.
+  rng = np.random.default_rng(6)
+  rgb = tf.constant(rng.uniform(-1, 1, (1, 3, PX, PX, 3)).astype(np.float32))
+  flow = tf.constant(rng.uniform(-1, 1, (1, 25, PX, PX, 2)).astype(np.float32))
+  np.testing.assert_allclose(model({"rgb": rgb, "flow": flow}).numpy(),
+                             model({"rgb": rgb[:, :2], "flow": flow[:, :20]}).numpy(), rtol=1e-5)
 
 
 def test_lstm_last_step_at_test_and_steps_past_max():

@@ -20,14 +20,20 @@ def check_streams(inputs, names, model_name):
   return {n: tf.convert_to_tensor(inputs[n]) for n in names}
 
 
-def stack_flow(flow, stack):
-  """[B, S*stack, H, W, 2] -> [B*S, H, W, 2*stack] (channels: x0, y0, x1, y1, ...), and S."""
-  if flow.shape[1] is not None and flow.shape[1] % stack:
-    raise ValueError(f"flow has {flow.shape[1]} frames, not a multiple of the stack of {stack} "
+def stack_flow(flow, stack, exact=False):
+  """[B, T, H, W, 2] -> [B*S, H, W, 2*stack] (channels: x0, y0, x1, y1, ...), S = T // stack.
+
+  A tail shorter than a stack is dropped (a test video whose length is not a multiple of 10);
+  with `exact` (training) it is an error instead.
+  """
+  frames = flow.shape[1]
+  if frames is not None and (frames < stack or (exact and frames % stack)):
+    raise ValueError(f"flow has {frames} frames, not a multiple of the stack of {stack} "
                      f"(input shape {flow.shape})")
   shape = tf.shape(flow)
   snapshots = shape[1] // stack
-  net = tf.reshape(flow, [shape[0], snapshots, stack, shape[2], shape[3], flow.shape[-1]])
+  net = tf.reshape(flow[:, :snapshots * stack],
+                   [shape[0], snapshots, stack, shape[2], shape[3], flow.shape[-1]])
   net = tf.transpose(net, [0, 1, 3, 4, 2, 5])  # [B, S, H, W, stack, 2]
   return tf.reshape(net, [-1, shape[2], shape[3], stack * flow.shape[-1]]), snapshots
 
@@ -70,7 +76,7 @@ class TwoStream2D(keras.Model):
     frames = tf.reshape(rgb, tf.concat([[-1], tf.shape(rgb)[2:]], axis=0))  # [B*Tr, H, W, 3]
     rgb_logits = tf.reshape(self.rgb_net(frames, training=training),
                             [batch, -1, self.num_classes])                # [B, Tr, classes]
-    stacks, _ = stack_flow(flow, self.flow_stack)                        # [B*S, H, W, 20]
+    stacks, _ = stack_flow(flow, self.flow_stack, exact=training)        # [B*S, H, W, 20]
     flow_logits = tf.reshape(self.flow_net(stacks, training=training),
                              [batch, -1, self.num_classes])               # [B, S, classes]
     # Snapshots averaged within each stream, then the two streams averaged.
