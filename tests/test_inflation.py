@@ -154,3 +154,16 @@ def test_mismatched_models_are_named():
   model_3d = i3d.InceptionI3D(in_channels=3, final_endpoint="Mixed_5b")
   with pytest.raises(inflation.InflationError, match="Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w"):
     inflation.inflate_i3d_from_2d(model_3d, model_2d)
+
+
+def test_two_stream_i3d_inflates_both_streams(tmp_path):
+  two_stream_i3d = pytest.importorskip("i3d_tf.models.two_stream_i3d")
+  arrays = random_slim_arrays(seed=2)
+  prefix = slim.write_checkpoint(str(tmp_path / "inception_v1.ckpt"), arrays)
+  model = two_stream_i3d.TwoStreamI3D(num_classes=5)
+  model.build(None)
+  inflation.init_from_imagenet(model, prefix)
+  w2d = arrays["InceptionV1/Conv2d_2c_3x3/weights"]
+  for stream in (model.rgb, model.flow):
+    w3d = stream.deepmind_variables()["Conv3d_2c_3x3/conv_3d/w"].numpy()
+    np.testing.assert_allclose(w3d, np.broadcast_to(w2d / 3, w3d.shape), rtol=1e-6)
