@@ -1,0 +1,119 @@
+"""`--init`: scratch, ImageNet inflation, or the weights of an earlier checkpoint.
+
+A checkpoint is either one of our training runs (a model_dir with run_config.json and ckpt-* files,
+e.g. a Kinetics run to fine-tune from) or a checkpoint in DeepMind's release layout
+('.../rgb_imagenet/model.ckpt'). Variables whose shapes differ (the logits, when the number of
+classes changes) keep their fresh initialisation and are reported.
+"""
+import json
+import logging as pylogging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+log = pylogging.getLogger("i3d_tf.training")
+
+INIT_CHOICES = ("scratch", "imagenet", "<checkpoint path>")
+
+
+def _is_own_run(path):
+  return os.path.isdir(path) and os.path.exists(os.path.join(path, "run_config.json"))
+
+
+def _copy_matching(source, target, skip_prefixes=()):
+  """Assigns source[name] to target[name] where shapes agree; returns (copied, skipped names)."""
+  copied, skipped = 0, []
+  for name, variable in target.items():
+    if any(name.startswith(p) for p in skip_prefixes):
+      skipped.append(name)
+      continue
+    if name not in source:
+      skipped.append(name)
+      continue
+    value = np.asarray(source[name])
+    if value.shape != tuple(variable.shape):
+      if value.size == np.prod(variable.shape) and "batch_norm" in name:
+        value = value.reshape(variable.shape)  # Sonnet v1 kept [1, 1, 1, 1, C] statistics
+      else:
+        skipped.append(name)
+        continue
+    variable.assign(tf.cast(value, variable.dtype))
+    copied += 1
+  return copied, skipped
+
+
+def _variables_by_name(model):
+  if hasattr(model, "deepmind_variables"):
+    return model.deepmind_variables()
+  return {v.path: v for v in model.weights}
+
+
+def init_from_run(model, run_dir):
+  """Copies the weights of run_dir's latest checkpoint into `model` (logits only if shapes fit)."""
+  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(run_dir, "run_config.json")) as f:
+    run = json.load(f)
+  latest = tf.train.latest_checkpoint(run_dir)
+  if latest is None:
+    raise ValueError(f"--init={run_dir}: the run has no ckpt-* checkpoint yet")
+  source_model = registry.build_model(run["model"], run["num_classes"],
+                                      **run.get("model_options", {}))
+  source_model(tf.zeros(run["example_input_shape"]), training=False)
+  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
+  tf.train.Checkpoint(model=loop.checkpoint_variables(source_model)).restore(
+      latest).expect_partial().assert_existing_objects_matched()
+  source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
+  copied, skipped = _copy_matching(source, _variables_by_name(model))
+  if copied == 0:
+    raise ValueError(f"--init={run_dir}: no variable of {latest} matches the model "
+                     f"(model {run['model']} there)")
+  log.info("initialised %d variables from %s; kept fresh: %s", copied, latest, skipped)
+  return copied, skipped
+
+
+def init_from_deepmind(model, path):
+  """Copies a release-layout checkpoint ('RGB/inception_i3d/...' or unscoped) into an I3D model."""
+  if not hasattr(model, "deepmind_variables"):
+    raise ValueError(f"--init={path}: a DeepMind-layout checkpoint initialises I3D models only")
+  prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+  if prefix is None and os.path.isdir(path):
+    prefix = os.path.join(path, "model.ckpt")
+  reader = tf.train.load_checkpoint(prefix)
+  names = list(reader.get_variable_to_shape_map())
+  target = model.deepmind_variables()
+  source = {}
+  for wanted in target:
+    hits = [n for n in names if n == wanted or n.endswith("/" + wanted)]
+    hits = [n for n in hits if "Momentum" not in n and "ExponentialMovingAverage" not in n]
+    if len(hits) > 1:
+      stream = "RGB" if getattr(model, "in_channels", 3) == 3 else "Flow"
+      hits = [n for n in hits if n.startswith(stream + "/")] or hits[:1]
+    if hits:
+      source[wanted] = reader.get_tensor(hits[0])
+  copied, skipped = _copy_matching(source, target)
+  if copied == 0:
+    raise ValueError(f"--init={path}: no variable of the checkpoint matches the model's "
+                     f"DeepMind names (expected e.g. RGB/inception_i3d/Conv3d_1a_7x7/conv_3d/w)")
+  log.info("initialised %d variables from %s; kept fresh: %s", copied, prefix, skipped)
+  return copied, skipped
+
+
+def initialize(model, init, imagenet_checkpoint=None):
+  """Applies `--init` to a built model (only when the run starts; a resumed run restores instead)."""
+  if init == "scratch":
+    return
+  if init == "imagenet":
+    if not imagenet_checkpoint:
+      raise ValueError("--init=imagenet needs --imagenet_checkpoint (slim's inception_v1.ckpt)")
+    from i3d_tf.checkpoints import inflation  # pylint: disable=import-outside-toplevel
+    inflation.init_from_imagenet(model, imagenet_checkpoint)
+    return
+  if _is_own_run(init):
+    init_from_run(model, init)
+    return
+  if os.path.exists(init) or os.path.exists(init + ".index") or tf.io.gfile.glob(init + "*"):
+    init_from_deepmind(model, init)
+    return
+  raise ValueError(f"--init={init!r}: expected one of {', '.join(INIT_CHOICES)} (a training "
+                   f"run's model_dir or a DeepMind-layout checkpoint prefix); no such path")

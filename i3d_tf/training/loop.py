@@ -1,0 +1,365 @@
+"""The custom training loop: one program for one device, MirroredStrategy and MultiWorkerMirrored.
+
+Keras 3's `model.fit` under MultiWorkerMirroredStrategy is broken (keras#20585), so each step is a
+`strategy.run` of a replica step: softmax cross-entropy averaged over the GLOBAL batch
+(tf.nn.compute_average_loss), L2 weight decay on the conv kernels scaled by 1/replicas so the
+all-reduced sum counts it once, SGD with momentum, gradients all-reduced by the optimizer.
+
+A run is resumable: a tf.train.Checkpoint (model, optimizer slots, step, schedule state) is written
+every `checkpoint_every` steps, at the end, and on SIGTERM (preemption; all workers agree through an
+all-reduce of the flag so they stop at the same step); a rerun with the same model_dir continues at
+the saved step on the same schedule, also after `kill -9`. A NaN or Inf loss stops the run with
+NonFiniteLossError before anything is saved, so the last good checkpoint stays intact.
+
+What a run leaves in model_dir: ckpt-* checkpoints, TensorBoard scalars (train/ and eval/: loss,
+top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, and a SavedModel
+in `saved_model/` at the end.
+"""
+import dataclasses
+import json
+import logging as pylogging
+import math
+import os
+import signal
+import time
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from i3d_tf.evaluation import metrics as metrics_lib
+from i3d_tf.evaluation import predict
+from i3d_tf.training import distribute
+
+log = pylogging.getLogger("i3d_tf.training")
+
+
+class NonFiniteLossError(RuntimeError):
+  """The training loss became NaN or Inf; nothing was saved after the last good checkpoint."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  model_dir: str
+  train_steps: int
+  global_batch_size: int
+  momentum: float = 0.9
+  weight_decay: float = 1e-7
+  checkpoint_every: int = 1000
+  eval_every: int = 0                 # 0: evaluate only at the end
+  log_every: int = 10
+  keep_checkpoints: int = 3
+  seed: Optional[int] = None
+  mixed_precision: str = "none"
+  export_saved_model: bool = True
+  progress_bar: bool = True
+  eval_max_batches: Optional[int] = None
+  # Testing hook: the loss becomes NaN at this step (shows the divergence guard; never set it in
+  # a real run).
+  inject_nan_at_step: int = -1
+
+
+def _scalar_metadata():
+  """TensorBoard's scalar-plugin metadata, built from TF's own proto (tensorboard not needed)."""
+  from tensorflow.core.framework import summary_pb2  # pylint: disable=import-outside-toplevel
+  metadata = summary_pb2.SummaryMetadata()
+  metadata.plugin_data.plugin_name = "scalars"
+  return metadata.SerializeToString()
+
+
+def write_scalar(name, value, step):
+  """tf.summary.scalar without the tensorboard package: TensorBoard shows it as a scalar."""
+  tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
+                   metadata=_scalar_metadata())
+
+
+def checkpoint_variables(model):
+  """{name: variable} of every model variable (batch-norm statistics included), for checkpoints.
+
+  Keras 3 models do not expose layers kept in dicts to tf.train.Checkpoint's tracking (a
+  checkpoint of `model=model` would hold only the optimizer's copies of the trainable
+  variables), so checkpoints hold this explicit map: the release's names where the model has
+  them; otherwise the variable's position in `model.variables` (Keras's automatic layer names
+  such as 'dense_1' change from process to process, the order does not). Dropout's random
+  generator state is left out.
+  """
+  named = {}
+  if hasattr(model, "deepmind_variables"):
+    named.update(model.deepmind_variables())
+  listed = {id(v) for v in named.values()}
+  others = [v for v in model.variables
+            if id(v) not in listed and "seed_generator" not in v.path]
+  for i, v in enumerate(others):
+    named[f"variable_{i:04d}"] = v
+  return named
+
+
+def _is_kernel(variable):
+  return variable.path.endswith("kernel") if hasattr(variable, "path") else "kernel" in variable.name
+
+
+class Trainer:
+  """Builds the model and optimizer under `strategy`, restores or initialises, and trains.
+
+  Args:
+    config: TrainConfig.
+    strategy: a tf.distribute strategy (see distribute.make_strategy).
+    model_fn: () -> keras.Model (unbuilt), called under the strategy's scope.
+    example_inputs_fn: () -> a batch of inputs (batch 1) used to build the model's variables.
+    schedule: a schedules.Schedule (lr as a function of the step).
+    train_dataset_fn: (input_context, seed) -> tf.data.Dataset of per-replica (inputs, label)
+      batches; seed differs on resume so a resumed run does not replay the clips it already saw.
+    eval_dataset_fn: () -> tf.data.Dataset of (inputs, label) batches, or None (no evaluation).
+    export_fn: (model, export_dir) -> None: writes the SavedModel at the end.
+    trainable_filter: optional (model) -> list of variables to train (e.g. only the logits).
+    run_info: dict written to model_dir/run_config.json (model name, classes, options).
+  """
+
+  def __init__(self, config, strategy, model_fn, example_inputs_fn, schedule, train_dataset_fn,
+               eval_dataset_fn=None, export_fn=None, trainable_filter=None, run_info=None):
+    self.config = config
+    self.strategy = strategy
+    self.schedule = schedule
+    self.train_dataset_fn = train_dataset_fn
+    self.eval_dataset_fn = eval_dataset_fn
+    self.export_fn = export_fn
+    self.run_info = dict(run_info or {})
+    self.is_chief = distribute.is_chief(strategy)
+    self._preempted = False
+    tf.io.gfile.makedirs(config.model_dir)
+
+    with strategy.scope():
+      self.model = model_fn()
+      self.model(example_inputs_fn(), training=False)  # creates every variable
+      self.train_variables = (trainable_filter(self.model) if trainable_filter
+                              else list(self.model.trainable_variables))
+      optimizer = keras.optimizers.SGD(learning_rate=schedule(0), momentum=config.momentum)
+      if config.mixed_precision == "mixed_float16":
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+      optimizer.build(self.train_variables)
+      self.optimizer = optimizer
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
+                                          optimizer=self.optimizer, step=self.step,
+                                          **schedule.trackables())
+    self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self._ckpt_dir,
+                                              max_to_keep=config.keep_checkpoints)
+    self.last_saved_step = None
+
+  # ------------------------------------------------------------------------------------------------
+  # Checkpoints.
+
+  def restore_or_initialize(self, init_fn=None):
+    """Resumes from model_dir's latest checkpoint; without one, calls init_fn(model) if given.
+
+    Returns the step the run starts at.
+    """
+    latest = tf.train.latest_checkpoint(self.config.model_dir)
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      self.last_saved_step = int(self.step.numpy())
+      log.info("resumed from %s at step %d", latest, self.last_saved_step)
+    elif init_fn is not None:
+      init_fn(self.model)
+    if self.is_chief:
+      with tf.io.gfile.GFile(os.path.join(self.config.model_dir, "run_config.json"), "w") as f:
+        json.dump(self.run_info, f, indent=2, sort_keys=True, default=str)
+    return int(self.step.numpy())
+
+  def save(self):
+    step = int(self.step.numpy())
+    if self.last_saved_step == step:
+      return
+    self.manager.save(checkpoint_number=step)
+    distribute.cleanup_write_dir(self.config.model_dir, self.strategy)
+    self.last_saved_step = step
+
+  # ------------------------------------------------------------------------------------------------
+  # The step.
+
+  def _replica_step(self, inputs, labels, stop_flag, nan_now):
+    config = self.config
+    num_replicas = self.strategy.num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      logits = tf.cast(self.model(inputs, training=True), tf.float32)
+      if logits.shape.rank == 3:  # per-step logits [B, T, classes]: average the loss over T
+        per_step = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            tf.repeat(labels[:, None], tf.shape(logits)[1], axis=1), logits)
+        per_example = tf.reduce_mean(per_step, axis=1)
+        logits = tf.reduce_mean(logits, axis=1)
+      else:
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+      loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.global_batch_size)
+      decay = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in self.train_variables
+                        if _is_kernel(v)] or [tf.constant(0.0)])
+      loss += tf.nn.scale_regularization_loss(config.weight_decay * decay)
+      loss += tf.where(nan_now, tf.constant(math.nan), 0.0)
+      scaled = (self.optimizer.scale_loss(loss)
+                if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer) else loss)
+    grads = tape.gradient(scaled, self.train_variables)
+    self.optimizer.apply_gradients(zip(grads, self.train_variables))
+    labels = tf.cast(labels, tf.int32)
+    top1 = tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, 1), tf.float32))
+    k5 = min(5, int(logits.shape[-1]))
+    top5 = tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, k5), tf.float32))
+    count = tf.cast(tf.shape(labels)[0], tf.float32)
+    del num_replicas
+    # Summed over all replicas of all workers by strategy.reduce: every worker stops when any
+    # worker was asked to (SIGTERM).
+    return loss, top1, top5, count, tf.identity(stop_flag)
+
+  def _make_train_step(self):
+    @tf.function
+    def train_step(iterator, stop_flag, nan_now):
+      inputs, labels = next(iterator)
+      outs = self.strategy.run(self._replica_step, args=(inputs, labels, stop_flag, nan_now))
+      loss, top1, top5, count, stop = [self.strategy.reduce("sum", o, axis=None) for o in outs]
+      self.step.assign_add(1)
+      return {"loss": loss, "top1": top1 / count, "top5": top5 / count, "stop": stop}
+    return train_step
+
+  # ------------------------------------------------------------------------------------------------
+  # Evaluation and outputs.
+
+  def evaluate(self):
+    """Top-1/top-5/loss over the evaluation set (on this worker, whole videos)."""
+    dataset = self.eval_dataset_fn()
+    logits, labels = predict.predict_logits(self.model, dataset, self.config.eval_max_batches)
+    return metrics_lib.summary(logits, labels)
+
+  def _write_metrics(self, step, eval_metrics, train_scalars):
+    path = os.path.join(self.config.model_dir, "metrics.json")
+    history = []
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        history = json.load(f).get("history", [])
+    history = [h for h in history if h["step"] < step]
+    history.append({"step": step, "eval": eval_metrics, "train": train_scalars,
+                    "time": time.time()})
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+      json.dump({"step": step, "eval": eval_metrics, "train": train_scalars,
+                 "run": self.run_info, "history": history}, f, indent=2, default=float)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+  def _summary_writer(self):
+    if self.is_chief:
+      return tf.summary.create_file_writer(os.path.join(self.config.model_dir, "train"))
+    return tf.summary.create_noop_writer()
+
+  def _on_sigterm(self, signum, frame):  # pylint: disable=unused-argument
+    log.warning("SIGTERM: saving a checkpoint at the end of this step, then stopping")
+    self._preempted = True
+
+  # ------------------------------------------------------------------------------------------------
+  # The loop.
+
+  def train(self):
+    """Trains to config.train_steps. Returns 'done' or 'preempted'; raises NonFiniteLossError."""
+    config = self.config
+    start = int(self.step.numpy())
+    seed = None if config.seed is None else config.seed + start
+    dataset = self.strategy.distribute_datasets_from_function(
+        lambda ctx: self.train_dataset_fn(ctx, seed))
+    iterator = iter(dataset)
+    train_step = self._make_train_step()
+    writer = self._summary_writer()
+    eval_writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+                   if self.is_chief else tf.summary.create_noop_writer())
+    previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+    bar = tqdm.tqdm(total=config.train_steps, initial=start, unit="step", dynamic_ncols=True,
+                    disable=not (self.is_chief and config.progress_bar), desc="train")
+    status = "done"
+    train_scalars = {}
+    window_start, window_steps = time.time(), 0
+    try:
+      step = start
+      while step < config.train_steps:
+        lr = self.schedule(step)
+        self.optimizer.learning_rate.assign(lr)
+        out = train_step(iterator, tf.constant(1.0 if self._preempted else 0.0),
+                         tf.constant(step == config.inject_nan_at_step))
+        step += 1
+        loss = float(out["loss"].numpy())
+        if not math.isfinite(loss):
+          raise NonFiniteLossError(
+              f"Training stopped: the loss is {loss} at step {step} (model_dir {config.model_dir})."
+              f" Nothing was saved after it: the last good checkpoint is "
+              f"{'step %d' % self.last_saved_step if self.last_saved_step is not None else 'none'}"
+              f" and is intact. Lower --learning_rate or check the input data, then rerun with "
+              f"the same --model_dir to resume from that checkpoint.")
+        window_steps += 1
+        train_scalars = {"loss": loss, "top1": float(out["top1"]), "top5": float(out["top5"]),
+                         "learning_rate": lr}
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", top1=f"{train_scalars['top1']:.2f}", lr=f"{lr:.3g}")
+        if step % config.log_every == 0 or step == config.train_steps:
+          elapsed = time.time() - window_start
+          train_scalars["clips_per_s"] = window_steps * config.global_batch_size / max(elapsed,
+                                                                                      1e-9)
+          with writer.as_default():
+            for name, value in train_scalars.items():
+              write_scalar(name, value, step)
+          window_start, window_steps = time.time(), 0
+        if float(out["stop"]) > 0:
+          self.save()
+          status = "preempted"
+          log.warning("preempted: checkpoint saved at step %d; rerun with the same --model_dir "
+                      "to resume", step)
+          break
+        if config.checkpoint_every and step % config.checkpoint_every == 0:
+          self.save()
+        if (self.eval_dataset_fn is not None and config.eval_every
+            and step % config.eval_every == 0 and step < config.train_steps):
+          self._evaluate_and_record(step, train_scalars, eval_writer)
+      if status == "done":
+        self.save()
+        if self.eval_dataset_fn is not None:
+          self._evaluate_and_record(step, train_scalars, eval_writer)
+        if config.export_saved_model and self.export_fn is not None:
+          self._export()
+      self._sync_workers()
+    finally:
+      bar.close()
+      signal.signal(signal.SIGTERM, previous_handler)
+      writer.flush()
+      eval_writer.flush()
+    return status
+
+  def _sync_workers(self):
+    """A barrier: workers wait for the chief's evaluation and export before they exit (a worker
+    leaving first makes the chief's coordination service wait out its heartbeat timeout)."""
+    if distribute.task_info(self.strategy)[0] is None:
+      return
+    @tf.function
+    def barrier():
+      ones = self.strategy.run(lambda: tf.constant(1.0))
+      return self.strategy.reduce("sum", ones, axis=None)
+    barrier()
+
+  def _evaluate_and_record(self, step, train_scalars, eval_writer):
+    if not self.is_chief:
+      return None
+    eval_metrics = self.evaluate()
+    with eval_writer.as_default():
+      for name in ("loss", "top1", "top5", "mean_class_accuracy"):
+        write_scalar(name, eval_metrics[name], step)
+    if self.schedule.observe_validation_loss(eval_metrics["loss"]):
+      log.info("validation loss plateaued: learning rate now %g", self.schedule(step))
+    self._write_metrics(step, eval_metrics, train_scalars)
+    tqdm.tqdm.write(f"step {step}: eval top-1 {eval_metrics['top1']:.4f} top-5 "
+                    f"{eval_metrics['top5']:.4f} loss {eval_metrics['loss']:.4f} "
+                    f"({eval_metrics['num_examples']} videos)")
+    return eval_metrics
+
+  def _export(self):
+    export_dir = distribute.write_dir(os.path.join(self.config.model_dir, "saved_model"),
+                                      self.strategy)
+    self.export_fn(self.model, export_dir)
+    distribute.cleanup_write_dir(os.path.join(self.config.model_dir, "saved_model"),
+                                 self.strategy)
+    if self.is_chief:
+      log.info("SavedModel written to %s", export_dir)

@@ -1,0 +1,129 @@
+"""Metrics, and the evaluate / extract_features / finetune binaries on a small TFDS-layout build."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from i3d_tf.evaluation import metrics
+from i3d_tf.training import experiment
+from i3d_tf.training import testing
+from tests.conftest import REPO_ROOT
+
+
+def test_top_k_per_class_confusion_and_fusion():
+  logits = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 2.0], [3.0, 1.0, 2.0], [1.0, 2.0, 3.0]])
+  labels = np.array([0, 2, 1, 2])
+  assert metrics.top_k_accuracy(logits, labels, 1) == pytest.approx(0.5)
+  assert metrics.top_k_accuracy(logits, labels, 2) == pytest.approx(0.75)
+  matrix = metrics.confusion_matrix(logits, labels, 3)
+  np.testing.assert_array_equal(matrix, [[1, 0, 0], [1, 0, 0], [0, 1, 1]])
+  np.testing.assert_allclose(metrics.per_class_accuracy(logits, labels, 3), [1.0, 0.0, 0.5])
+  fused = metrics.fuse_two_stream(logits, -logits)
+  np.testing.assert_array_equal(fused, 0)
+  with pytest.raises(ValueError, match="same videos"):
+    metrics.fuse_two_stream(logits, logits[:2])
+  summary = metrics.summary(logits, labels)
+  assert summary["mean_class_accuracy"] == pytest.approx(0.5)
+  means = metrics.mean_over_splits([{"top1": 0.5, "top5": 1.0}, {"top1": 0.7, "top5": 1.0}])
+  assert means == {"top1": pytest.approx(0.6), "top5": pytest.approx(1.0)}
+
+
+@pytest.fixture(scope="module")
+def ucf_like(tmp_path_factory):
+  """A tiny build laid out as TFDS's i3d_ucf101/split1, and two short runs on it (flow, RGB)."""
+  root = tmp_path_factory.mktemp("ucf_like")
+  data_dir = str(root / "tfds")
+  classes = ["right", "down", "left", "up"]
+  testing.write_tfds_layout(
+      data_dir, "i3d_ucf101/split1",
+      splits={"train": testing.moving_square_examples(8, (10, 14), 36, 4, seed=1),
+              "test": testing.moving_square_examples(6, (10, 14), 36, 4, seed=2)},
+      class_names=classes)
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  data = training_flags.resolve_data("ucf101", data_dir, split_number=1)
+  assert data.num_classes == 4 and list(data.class_names) == classes
+  runs = {}
+  for model in ("i3d_flow", "i3d_rgb"):
+    run_dir = str(root / model)
+    experiment.run(testing.toy_config(run_dir, model=model, train_steps=2, eval_max_videos=None),
+                   data)
+    runs[model] = run_dir
+  return data_dir, runs
+
+
+def _binary(name, *args):
+  return subprocess.run([sys.executable, "-m", f"experiments.{name}", *args], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=400)
+
+
+def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_path):
+  data_dir, runs = ucf_like
+  out = tmp_path / "eval"
+  result = _binary("evaluate", f"--run_dirs={runs['i3d_flow']}", f"--fuse_run_dirs={runs['i3d_rgb']}",
+                   "--dataset=ucf101", f"--data_dir={data_dir}", f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads((out / "metrics.json").read_text())
+  split = report["splits"][0]
+  assert split["num_examples"] == 6 and split["run"] == "i3d_flow+i3d_rgb"
+  flow, rgb = np.load(out / "logits_i3d_flow.npz"), np.load(out / "logits_i3d_rgb.npz")
+  fused = flow["logits"] + rgb["logits"]
+  assert split["top1"] == pytest.approx(metrics.top_k_accuracy(fused, flow["labels"], 1))
+  np.testing.assert_array_equal(flow["labels"], [i % 4 for i in range(6)])
+  assert (out / "confusion_matrix.png").stat().st_size > 1000
+  lines = (out / "per_class_accuracy.tsv").read_text().splitlines()
+  assert lines[0].startswith("class\tname") and len(lines) == 5 and "\tleft\t" in lines[3]
+
+
+def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
+  data_dir, runs = ucf_like
+  out = tmp_path / "features"
+  result = _binary("extract_features", f"--run_dir={runs['i3d_flow']}", "--endpoint=Mixed_4f",
+                   "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
+                   f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  files = sorted(p for p in os.listdir(out) if p.endswith(".npy"))
+  assert len(files) == 6
+  features = np.load(out / files[0])
+  assert features.ndim == 4 and features.shape[-1] == 832  # Mixed_4f: [T', h, w, 832]
+  assert len((out / "index.tsv").read_text().splitlines()) == 7
+
+
+@pytest.mark.slow
+def test_extract_features_from_a_video_file(ucf_like, tmp_path):
+  from tests.conftest import shared_path  # pylint: disable=import-outside-toplevel
+  video = shared_path("testdata", "videos", "v_ApplyEyeMakeup_g01_c01.avi")
+  _, runs = ucf_like
+  out = tmp_path / "features"
+  result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}", "--endpoint=Logits",
+                   f"--videos={video}", "--max_test_frames=20", f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  logits = np.load(out / "v_ApplyEyeMakeup_g01_c01.npy")
+  assert logits.shape == (4,) and np.all(np.isfinite(logits))
+
+
+@pytest.mark.slow
+def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
+  data_dir, runs = ucf_like
+  model_dir = tmp_path / "ft"
+  result = _binary("finetune", "--model=i3d_flow", "--dataset=ucf101", "--split=1", "--mode=fixed",
+                   f"--init={runs['i3d_flow']}", f"--data_dir={data_dir}",
+                   f"--model_dir={model_dir}", "--train_steps=2", "--batch_size=4",
+                   "--train_frames=8", "--crop_size=32", "--final_pool_padding=SAME",
+                   "--eval_every=0", "--checkpoint_every=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "ucf101 split 1 (fixed): top-1" in result.stdout
+  assert (model_dir / "saved_model" / "saved_model.pb").exists()
+  run_config = json.loads((model_dir / "run_config.json").read_text())
+  assert run_config["config"]["finetune_mode"] == "fixed"
+  assert run_config["config"]["init"] == runs["i3d_flow"]
+
+
+def test_unknown_flag_values_list_the_valid_ones():
+  result = _binary("train_kinetics", "--model=i3d_nope")
+  assert result.returncode != 0
+  assert "i3d_rgb" in result.stderr and "i3d_flow" in result.stderr
+  result = _binary("train_kinetics", "--strategy=horovod")
+  assert "default, mirrored, multi_worker, tpu" in result.stderr

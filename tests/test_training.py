@@ -1,0 +1,244 @@
+"""The training loop: schedules, resume, the NaN guard, MirroredStrategy, multi-worker, kill -9, SIGTERM."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i3d_tf.training import experiment
+from i3d_tf.training import loop
+from i3d_tf.training import schedules
+from i3d_tf.training import testing
+from tests.conftest import REPO_ROOT
+
+# ------------------------------------------------------------------------------------ schedules
+
+
+def test_release_rgb_schedule_at_the_release_steps():
+  s = schedules.Schedule("release_rgb", 0.1, 115_000)
+  assert s(0) == pytest.approx(0.1) and s(96_999) == pytest.approx(0.1)
+  assert s(97_000) == pytest.approx(0.01) and s(107_999) == pytest.approx(0.01)
+  assert s(108_000) == pytest.approx(0.001) and s(114_999) == pytest.approx(0.001)
+
+
+def test_release_schedules_scale_with_train_steps():
+  s = schedules.Schedule("release_rgb", 0.1, 1150)
+  assert s(969) == pytest.approx(0.1) and s(970) == pytest.approx(0.01)
+  assert s(1080) == pytest.approx(0.001)
+  f = schedules.Schedule("release_flow", 0.1, 155_000)
+  assert [f(x) for x in (0, 97_000, 108_000, 115_000, 145_000, 154_999)] == pytest.approx(
+      [0.1, 0.01, 0.001, 0.01, 0.001, 0.001])
+
+
+def test_cosine_and_plateau_schedules():
+  c = schedules.Schedule("cosine", 0.2, 100)
+  assert c(0) == pytest.approx(0.2) and c(50) == pytest.approx(0.1) and c(100) == pytest.approx(0)
+  p = schedules.Schedule("plateau", 0.1, 100, patience=2)
+  assert not p.observe_validation_loss(1.0)
+  assert not p.observe_validation_loss(1.2)
+  assert p.observe_validation_loss(1.1)  # two evaluations without improvement: lr / 10
+  assert p(10) == pytest.approx(0.01)
+  assert not p.observe_validation_loss(0.5)
+  assert p(10) == pytest.approx(0.01)
+
+
+def test_unknown_schedule_lists_the_valid_ones():
+  with pytest.raises(ValueError, match="release_rgb, release_flow, plateau, cosine, constant"):
+    schedules.Schedule("linear", 0.1, 10)
+
+
+# ------------------------------------------------------------------------------ runs in-process
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp("toy_shards"))
+  testing.toy_data_source(directory)
+  return directory
+
+
+def test_rerun_with_same_model_dir_resumes_on_the_same_schedule(shard_dir, tmp_path):
+  data = testing.toy_data_source(shard_dir)
+  model_dir = str(tmp_path / "run")
+  status, _, first = experiment.run(testing.toy_config(model_dir, train_steps=2), data)
+  assert status == "done" and int(first.step.numpy()) == 2
+  saved = {v.path: v.numpy() for v in first.model.trainable_variables}
+  messages = []
+  config = testing.toy_config(model_dir, train_steps=4, eval_every=0)
+  status, final, second = experiment.run(config, data, echo=messages.append)
+  assert messages and "at step 2 of 4" in messages[0]
+  assert int(second.step.numpy()) == 4
+  # The second run started from the first run's weights, not from a fresh initialisation.
+  assert len(tf.train.get_checkpoint_state(model_dir).all_model_checkpoint_paths) == 2
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, "ckpt-2"))
+  assert int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 2
+  assert second.optimizer.learning_rate.numpy() == pytest.approx(
+      schedules.Schedule("cosine", 0.05, 4)(3))
+  with open(os.path.join(model_dir, "metrics.json")) as f:
+    metrics = json.load(f)
+  assert metrics["step"] == 4 and 0.0 <= metrics["eval"]["top1"] <= 1.0
+  assert final["num_examples"] == 4  # toy_config's eval_max_videos
+  assert os.listdir(os.path.join(model_dir, "train"))  # TensorBoard event files
+  del saved
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(shard_dir, tmp_path):
+  data = testing.toy_data_source(shard_dir)
+  model_dir = str(tmp_path / "run")
+  config = testing.toy_config(model_dir, train_steps=6, checkpoint_every=2, inject_nan_at_step=2)
+  with pytest.raises(loop.NonFiniteLossError, match=r"loss is nan at step 3.*step 2.*intact"):
+    experiment.run(config, data)
+  assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+  for name in reader.get_variable_to_shape_map():
+    if not name.startswith(("model/", "optimizer/")):
+      continue
+    value = reader.get_tensor(name)
+    if np.issubdtype(np.asarray(value).dtype, np.floating):
+      assert np.all(np.isfinite(value)), name
+  assert not os.path.exists(os.path.join(model_dir, "saved_model"))
+
+
+def test_fixed_finetuning_trains_only_the_logits(shard_dir, tmp_path):
+  data = testing.toy_data_source(shard_dir)
+  source_dir = str(tmp_path / "source")
+  experiment.run(testing.toy_config(source_dir, train_steps=2), data)
+  config = testing.toy_config(str(tmp_path / "fixed"), train_steps=2, init=source_dir,
+                              finetune_mode="fixed")
+  _, _, trainer = experiment.run(config, data)
+  source = tf.train.load_checkpoint(tf.train.latest_checkpoint(source_dir))
+  names = source.get_variable_to_shape_map()
+  kernel = trainer.model.blocks["Conv3d_1a_7x7"].conv.kernel.numpy()
+  np.testing.assert_array_equal(  # frozen: unchanged
+      kernel, source.get_tensor("model/Conv3d_1a_7x7.Sconv_3d.Sw/.ATTRIBUTES/VARIABLE_VALUE"))
+  mean = trainer.model.blocks["Conv3d_1a_7x7"].bn.moving_mean.numpy()
+  np.testing.assert_array_equal(mean, source.get_tensor(
+      "model/Conv3d_1a_7x7.Sbatch_norm.Smoving_mean/.ATTRIBUTES/VARIABLE_VALUE"))
+  assert np.abs(mean).max() > 0  # the statistics were trained and copied, not zeros
+  assert [v.path for v in trainer.train_variables] == [
+      v.path for v in trainer.model.blocks["Logits"].trainable_variables]
+
+
+# ------------------------------------------------------------------------------ subprocess runs
+
+
+def _toy_command(model_dir, shard_dir, config=None, extra=()):
+  return [sys.executable, "-m", "i3d_tf.training.testing", f"--model_dir={model_dir}",
+          f"--shard_dir={shard_dir}", f"--config={json.dumps(config or {})}", *extra]
+
+
+def _run(cmd, env=None, timeout=400):
+  result = subprocess.run(cmd, cwd=REPO_ROOT, env=env or os.environ.copy(), capture_output=True,
+                          text=True, timeout=timeout)
+  return result
+
+
+def test_mirrored_strategy_on_two_logical_cpus(shard_dir, tmp_path):
+  result = _run(_toy_command(str(tmp_path / "run"), shard_dir, {"strategy": "mirrored"},
+                             ["--logical_cpus=2"]))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "STATUS done STEP 4 REPLICAS 2" in result.stdout
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_multi_worker_run_of_two_processes_ends_with_equal_weights(shard_dir, tmp_path):
+  ports = [_free_port(), _free_port()]
+  workers = []
+  for index in range(2):
+    env = os.environ.copy()
+    env["TF_CONFIG"] = json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": index}})
+    cmd = _toy_command(str(tmp_path / "run"), shard_dir, {"strategy": "multi_worker"},
+                       [f"--dump_weights={tmp_path}/w{index}.npz"])
+    workers.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True))
+  outputs = [w.communicate(timeout=500) for w in workers]
+  for w, (out, err) in zip(workers, outputs):
+    assert w.returncode == 0, err[-3000:]
+    assert "STATUS done STEP 4 REPLICAS 2" in out
+  a, b = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+  assert len(a.files) > 100
+  for key in a.files:
+    np.testing.assert_array_equal(a[key], b[key])
+  # The workers trained (the weights moved from the shared initialisation): the equality above is
+  # the all-reduce at work, each worker having read different clips.
+  init = tf.train.load_checkpoint(str(tmp_path / "run" / "ckpt-2"))
+  assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-4")
+  assert not os.listdir(tmp_path / "run" / ".worker_tmp") if os.path.exists(
+      tmp_path / "run" / ".worker_tmp") else True
+  del init
+
+
+def _wait_for(path, process, timeout=300):
+  start = time.time()
+  while not os.path.exists(path):
+    if process.poll() is not None:
+      raise AssertionError(f"the run ended before writing {path}: {process.stderr.read()[-3000:]}")
+    if time.time() - start > timeout:
+      raise AssertionError(f"{path} did not appear in {timeout} s")
+    time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_run_killed_with_kill_9_resumes_at_its_checkpoint(shard_dir, tmp_path):
+  model_dir = str(tmp_path / "run")
+  cmd = _toy_command(model_dir, shard_dir, {"train_steps": 200, "checkpoint_every": 2})
+  process = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  _wait_for(os.path.join(model_dir, "ckpt-2.index"), process)
+  time.sleep(0.5)
+  process.kill()  # SIGKILL: no handler runs
+  process.wait()
+  saved = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
+  assert 2 <= saved < 200
+  result = _run(_toy_command(model_dir, shard_dir, {"train_steps": saved + 2}))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"Resuming {model_dir} at step {saved} of {saved + 2}" in result.stdout
+  assert f"STATUS done STEP {saved + 2}" in result.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_stops(shard_dir, tmp_path):
+  model_dir = str(tmp_path / "run")
+  cmd = _toy_command(model_dir, shard_dir, {"train_steps": 500, "checkpoint_every": 1000})
+  process = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  _wait_for(os.path.join(model_dir, "train"), process)  # the loop has started
+  time.sleep(3)
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 0, err[-3000:]
+  assert "STATUS preempted" in out
+  step = int(out.split("STATUS preempted STEP ")[1].split()[0])
+  assert 0 < step < 500
+  assert tf.train.latest_checkpoint(model_dir).endswith(f"ckpt-{step}")
+
+
+def test_checkpoints_hold_batch_norm_statistics_and_restore_into_a_fresh_model(tmp_path):
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
+  def build():
+    model = i3d.InceptionI3D(num_classes=3, in_channels=2, final_pool_padding="SAME")
+    model(tf.zeros((1, 4, 32, 32, 2)))
+    return model
+  source = build()
+  source.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.assign(
+      tf.fill([208], 3.0))
+  path = tf.train.Checkpoint(model=loop.checkpoint_variables(source)).save(str(tmp_path / "c"))
+  target = build()  # another process would name its Keras layers differently: names don't matter
+  tf.train.Checkpoint(model=loop.checkpoint_variables(target)).restore(path).assert_consumed()
+  np.testing.assert_array_equal(
+      target.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.numpy(), 3.0)
+  assert len(loop.checkpoint_variables(target)) == len(source.deepmind_variables()) == 230
