@@ -21,6 +21,8 @@ setuptools.setup(
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-datasets==4.9.*",
+        # tensorflow-datasets 4.9.10 imports it for any builder outside its own package.
+        "importlib_resources==6.5.*",
         # TV-L1 output differs between OpenCV versions: pinned exactly.
         "opencv-contrib-python-headless==5.0.0.93",
         "protobuf==6.33.*",

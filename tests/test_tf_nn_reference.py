@@ -21,7 +21,7 @@ def _unit(x, weights, name, stride=(1, 1, 1), batch_norm=True, relu=True):
   if batch_norm:
     mean = weights[f"{name}/batch_norm/moving_mean"]
     variance = weights[f"{name}/batch_norm/moving_variance"]
-    x = (x - mean) / np.sqrt(variance + 1e-3) + weights[f"{name}/batch_norm/beta"]
+    x = (x - mean) / tf.sqrt(variance + 1e-3) + weights[f"{name}/batch_norm/beta"]
   return tf.nn.relu(x) if relu else x
 
 

@@ -47,7 +47,7 @@ def _ensure_built(model, channels, what):
   channels = channels if channels is not None else getattr(model, "in_channels", None)
   if channels is None:
     raise ValueError(f"{what} is not built and has no in_channels; build it first")
-  model.build((None,) * (4 if what == "2D model" else 5) + (channels,))
+  model.build((None,) * (3 if what == "2D model" else 4) + (channels,))  # [B, (T,) H, W, C]
 
 
 def inflate_i3d_from_2d(i3d_model, inception_v1_2d_model, include_logits=False):

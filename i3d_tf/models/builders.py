@@ -15,21 +15,31 @@ def i3d_two_stream(num_classes, **options):
   return two_stream_i3d.TwoStreamI3D(num_classes, **options)
 
 
+
+def _baseline_options(model_name, options):
+  """The baselines have no I3D final pool: a non-default --final_pool_padding is an error."""
+  padding = options.pop("final_pool_padding", "VALID")
+  if str(padding).upper() != "VALID":
+    raise ValueError(f"--final_pool_padding={padding} applies to the I3D models only, not to "
+                     f"--model={model_name}")
+  return options
+
+
 def convnet_lstm(num_classes, **options):
   from i3d_tf.models import convnet_lstm as module  # pylint: disable=import-outside-toplevel
-  return module.ConvNetLSTM(num_classes, **options)
+  return module.ConvNetLSTM(num_classes, **_baseline_options("lstm", options))
 
 
 def c3d(num_classes, **options):
   from i3d_tf.models import c3d as module  # pylint: disable=import-outside-toplevel
-  return module.C3D(num_classes, **options)
+  return module.C3D(num_classes, **_baseline_options("c3d", options))
 
 
 def two_stream(num_classes, **options):
   from i3d_tf.models import two_stream as module  # pylint: disable=import-outside-toplevel
-  return module.TwoStream2D(num_classes, **options)
+  return module.TwoStream2D(num_classes, **_baseline_options("two_stream", options))
 
 
 def fused_3d(num_classes, **options):
   from i3d_tf.models import fused_3d as module  # pylint: disable=import-outside-toplevel
-  return module.Fused3D(num_classes, **options)
+  return module.Fused3D(num_classes, **_baseline_options("fused_3d", options))

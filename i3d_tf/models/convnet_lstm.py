@@ -40,6 +40,7 @@ class ConvNetLSTM(keras.Model):
       raise ValueError(f"{self.name} expects video [B, T, H, W, 3]; got shape {inputs.shape}")
     features = inception_v1.frame_features(self.backbone, inputs, training=training)  # [B,T,1024]
     features = tf.ensure_shape(features, [None, inputs.shape[1], inception_v1.FEATURE_CHANNELS])
+    # Training unrolls over the (static) frames; inference also takes a frame count of None.
     hidden = self.lstm(features, training=training)                                  # [B,T,512]
     logits = self.classifier(self.dropout(hidden, training=training))                # [B,T,C]
     return logits if training else logits[:, -1]

@@ -51,13 +51,18 @@ class Fused3D(keras.Model):
     streams = check_streams(inputs, ("rgb", "flow"), self.name)
     rgb, flow = streams["rgb"], streams["flow"]
     if (rgb.shape[1] is not None and flow.shape[1] is not None
-        and rgb.shape[1] * self.flow_stack != flow.shape[1]):
+        and (rgb.shape[1] * self.flow_stack != flow.shape[1] if training
+             else flow.shape[1] < self.flow_stack)):
       raise ValueError(f"{self.name}: each of the {rgb.shape[1]} RGB frames needs a stack of "
                        f"{self.flow_stack} flow frames; got rgb {rgb.shape}, flow {flow.shape}")
+    # At test, a video's last RGB frames may lack a whole flow stack: keep the S aligned pairs.
+    snapshots = tf.minimum(tf.shape(rgb)[1], tf.shape(flow)[1] // self.flow_stack)
+    rgb = rgb[:, :snapshots]
+    flow = flow[:, :snapshots * self.flow_stack]
     shape = tf.shape(rgb)
     frames = tf.reshape(rgb, tf.concat([[-1], shape[2:]], axis=0))         # [B*S, H, W, 3]
     rgb_maps = self.rgb_net(frames, training=training)                     # [B*S, 7, 7, 1024]
-    stacks, _ = stack_flow(flow, self.flow_stack)                          # [B*S, H, W, 20]
+    stacks, _ = stack_flow(flow, self.flow_stack, exact=training)          # [B*S, H, W, 20]
     flow_maps = self.flow_net(stacks, training=training)                   # [B*S, 7, 7, 1024]
     maps = tf.concat([rgb_maps, flow_maps], axis=-1)                       # [B*S, 7, 7, 2048]
     map_shape = tf.shape(maps)

@@ -20,14 +20,20 @@ def check_streams(inputs, names, model_name):
   return {n: tf.convert_to_tensor(inputs[n]) for n in names}
 
 
-def stack_flow(flow, stack):
-  """[B, S*stack, H, W, 2] -> [B*S, H, W, 2*stack] (channels: x0, y0, x1, y1, ...), and S."""
-  if flow.shape[1] is not None and flow.shape[1] % stack:
-    raise ValueError(f"flow has {flow.shape[1]} frames, not a multiple of the stack of {stack} "
+def stack_flow(flow, stack, exact=False):
+  """[B, T, H, W, 2] -> [B*S, H, W, 2*stack] (channels: x0, y0, x1, y1, ...), S = T // stack.
+
+  A tail shorter than a stack is dropped (a test video whose length is not a multiple of 10);
+  with `exact` (training) it is an error instead.
+  """
+  frames = flow.shape[1]
+  if frames is not None and (frames < stack or (exact and frames % stack)):
+    raise ValueError(f"flow has {frames} frames, not a multiple of the stack of {stack} "
                      f"(input shape {flow.shape})")
   shape = tf.shape(flow)
   snapshots = shape[1] // stack
-  net = tf.reshape(flow, [shape[0], snapshots, stack, shape[2], shape[3], flow.shape[-1]])
+  net = tf.reshape(flow[:, :snapshots * stack],
+                   [shape[0], snapshots, stack, shape[2], shape[3], flow.shape[-1]])
   net = tf.transpose(net, [0, 1, 3, 4, 2, 5])  # [B, S, H, W, stack, 2]
   return tf.reshape(net, [-1, shape[2], shape[3], stack * flow.shape[-1]]), snapshots
 
@@ -43,15 +49,19 @@ def copy_imagenet_into(models_2d, slim_checkpoint_path):
 class TwoStream2D(keras.Model):
   """{'rgb': [B, Tr, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
 
-  def __init__(self, num_classes, flow_stack=10, dropout_rate=0.2, name="two_stream", **kwargs):
+  def __init__(self, num_classes, flow_stack=10, dropout_rate=0.2, sync_batch_norm=False,
+               name="two_stream", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
     # Global average pooling = slim's 7x7 VALID pool on 224 crops, and works at other sizes.
     self.rgb_net = inception_v1.InceptionV1(num_classes, in_channels=3, global_pool=True,
-                                            dropout_rate=dropout_rate, name="rgb_inception_v1")
+                                            dropout_rate=dropout_rate,
+                                            sync_batch_norm=sync_batch_norm,
+                                            name="rgb_inception_v1")
     self.flow_net = inception_v1.InceptionV1(num_classes, in_channels=2 * flow_stack,
                                              global_pool=True, dropout_rate=dropout_rate,
+                                             sync_batch_norm=sync_batch_norm,
                                              name="flow_inception_v1")
 
   def build(self, input_shape=None):
@@ -66,7 +76,7 @@ class TwoStream2D(keras.Model):
     frames = tf.reshape(rgb, tf.concat([[-1], tf.shape(rgb)[2:]], axis=0))  # [B*Tr, H, W, 3]
     rgb_logits = tf.reshape(self.rgb_net(frames, training=training),
                             [batch, -1, self.num_classes])                # [B, Tr, classes]
-    stacks, _ = stack_flow(flow, self.flow_stack)                        # [B*S, H, W, 20]
+    stacks, _ = stack_flow(flow, self.flow_stack, exact=training)        # [B*S, H, W, 20]
     flow_logits = tf.reshape(self.flow_net(stacks, training=training),
                              [batch, -1, self.num_classes])               # [B, S, classes]
     # Snapshots averaged within each stream, then the two streams averaged.

@@ -1,13 +1,15 @@
 """Procedural videos whose classes only motion tells apart: the project's embedded data set.
 
-A textured shape over a textured background that drifts slowly. The class is what the shape does:
-translate right/left/up/down, rotate clockwise/counter-clockwise, zoom in/out. Everything about
-frame 0 (textures, colours, shape, size, position, angle, speeds, background drift) is drawn from
-the seed alone, before the label is looked at, so make_video(a, seed)[0] == make_video(b, seed)[0]
-for any two labels: no first frame can tell the classes apart; the flow can. The scene is a torus
-(a shape leaving on the right comes back on the left) and positions and angles are uniform, so for
-the six translation and rotation classes every later frame has the same distribution too; only
-the zoom classes' sizes drift apart over a clip (by at most the 1.6x zoom).
+A textured object over a textured background that drifts slowly. The class is what the object does:
+translate right/left/up/down, rotate clockwise/counter-clockwise, zoom in/out. The object is a nest
+of self-similar layers (a shape holding a copy of itself 0.55x the size, alternating two textures,
+the outermost fading out), so it can zoom in or out forever, like a tunnel, at the same edge speed
+as the other motions. Everything about frame 0 (textures, colours, shape, size, position, angle,
+zoom phase, speeds, background drift) is drawn from the seed alone, before the label is looked at:
+make_video(a, seed)[0] == make_video(b, seed)[0] for any two labels. The scene is a torus (an
+object leaving on the right comes back on the left), and position, angle and zoom phase are
+uniform over their periods, so every later frame has the same distribution as frame 0 for every
+class: no single frame tells the classes apart; the motion does.
 """
 import math
 
@@ -24,8 +26,10 @@ SHAPES = ("circle", "square", "triangle", "hexagon")
 # Unit direction (x right, y down) of each translation class.
 _DIRECTIONS = {"translate_right": (1.0, 0.0), "translate_left": (-1.0, 0.0),
                "translate_up": (0.0, -1.0), "translate_down": (0.0, 1.0)}
-_EDGE_SPEED = (1.5, 3.0)  # Range of the shape's edge speed, px per frame (TV-L1 sees it well).
-_ZOOM_OVER_CLIP = 1.6  # A zooming shape grows (or shrinks) by at most this factor over a clip.
+_EDGE_SPEED = (1.5, 3.0)  # Range of the object's edge speed, px per frame (TV-L1 sees it well).
+_NEST_RATIO = 0.55  # Each layer of the object holds the next, this much smaller.
+_FADE = 1.3  # A layer fades out as its radius grows from 1x to 1.3x the object's radius.
+_MIN_LAYER_RADIUS = 1.0  # Layers smaller than this (px) are not drawn.
 _BACKGROUND_MAX_SPEED = 0.5  # Label-independent drift of the background, px per frame.
 
 
@@ -70,21 +74,22 @@ def scene_parameters(seed, height, width):
   """Everything the seed decides (no label, no clip length): textures, shape, placement, speeds."""
   rng = np.random.default_rng(seed)
   side = min(height, width)
-  radius = side * rng.uniform(0.15, 0.22)  # Shape radius at scale 1, px.
-  canvas = int(math.ceil(radius * _ZOOM_OVER_CLIP)) * 2 + 2  # Object canvas: sharp up to 1.6x.
+  radius = side * rng.uniform(0.18, 0.26)  # Object radius (its outermost opaque layer), px.
+  canvas = int(math.ceil(radius * _FADE)) * 2 + 2  # Layer canvas: the largest layer at 1:1.
+  log_period = 2 * math.log(1 / _NEST_RATIO)  # Zooming by this returns the same picture.
   return {
       "background": _texture(rng, height, width, _random_colour(rng), _random_colour(rng),
                              blur=side * rng.uniform(0.02, 0.04)),
       "background_velocity": _polar(rng.uniform(0, _BACKGROUND_MAX_SPEED),
                                     rng.uniform(0, 2 * np.pi)),
-      "object_texture": _texture(rng, canvas, canvas, _random_colour(rng), _random_colour(rng),
-                                 blur=side * rng.uniform(0.015, 0.03)),
-      "object_mask": _shape_mask(SHAPES[rng.integers(len(SHAPES))], canvas),
-      "canvas_radius": canvas / 2.0,  # The canvas is drawn at 1/1.6 so that zooms stay sharp.
+      # Even layers wear texture a, odd layers texture b.
+      "textures": [_texture(rng, canvas, canvas, _random_colour(rng), _random_colour(rng),
+                            blur=side * rng.uniform(0.015, 0.03)) for _ in range(2)],
+      "mask": _shape_mask(SHAPES[rng.integers(len(SHAPES))], canvas),
       "radius": radius,
       "centre": np.array([rng.uniform(0, width), rng.uniform(0, height)]),
       "angle": rng.uniform(0, 2 * np.pi),
-      "scale": math.exp(rng.uniform(-0.25, 0.25)),
+      "log_zoom": rng.uniform(0, log_period),
       "edge_speed": rng.uniform(*_EDGE_SPEED),
   }
 
@@ -93,32 +98,48 @@ def _polar(speed, angle):
   return np.array([speed * math.cos(angle), speed * math.sin(angle)])
 
 
-def object_pose(label_name, params, t, num_frames):
-  """(centre [x, y] before wrapping, angle rad, scale) of the shape at frame t."""
+def object_pose(label_name, params, t):
+  """(centre [x, y] before wrapping, angle rad, log zoom) of the object at frame t."""
   centre = params["centre"].copy()
   angle = params["angle"]
-  scale = params["scale"]
+  log_zoom = params["log_zoom"]
   speed = params["edge_speed"]
-  radius = params["radius"] * scale
-  # Zoom rate per frame: the edge speed, but at most 1.6x over the clip.
-  zoom_rate = min(speed / radius, math.log(_ZOOM_OVER_CLIP) / max(num_frames - 1, 1))
+  rate = speed / params["radius"]  # Rotation (rad) and zoom (log) per frame: the edge moves `speed`.
   if label_name in _DIRECTIONS:
     centre = centre + speed * t * np.array(_DIRECTIONS[label_name])
   elif label_name == "rotate_clockwise":  # y points down, so +angle turns x towards +y: clockwise.
-    angle += speed * t / radius
+    angle += rate * t
   elif label_name == "rotate_counterclockwise":
-    angle -= speed * t / radius
+    angle -= rate * t
   elif label_name == "zoom_in":
-    scale *= math.exp(zoom_rate * t)
+    log_zoom += rate * t
   elif label_name == "zoom_out":
-    scale *= math.exp(-zoom_rate * t)
+    log_zoom -= rate * t
   else:
     raise ValueError(f"unknown synthetic class {label_name!r}; expected one of {CLASS_NAMES}")
-  return centre, angle, scale
+  return centre, angle, log_zoom
+
+
+def _layers(params, log_zoom):
+  """[(radius px, opacity, texture index)] of the visible nested layers, outermost first.
+
+  Layer j (any integer) has radius R * exp(log_zoom) * 0.55**j; a zoom by 0.55**-2 maps layer j
+  onto layer j-2, same texture, so the picture is periodic in log_zoom.
+  """
+  radius = params["radius"]
+  step = math.log(1 / _NEST_RATIO)
+  first = math.ceil((log_zoom - math.log(_FADE)) / step)
+  last = math.floor((log_zoom + math.log(radius / _MIN_LAYER_RADIUS)) / step)
+  layers = []
+  for j in range(first, last + 1):
+    layer_radius = radius * math.exp(log_zoom - j * step)
+    opacity = min(1.0, max(0.0, (radius * _FADE - layer_radius) / (radius * (_FADE - 1))))
+    layers.append((layer_radius, opacity, j % 2))
+  return layers
 
 
 def render(label, seed, num_frames=16, height=64, width=64):
-  """(uint8 frames [T, H, W, 3], float32 shape coverage [T, H, W] in [0, 1]) of one video."""
+  """(uint8 frames [T, H, W, 3], float32 object coverage [T, H, W] in [0, 1]) of one video."""
   label_name = CLASS_NAMES[label] if not isinstance(label, str) else label
   if label_name not in CLASS_NAMES:
     raise ValueError(f"unknown synthetic class {label!r}; expected one of {CLASS_NAMES}")
@@ -126,10 +147,10 @@ def render(label, seed, num_frames=16, height=64, width=64):
     raise ValueError(f"need num_frames >= 1 and height, width >= 16; got {num_frames}, "
                      f"{height}, {width}")
   params = scene_parameters(seed, height, width)
-  texture, mask = params["object_texture"], params["object_mask"]
-  canvas_centre = (texture.shape[0] - 1) / 2.0
-  # Canvas pixels per image pixel at scale 1: the canvas holds the shape at radius * 1.6.
-  canvas_to_radius = params["radius"] / (params["canvas_radius"] - 1)
+  mask = params["mask"]
+  canvas_centre = (mask.shape[0] - 1) / 2.0
+  canvas_radius = mask.shape[0] / 2.0 - 1  # The shape's radius on the canvas, px.
+  extent = params["radius"] * _FADE * 1.5  # Bounding radius of the object, px.
   frames = np.empty((num_frames, height, width, 3), np.uint8)
   coverage = np.empty((num_frames, height, width), np.float32)
   for t in range(num_frames):
@@ -139,25 +160,27 @@ def render(label, seed, num_frames=16, height=64, width=64):
     frame = cv2.warpAffine(params["background"], to_background, (width, height),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_WRAP)
-    centre, angle, scale = object_pose(label_name, params, t, num_frames)
+    centre, angle, log_zoom = object_pose(label_name, params, t)
     centre = np.mod(centre, [width, height])  # The scene is a torus.
-    extent = scale * params["radius"] * 1.5  # Bounding radius of any of the shapes, px.
-    cos = scale * canvas_to_radius * math.cos(angle)
-    sin = scale * canvas_to_radius * math.sin(angle)
     alpha_total = np.zeros((height, width), np.float32)
     for dx in (-width, 0, width):
       for dy in (-height, 0, height):
         cx, cy = centre[0] + dx, centre[1] + dy
         if cx + extent < 0 or cx - extent > width or cy + extent < 0 or cy - extent > height:
           continue
-        # Canvas -> image: scale and rotate about the canvas centre, then move to (cx, cy).
-        to_image = np.float32([
-            [cos, -sin, cx - (cos - sin) * canvas_centre],
-            [sin, cos, cy - (sin + cos) * canvas_centre]])
-        pixels = cv2.warpAffine(texture, to_image, (width, height), flags=cv2.INTER_LINEAR)
-        alpha = cv2.warpAffine(mask, to_image, (width, height), flags=cv2.INTER_LINEAR)
-        frame = frame * (1 - alpha[..., None]) + pixels * alpha[..., None]
-        alpha_total = np.maximum(alpha_total, alpha)
+        for layer_radius, opacity, texture_index in _layers(params, log_zoom):
+          scale = layer_radius / canvas_radius
+          cos, sin = scale * math.cos(angle), scale * math.sin(angle)
+          # Canvas -> image: scale and rotate about the canvas centre, then move to (cx, cy).
+          to_image = np.float32([
+              [cos, -sin, cx - (cos - sin) * canvas_centre],
+              [sin, cos, cy - (sin + cos) * canvas_centre]])
+          pixels = cv2.warpAffine(params["textures"][texture_index], to_image, (width, height),
+                                  flags=cv2.INTER_LINEAR)
+          alpha = opacity * cv2.warpAffine(mask, to_image, (width, height),
+                                           flags=cv2.INTER_LINEAR)
+          frame = frame * (1 - alpha[..., None]) + pixels * alpha[..., None]
+          alpha_total = np.maximum(alpha_total, alpha)
     frames[t] = np.clip(frame + 0.5, 0, 255)
     coverage[t] = alpha_total
   return frames, coverage

@@ -1,0 +1,309 @@
+"""Base TFDS builder for video datasets: features, local multiprocess and Apache Beam generation.
+
+Subclasses list their videos as `VideoItem`s per split (`_split_items`); this base turns them into
+examples with `video_example.process_video` either in a local process pool (tqdm progress with ETA)
+or in a Beam pipeline (when TFDS is given a beam_runner/beam_options), with the same keys and
+content, hence the same shards. Videos that fail to decode are skipped and recorded, with the
+missing ones (under allow_missing), in `skipped.tsv` beside the shards.
+"""
+import collections
+import contextlib
+import dataclasses
+import functools
+import logging
+import multiprocessing
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from . import video_example
+
+SKIPPED_FILENAME = "skipped.tsv"
+_SKIPPED_HEADER = "split\tvideo_id\tpath\treason"
+MISSING_REASON = "missing: listed in the split file but not found (built with allow_missing)"
+_MAX_NAMES_IN_ERROR = 5
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(eq=False)
+class VideoBuilderConfig(tfds.core.BuilderConfig):
+  """A dataset config plus how its videos are stored (all recorded in the metadata)."""
+  fps: float = 25.0
+  shorter_side: int = 256
+  flow_method: str = "tvl1"
+  jpeg_quality: int = 95
+  max_seconds: Optional[float] = None  # keep only each clip's first seconds (smoke/test builds)
+
+  def encode_options(self):
+    return video_example.EncodeOptions(
+        fps=self.fps, shorter_side=self.shorter_side, flow_method=self.flow_method,
+        jpeg_quality=self.jpeg_quality, max_seconds=self.max_seconds)
+
+
+def video_features(class_names):
+  """The features of FORMAT.md section 2."""
+  return tfds.features.FeaturesDict({
+      "video_id": tfds.features.Text(),
+      "label": tfds.features.ClassLabel(names=list(class_names)),
+      # [T, H, W, 3] uint8, 25 fps, shorter side `shorter_side`.
+      "rgb": tfds.features.Video(shape=(None, None, None, 3), encoding_format="jpeg"),
+      # [T, H, W, 3] uint8: R = quantized x, G = quantized y, B = 0.
+      "flow": tfds.features.Video(shape=(None, None, None, 3), encoding_format="png"),
+      "start_s": tfds.features.Scalar(np.float32),
+      "end_s": tfds.features.Scalar(np.float32),
+      "fps": tfds.features.Scalar(np.float32),
+      "flow_method": tfds.features.Text(),
+      "flow_offset": tfds.features.Scalar(np.float32),
+      "flow_scale": tfds.features.Scalar(np.float32),
+  })
+
+
+def format_metadata(config):
+  """What `records.py` and a reader need beyond the features: stored in metadata.json."""
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+  return tfds.core.MetadataDict(
+      fps=config.fps, shorter_side=config.shorter_side, flow_method=config.flow_method,
+      flow_offset=float(flow_lib.FLOW_OFFSET), flow_scale=float(flow_lib.FLOW_SCALE),
+      flow_bound_px=float(flow_lib.FLOW_BOUND),
+      flow_settings=flow_lib.method_settings(config.flow_method), rgb_encoding=f"jpeg quality {config.jpeg_quality}",
+      flow_encoding="png R=x G=y B=0", max_seconds=config.max_seconds)
+
+
+def config_description(config):
+  return (f"{config.description or config.name}. Stored at {config.fps:g} fps, shorter side "
+          f"{config.shorter_side}, flow '{config.flow_method}' quantized to 8 bits "
+          f"(q = round(px*255/40 + 127))" +
+          (f", each clip cut to its first {config.max_seconds:g} s" if config.max_seconds else ""))
+
+
+def missing_videos_error(items, missing, manual_dir, layout):
+  names = ", ".join(os.path.basename(m.path) for m in missing[:_MAX_NAMES_IN_ERROR])
+  more = f" and {len(missing) - _MAX_NAMES_IN_ERROR} more" if len(missing) > _MAX_NAMES_IN_ERROR else ""
+  return FileNotFoundError(
+      f"{len(missing)} of {len(items)} videos listed in the split files are missing from "
+      f"{manual_dir}: {names}{more}. Expected layout:\n{layout}\n"
+      f"Pass --allow_missing (builder kwarg allow_missing=True) to build what is there.")
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+  """Spawned workers re-run the parent's `__main__` unless told it has none.
+
+  Our workers need only the (importable) process function, and re-running a user's script or
+  `python -m datasets.build` in each of them would rebuild the dataset recursively (scripts without
+  an `if __name__ == '__main__'` guard) or at least import TensorFlow for nothing.
+  """
+  main = sys.modules.get("__main__")
+  if main is None:
+    yield
+    return
+  saved_spec = getattr(main, "__spec__", None)
+  saved_file = main.__dict__.pop("__file__", None)
+  main.__spec__ = None
+  try:
+    yield
+  finally:
+    main.__spec__ = saved_spec
+    if saved_file is not None:
+      main.__file__ = saved_file
+
+
+class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
+  """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics and synthetic_motion.
+
+  Builder kwargs beyond TFDS's: `num_workers` (local build processes; 0 = in this process; default
+  all cores) and `allow_missing` (build the videos that exist, count the others).
+  """
+
+  def __init__(self, *, num_workers: Optional[int] = None, allow_missing: bool = False, **kwargs):
+    self._num_workers = os.cpu_count() if num_workers is None else int(num_workers)
+    self._allow_missing = bool(allow_missing)
+    self._use_beam = False
+    self._skipped: Dict[str, List[tuple]] = collections.defaultdict(list)
+    self.build_summary: Dict[str, collections.Counter] = {}
+    super().__init__(**kwargs)
+
+  # --- what subclasses provide -------------------------------------------------------------
+
+  def _class_names(self) -> Sequence[str]:
+    raise NotImplementedError
+
+  def _split_items(self, dl_manager) -> Dict[str, List[video_example.VideoItem]]:
+    """{split name: items}; items whose `path` does not exist are handled here (missing)."""
+    raise NotImplementedError
+
+  def _process_fn(self):
+    """A picklable callable item -> ProcessResult (default: decode a file)."""
+    return functools.partial(video_example.process_video, options=self.builder_config.encode_options())
+
+  def _expected_layout(self) -> str:
+    return self.MANUAL_DOWNLOAD_INSTRUCTIONS or ""
+
+  # --- TFDS hooks ---------------------------------------------------------------------------
+
+  def _info(self):
+    config = self.builder_config
+    return self.dataset_info_from_configs(
+        description=config_description(config),
+        features=video_features(self._class_names()),
+        metadata=format_metadata(config),
+        supervised_keys=None,
+    )
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._use_beam = (download_config.beam_runner is not None or
+                      download_config.beam_options is not None)
+    self._skipped.clear()
+    self.build_summary = {}
+    super()._download_and_prepare(dl_manager, download_config)
+    # Beam: the pipeline has run by now; gather the skips its workers wrote.
+    for split in list(self.build_summary):
+      self._collect_beam_skips(split)
+    self._write_skipped_tsv()
+
+  def _split_generators(self, dl_manager):
+    items_per_split = self._split_items(dl_manager)
+    generators = {}
+    for split, items in items_per_split.items():
+      present, missing = self._check_paths(items)
+      if missing and not self._allow_missing:
+        raise missing_videos_error(items, missing, self._manual_dir_for_errors(dl_manager),
+                                   self._expected_layout())
+      for m in missing:
+        self._skipped[split].append((m.key, m.path, MISSING_REASON))
+      self.build_summary[split] = collections.Counter(listed=len(items), missing=len(missing))
+      if not present:
+        raise ValueError(f"{self.name}/{self.builder_config.name}: split '{split}' has no videos "
+                         f"to build ({len(missing)} missing). Expected layout:\n"
+                         f"{self._expected_layout()}")
+      generators[split] = self._generate_examples(split=split, items=present)
+    return generators
+
+  def _generate_examples(self, split, items):
+    process_fn = self._process_fn()
+    if self._use_beam:
+      return _beam_generate(split, items, process_fn,
+                            os.fspath(self.data_path / f"{split}-skipped-parts"))
+    return self._local_generate(split, items, process_fn)
+
+  # --- local generation ---------------------------------------------------------------------
+
+  def _local_generate(self, split, items, process_fn):
+    from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+    summary = self.build_summary[split]
+    workers = min(self._num_workers, len(items))
+    bar = tqdm.tqdm(total=len(items), desc=f"{self.name}/{self.builder_config.name} {split}",
+                    unit="video", file=sys.stderr, dynamic_ncols=True)
+    pool = None
+    try:
+      if workers <= 1:
+        results = (process_fn(item) for item in items)
+      else:
+        # spawn, not fork: a forked child would inherit TensorFlow's and OpenCV's thread state.
+        # Workers unpickle only video_example (OpenCV + numpy), never TensorFlow.
+        with _main_module_hidden():
+          pool = multiprocessing.get_context("spawn").Pool(
+              workers, initializer=video_example.init_worker)
+        results = pool.imap_unordered(process_fn, items, chunksize=1)
+      for result in results:
+        bar.update(1)
+        if result.skipped:
+          summary["skipped"] += 1
+          self._skipped[split].append((result.key, result.path, result.skip_reason))
+          log.warning("Skipped %s: %s", result.path, result.skip_reason)
+          continue
+        summary["built"] += 1
+        summary["frames"] += result.num_frames
+        yield result.key, result.example
+    finally:
+      bar.close()
+      if pool is not None:
+        pool.terminate()
+        pool.join()
+
+  # --- skipped.tsv --------------------------------------------------------------------------
+
+  def _collect_beam_skips(self, split):
+    parts_prefix = self.data_path / f"{split}-skipped-parts"
+    parts = sorted(self.data_path.glob(f"{split}-skipped-parts*"))
+    for part in parts:
+      for line in part.read_text().splitlines():
+        if line:
+          key, path, reason = line.split("\t", 2)
+          self._skipped[split].append((key, path, reason))
+          self.build_summary[split]["skipped"] += 1
+      part.unlink()
+    if self._use_beam and split in self.build_summary:
+      summary = self.build_summary[split]
+      summary["built"] = summary["listed"] - summary["missing"] - summary["skipped"]
+    del parts_prefix
+
+  def _write_skipped_tsv(self):
+    rows = [_SKIPPED_HEADER]
+    for split in sorted(self._skipped):
+      for key, path, reason in sorted(self._skipped[split]):
+        reason = " ".join(str(reason).split())  # one line, no tabs
+        rows.append(f"{split}\t{key}\t{path}\t{reason}")
+    (self.data_path / SKIPPED_FILENAME).write_text("\n".join(rows) + "\n")
+    for split, summary in sorted(self.build_summary.items()):
+      log.info("%s/%s %s: %d listed, %d built, %d skipped (unreadable), %d missing; see %s",
+                  self.name, self.builder_config.name, split, summary["listed"], summary["built"],
+                  summary["skipped"], summary["missing"], SKIPPED_FILENAME)
+
+  # --- helpers ------------------------------------------------------------------------------
+
+  @staticmethod
+  def _check_paths(items):
+    present, missing = [], []
+    for item in items:
+      if item.path is None or epath.Path(item.path).exists():
+        present.append(item)
+      else:
+        missing.append(item)
+    return present, missing
+
+  @staticmethod
+  def _manual_dir_for_errors(dl_manager):
+    return getattr(dl_manager, "_manual_dir", None)
+
+
+def read_skipped(version_dir):
+  """skipped.tsv of a built dataset version dir -> list of {split, video_id, path, reason}."""
+  path = epath.Path(version_dir) / SKIPPED_FILENAME
+  lines = path.read_text().splitlines()
+  header = lines[0].split("\t")
+  return [dict(zip(header, line.split("\t", len(header) - 1))) for line in lines[1:] if line]
+
+
+# --- Beam generation ------------------------------------------------------------------------
+
+def _skip_line(result):
+  return f"{result.key}\t{result.path}\t{' '.join(str(result.skip_reason).split())}"
+
+
+def _beam_generate(split, items, process_fn, skipped_prefix):
+  """A PTransform [] -> (key, example): one element per video, skips written beside the shards."""
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+
+  @beam.ptransform_fn
+  def generate(pipeline):
+    results = (
+        pipeline
+        | "ListVideos" >> beam.Create(items)
+        | "Spread" >> beam.Reshuffle()  # one video per bundle across workers
+        | "DecodeFlowEncode" >> beam.Map(process_fn))
+    _ = (results
+         | "OnlySkipped" >> beam.Filter(lambda r: r.skipped)
+         | "SkipLine" >> beam.Map(_skip_line)
+         | "WriteSkipped" >> beam.io.WriteToText(skipped_prefix, shard_name_template="-SSSSS"))
+    return (results
+            | "OnlyBuilt" >> beam.Filter(lambda r: not r.skipped)
+            | "KeyExample" >> beam.Map(lambda r: (r.key, r.example)))
+
+  del split
+  return generate()  # pylint: disable=no-value-for-parameter

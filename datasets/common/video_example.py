@@ -1,0 +1,157 @@
+"""One video -> one stored example (i3d_tf/data/FORMAT.md section 2), or a recorded skip.
+
+This module runs in the build's worker processes (and on Beam workers): it imports OpenCV and the
+video helper's decoding/flow, never TensorFlow, so a worker starts fast and forks nothing heavy.
+`process_video` is also what the data benchmark times (bytes per video, seconds per video-second).
+"""
+import dataclasses
+import time
+from typing import Any, Callable, Optional
+
+import cv2
+import numpy as np
+
+FLOW_METHODS = ("tvl1", "tvl1_fast", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+  """How a clip is decoded and stored; recorded in the dataset's metadata."""
+  fps: float = 25.0
+  shorter_side: int = 256
+  flow_method: str = "tvl1"
+  jpeg_quality: int = 95      # RGB frames (TFDS's own default quality for tf.image.encode_jpeg)
+  png_compression: int = 3    # flow frames, lossless either way
+  max_seconds: Optional[float] = None  # keep only the first max_seconds of each clip (smoke builds)
+
+  def __post_init__(self):
+    if self.flow_method not in FLOW_METHODS:
+      raise ValueError(f"flow_method={self.flow_method!r}: expected one of {FLOW_METHODS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoItem:
+  """One video to store. `start_s`/`end_s` trim an untrimmed source; None keeps the whole file."""
+  key: str                     # unique example key == video_id
+  path: Optional[str]          # None for generated videos (see `generator_args`)
+  label: int                   # class index; -1 when the split has no labels (Kinetics test)
+  start_s: Optional[float] = None
+  end_s: Optional[float] = None
+  # The clip's times in the source as annotated (Kinetics), stored as start_s/end_s even when the
+  # file on disk is already trimmed to them.
+  source_start_s: Optional[float] = None
+  source_end_s: Optional[float] = None
+  generator_args: Any = None   # for generated datasets: what the generator needs (e.g. a seed)
+
+
+@dataclasses.dataclass
+class ProcessResult:
+  """What a worker returns: an example to write, or why the video was skipped."""
+  key: str
+  path: str
+  example: Optional[dict] = None
+  skip_reason: Optional[str] = None
+  num_frames: int = 0
+  seconds: float = 0.0         # wall time spent on this video
+
+  @property
+  def skipped(self):
+    return self.example is None
+
+
+def init_worker():
+  """Pool initializer: one video per process, so no nested OpenCV thread pools on few cores."""
+  cv2.setNumThreads(1)
+
+
+def encode_rgb_frames(frames, jpeg_quality):
+  """uint8 RGB [T, H, W, 3] -> list of T JPEG byte strings."""
+  params = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)]
+  out = []
+  for frame in frames:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)  # RGB -> BGR
+    if not ok:
+      raise RuntimeError(f"cv2.imencode failed on an RGB frame of shape {frame.shape}")
+    out.append(buf.tobytes())
+  return out
+
+
+def encode_flow_frames(quantized, png_compression):
+  """uint8 [T, H, W, 2] quantized flow -> list of T PNGs with R = x, G = y, B = 0 (FORMAT.md)."""
+  params = [int(cv2.IMWRITE_PNG_COMPRESSION), int(png_compression)]
+  zeros = np.zeros(quantized.shape[1:3], np.uint8)
+  out = []
+  for q in quantized:
+    bgr = np.stack([zeros, q[..., 1], q[..., 0]], axis=-1)  # OpenCV writes B, G, R
+    ok, buf = cv2.imencode(".png", bgr, params)
+    if not ok:
+      raise RuntimeError(f"cv2.imencode failed on a flow frame of shape {q.shape}")
+    out.append(buf.tobytes())
+  return out
+
+
+def frames_to_example(frames, item, options):
+  """RGB uint8 [T, H, W, 3] of one clip -> the example dict of FORMAT.md section 2."""
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+  frames = np.asarray(frames)
+  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+    raise ValueError(f"{item.key}: expected frames [T>=1, H, W, 3], got {frames.shape}")
+  flow = flow_lib.compute_flow(frames, method=options.flow_method)     # [T, H, W, 2] px
+  quantized = flow_lib.quantize(flow)                                  # [T, H, W, 2] uint8
+  num_frames = int(frames.shape[0])
+  start_s = item.source_start_s if item.source_start_s is not None else (item.start_s or 0.0)
+  if item.source_end_s is not None:
+    end_s = item.source_end_s
+  else:
+    end_s = start_s + num_frames / options.fps
+  return {
+      "video_id": item.key,
+      "label": int(item.label),
+      "rgb": encode_rgb_frames(frames, options.jpeg_quality),
+      "flow": encode_flow_frames(quantized, options.png_compression),
+      "start_s": np.float32(start_s),
+      "end_s": np.float32(end_s),
+      "fps": np.float32(options.fps),
+      "flow_method": options.flow_method,
+      "flow_offset": np.float32(flow_lib.FLOW_OFFSET),
+      "flow_scale": np.float32(flow_lib.FLOW_SCALE),
+  }
+
+
+def _trim_window(item, options):
+  start_s, end_s = item.start_s, item.end_s
+  if options.max_seconds is not None:
+    begin = start_s or 0.0
+    end_s = begin + options.max_seconds if end_s is None else min(end_s, begin + options.max_seconds)
+  return start_s, end_s
+
+
+def process_video(item, options):
+  """Decodes a video file, computes flow, encodes the example; a bad video becomes a skip."""
+  from i3d_tf.video import decode  # pylint: disable=g-import-not-at-top
+  t0 = time.perf_counter()
+  result = ProcessResult(key=item.key, path=str(item.path))
+  try:
+    start_s, end_s = _trim_window(item, options)
+    frames = decode.read_video(item.path, fps=options.fps, start_s=start_s, end_s=end_s,
+                               shorter_side=options.shorter_side)
+    result.example = frames_to_example(frames, item, options)
+    result.num_frames = int(len(frames))
+  except decode.VideoDecodeError as e:
+    result.skip_reason = str(getattr(e, "reason", e)) or type(e).__name__
+  except Exception as e:  # pylint: disable=broad-except
+    # Anything a single bad file can raise (OpenCV errors, odd shapes): record, never crash the build.
+    result.skip_reason = f"{type(e).__name__}: {e}"
+  result.seconds = time.perf_counter() - t0
+  return result
+
+
+def process_generated(item, options, make_frames: Callable[..., np.ndarray]):
+  """Same as `process_video` for a generated clip: `make_frames(**item.generator_args)`."""
+  t0 = time.perf_counter()
+  result = ProcessResult(key=item.key, path=f"<generated {item.key}>")
+  frames = make_frames(**item.generator_args)
+  result.example = frames_to_example(frames, item, options)
+  result.num_frames = int(len(frames))
+  result.seconds = time.perf_counter() - t0
+  return result

@@ -1,0 +1,98 @@
+"""Import of a DeepMind checkpoint into a directory: SavedModel, Keras weights, label map, report.
+
+The library side of `python -m experiments.import_deepmind_checkpoint` (see its docstring): one
+stream from one checkpoint, or the release's two-stream model from an RGB and a Flow checkpoint.
+"""
+import json
+import os
+
+from absl import logging
+
+from i3d_tf import export
+from i3d_tf import labels
+from i3d_tf.checkpoints import deepmind
+from i3d_tf.models import registry
+
+_RELEASE_LABEL_MAPS = ("label_map.txt", "label_map_600.txt")
+
+
+def find_label_map(checkpoint_prefix, num_classes, kinetics600=False):
+  """The release's label map with `num_classes` names near the checkpoint, or None.
+
+  label_map_600.txt is tried first for the Kinetics-600 release (unscoped, or 600 classes).
+  """
+  names = _RELEASE_LABEL_MAPS[::-1] if kinetics600 or num_classes == 600 else _RELEASE_LABEL_MAPS
+  folder = os.path.dirname(os.path.abspath(checkpoint_prefix))
+  for _ in range(3):
+    for name in names:
+      candidate = os.path.join(folder, name)
+      if os.path.isfile(candidate):
+        with open(candidate, encoding="utf-8") as f:
+          if sum(1 for line in f if line.strip()) == num_classes:
+            return candidate
+    folder = os.path.dirname(folder)
+  return None
+
+
+def _class_names(label_map, layout):
+  if label_map is None:
+    label_map = find_label_map(layout.path, layout.num_classes, kinetics600=not layout.scope)
+    if label_map is None:
+      logging.warning("no label map given or found near %s: writing none (pass --label_map)",
+                      layout.path)
+  names = labels.read_label_map(label_map, layout.num_classes) if label_map else None
+  return names, os.path.abspath(label_map) if label_map else None
+
+
+def _layout_info(layout, assigned):
+  return {"checkpoint": os.path.abspath(layout.path), "stream": layout.stream,
+          "scope": layout.scope, "num_classes": layout.num_classes,
+          "in_channels": layout.in_channels, "variables_assigned": assigned,
+          "sonnet_v1_batch_norm_shapes": layout.sonnet_v1_batch_norm, "ignored": layout.ignored}
+
+
+def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope=None,
+                      flow_checkpoint=None):
+  """Does the import; returns the dict written to import_info.json.
+
+  With `flow_checkpoint`, `checkpoint` is the RGB stream and the result is the release's two-stream
+  model (i3d_two_stream: RGB + Flow logits; SavedModel inputs `rgb` and `flow`).
+  """
+  if flow_checkpoint is None:
+    layouts = {"single": deepmind.inspect_checkpoint(checkpoint, stream=stream, scope=scope)}
+    model_name = {"rgb": "i3d_rgb", "flow": "i3d_flow"}[layouts["single"].stream]
+  else:
+    layouts = {"rgb": deepmind.inspect_checkpoint(checkpoint, stream="rgb", scope=scope),
+               "flow": deepmind.inspect_checkpoint(flow_checkpoint, stream="flow")}
+    if layouts["rgb"].num_classes != layouts["flow"].num_classes:
+      raise ValueError(f"--checkpoint has {layouts['rgb'].num_classes} classes, "
+                       f"--flow_checkpoint {layouts['flow'].num_classes}: they must agree")
+    model_name = "i3d_two_stream"
+  first = next(iter(layouts.values()))
+  class_names, label_map_path = _class_names(label_map, first)
+
+  model = registry.build_model(model_name, first.num_classes)
+  if flow_checkpoint is None:
+    model.build((None, None, 224, 224, first.in_channels))
+    streams = {"single": model}
+  else:
+    model.build()
+    streams = {"rgb": model.rgb, "flow": model.flow}
+  assigned = {key: deepmind.restore_into(streams[key].deepmind_variables(), layout)
+              for key, layout in layouts.items()}
+
+  os.makedirs(output_dir, exist_ok=True)
+  export.export_saved_model(model, os.path.join(output_dir, "saved_model"),
+                            registry.get(model_name).input_spec, label_map=class_names)
+  model.save_weights(os.path.join(output_dir, "model.weights.h5"))
+  if class_names is not None:
+    labels.write_label_map(class_names, os.path.join(output_dir, "label_map.txt"))
+  info = {"model": model_name, "num_classes": first.num_classes, "label_map": label_map_path}
+  if flow_checkpoint is None:
+    info.update(_layout_info(first, assigned["single"]))
+  else:
+    info["streams"] = {key: _layout_info(layout, assigned[key]) for key, layout in layouts.items()}
+    info["variables_assigned"] = sum(assigned.values())
+  with open(os.path.join(output_dir, "import_info.json"), "w", encoding="utf-8") as f:
+    json.dump(info, f, indent=2)
+  return info
