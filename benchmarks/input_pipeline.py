@@ -129,8 +129,13 @@ def main(argv):
   load_before = os.getloadavg()
   spec = pipeline.ClipSpec.for_model("i3d_rgb", train_frames=FLAGS.clip_frames,
                                      crop_size=FLAGS.crop_size)
-  bare = bare_decode_rate(files, FLAGS.seconds)
-  ours, _ = pipeline_rate(files, spec, FLAGS.seconds)
+  # Alternate the two measurements (3 rounds each, median) so that a shared machine's changing
+  # load hits both alike.
+  bares, ourses = [], []
+  for _ in range(3):
+    bares.append(bare_decode_rate(files, FLAGS.seconds / 3))
+    ourses.append(pipeline_rate(files, spec, FLAGS.seconds / 3)[0])
+  bare, ours = float(np.median(bares)), float(np.median(ourses))
   print(f"source: {source}; {cores} cores; devices {devices}; load average before "
         f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
   print(f"bare tf.io.decode_jpeg:       {bare:8.1f} frames/s  ({bare / cores:7.1f} per core)")

@@ -126,4 +126,4 @@ def test_unknown_flag_values_list_the_valid_ones():
   assert result.returncode != 0
   assert "i3d_rgb" in result.stderr and "i3d_flow" in result.stderr
   result = _binary("train_kinetics", "--strategy=horovod")
-  assert "default, mirrored, multi_worker, tpu" in result.stderr
+  assert "default|mirrored|multi_worker|tpu" in result.stderr

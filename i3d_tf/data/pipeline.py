@@ -151,16 +151,50 @@ def rgb_to_unit_range(frames_uint8):
 # Per-example transforms on parsed examples.
 
 
+def decode_rgb_window(encoded, y, x, size):
+  """string [N] RGB frames -> float32 [N, size, size, 3] in [-1, 1] of the window at (y, x).
+
+  JPEG frames decode only the window (tf.io.decode_and_crop_jpeg skips the rest of the image);
+  other formats (PNG) decode whole through records.decode_rgb, then crop.
+  """
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  window = tf.stack([y, x, size, size])
+
+  def jpeg():
+    return tf.map_fn(lambda s: tf.io.decode_and_crop_jpeg(s, window, channels=3), encoded,
+                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+  def other():
+    return records.decode_rgb(encoded)[:, y:y + size, x:x + size]
+
+  return rgb_to_unit_range(tf.cond(tf.io.is_jpeg(encoded[0]), jpeg, other))
+
+
 def _default_decoders():
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   return {"rgb": lambda enc: rgb_to_unit_range(records.decode_rgb(enc)),
+          "rgb_window": decode_rgb_window,
           "flow": records.decode_flow}
 
 
-def _decode_stream(example, stream_name, indices, decoders):
-  encoded = tf.gather(example[stream_name], indices)  # only the sampled frames are decoded
-  frames = decoders[stream_name](encoded)
-  return tf.cast(frames, tf.float32)
+def frame_size(encoded_frame):
+  """(height, width) int32 of one encoded frame: from the JPEG header, else by decoding it."""
+  return tf.cond(
+      tf.io.is_jpeg(encoded_frame),
+      lambda: tf.cast(tf.image.extract_jpeg_shape(encoded_frame)[:2], tf.int32),
+      lambda: tf.shape(tf.io.decode_image(encoded_frame, channels=3,
+                                          expand_animations=False))[:2])
+
+
+def _decode_window(example, stream_name, indices, decoders, y, x, size):
+  """The sampled frames' (y, x, size) window, float32 [T, size, size, C]: only the sampled frames
+  are decoded, and of JPEG frames only the window."""
+  encoded = tf.gather(example[stream_name], indices)
+  window_decoder = decoders.get(f"{stream_name}_window")
+  if window_decoder is not None:
+    return tf.cast(window_decoder(encoded, y, x, size), tf.float32)
+  frames = tf.cast(decoders[stream_name](encoded), tf.float32)
+  return crop(frames, y, x, size)
 
 
 def _num_frames(example, spec):
@@ -178,17 +212,15 @@ def train_transform(example, seed, spec, decoders):
   indices = train_frame_indices(num_frames, first.train_frames, first.frame_stride, seeds[0])
   flip = tf.logical_and(tf.constant(spec.random_flip),
                         tf.random.stateless_uniform([], seeds[2]) < 0.5)
+  # One crop position for every stream, from the first stream's frame size.
+  height, width = tf.unstack(frame_size(example[first.name][0]))
+  y, x = random_crop_offsets(height, width, spec.crop_size, seeds[1])
   out = {}
-  y = x = None
   for stream in spec.streams:
     idx = indices
     if (stream.train_frames, stream.frame_stride) != (first.train_frames, first.frame_stride):
       idx = train_frame_indices(num_frames, stream.train_frames, stream.frame_stride, seeds[0])
-    frames = _decode_stream(example, stream.name, idx, decoders)  # [T, H, W, C]
-    if y is None:  # one crop position for all streams
-      shape = tf.shape(frames)
-      y, x = random_crop_offsets(shape[1], shape[2], spec.crop_size, seeds[1])
-    frames = crop(frames, y, x, spec.crop_size)
+    frames = _decode_window(example, stream.name, idx, decoders, y, x, spec.crop_size)
     frames = tf.cond(flip, lambda f=frames, n=stream.name: flip_left_right(f, n), lambda f=frames: f)
     frames = tf.ensure_shape(frames, [stream.train_frames, spec.crop_size, spec.crop_size,
                                       stream.channels])
@@ -199,14 +231,13 @@ def train_transform(example, seed, spec, decoders):
 def test_transform(example, spec, decoders):
   """One parsed example -> ({stream: float32 [T, crop, crop, C]} centre crop, label, num_frames)."""
   num_frames = _num_frames(example, spec)
+  height, width = tf.unstack(frame_size(example[spec.streams[0].name][0]))
+  y, x = centre_crop_offsets(height, width, spec.crop_size)
   out = {}
   for stream in spec.streams:
     idx = test_frame_indices(num_frames, spec.max_test_frames, spec.min_frames,
                              stream.frame_stride, stream.test_frames)
-    frames = _decode_stream(example, stream.name, idx, decoders)
-    shape = tf.shape(frames)
-    y, x = centre_crop_offsets(shape[1], shape[2], spec.crop_size)
-    frames = crop(frames, y, x, spec.crop_size)
+    frames = _decode_window(example, stream.name, idx, decoders, y, x, spec.crop_size)
     out[stream.name] = tf.ensure_shape(frames, [None, spec.crop_size, spec.crop_size,
                                                 stream.channels])
   return out, tf.cast(example["label"], tf.int32)

@@ -15,14 +15,9 @@ from i3d_tf.video import flow as flow_lib
 
 
 
-def _records_decoders():
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  return {"rgb": lambda enc: pipeline.rgb_to_unit_range(records.decode_rgb(enc)),
-          "flow": records.decode_flow}
-
-
-# The records contract's decoders (JPEG RGB; PNG flow, R = x, G = y, quantized as FORMAT.md says).
-DECODERS = _records_decoders()
+# The pipeline's default decoders: the records contract's (JPEG RGB, decoded window only; PNG flow,
+# R = x, G = y, quantized as FORMAT.md says).
+DECODERS = pipeline._default_decoders()  # pylint: disable=protected-access
 
 
 def moving_square_video(num_frames, size, direction, speed=2.0, rng=None):
