@@ -163,7 +163,7 @@ def test_beam_cli_on_worker_processes_writes_the_same_examples(tmp_path):
   serializes the feature map in a per-process order (two local builds differ the same way).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from datasets import build  # pylint: disable=g-import-not-at-top
+  from datasets.common import building as build  # pylint: disable=g-import-not-at-top
   clips = {**UCF_TRAIN, "SkateBoarding/v_SkateBoarding_g08_c01.avi": "skateboarding.mp4",
            **UCF_TEST}
   manual = _ucf_tree(tmp_path, clips)
