@@ -127,6 +127,9 @@ def test_export_to_release_layout_round_trips(tmp_path, scope, rank5):
   names = deepmind.save_deepmind_checkpoint(ours, path, scope=scope, sonnet_v1_batch_norm=rank5)
   assert len(names) == 230
   assert tf.train.latest_checkpoint(str(tmp_path / "exported")).endswith("model.ckpt")
+  # Another checkpoint's state file in the directory is left alone.
+  deepmind.save_deepmind_checkpoint(ours, str(tmp_path / "exported" / "copy.ckpt"), scope=scope)
+  assert tf.train.latest_checkpoint(str(tmp_path / "exported")).endswith("model.ckpt")
   layout = deepmind.inspect_checkpoint(path)
   assert (layout.scope, layout.sonnet_v1_batch_norm, layout.num_classes) == (scope, rank5, 7)
   again = deepmind.load_deepmind_checkpoint(path)

@@ -78,6 +78,7 @@ def _run_in_process(eval_type, data):
   return evaluate_sample.format_output(*evaluate_sample.evaluate(eval_type, paths))
 
 
+@pytest.mark.slow
 def test_joint_is_the_sum_of_rgb_and_flow_logits(release_data):
   rgb = dict((r[2], r) for r in parse_output(_run_in_process("rgb", release_data))[1])
   flow = dict((r[2], r) for r in parse_output(_run_in_process("flow", release_data))[1])
@@ -102,6 +103,7 @@ def test_rgb600_uses_unscoped_checkpoint_and_600_label_map(release_data):
   assert all(name.startswith("k600 action") for *_, name in rows)
 
 
+@pytest.mark.slow
 def test_import_binary_writes_saved_model_weights_and_label_map(release_data, tmp_path):
   checkpoint = release_data / "checkpoints" / "rgb_scratch_kin600" / "model.ckpt"
   out = tmp_path / "imported"
@@ -129,6 +131,7 @@ def test_import_binary_writes_saved_model_weights_and_label_map(release_data, tm
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_joint_import_gives_two_stream_saved_model(release_data, tmp_path):
   """RGB + Flow checkpoints -> i3d_two_stream SavedModel with inputs `rgb` and `flow`."""
   checkpoints = release_data / "checkpoints"

@@ -240,7 +240,8 @@ def load_two_stream_checkpoints(rgb_path, flow_path=None, **model_options):
 def save_deepmind_checkpoint(model, path, scope="RGB/inception_i3d", sonnet_v1_batch_norm=False):
   """Writes `model`'s weights as a TF1 name-based checkpoint in the release's layout.
 
-  The result (`path`.index + `path`.data-00000-of-00001, and a `checkpoint` state file) loads with
+  The result (`path`.index + `path`.data-00000-of-00001, and a `checkpoint` state file where the
+  directory has none) loads with
   the release's evaluate_sample.py (tf.compat.v1.train.Saver over its variable map) and with the
   PyTorch ports that read the release's checkpoints.
 
@@ -273,7 +274,11 @@ def save_deepmind_checkpoint(model, path, scope="RGB/inception_i3d", sonnet_v1_b
   os.makedirs(directory, exist_ok=True)
   tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
                     tensors=tensors)
+  # A `checkpoint` state file, as the release has, unless one exists for other checkpoints (e.g. a
+  # training run's CheckpointManager): that one is left alone.
   base = os.path.basename(path)
-  with open(os.path.join(directory, "checkpoint"), "w", encoding="utf-8") as f:
-    f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
+  state = os.path.join(directory, "checkpoint")
+  if not os.path.exists(state):
+    with open(state, "w", encoding="utf-8") as f:
+      f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
   return names
