@@ -161,3 +161,15 @@ def test_release_style_tf1_saver_restores_our_export(tmp_path):
       restored = session.run(variables)
   for name, value in ours.items():
     np.testing.assert_array_equal(restored[name], value, err_msg=name)
+
+
+def test_feature_extractor_loads_up_to_its_final_endpoint(tmp_path):
+  shapes = _model_layout(2, 400, SCOPES["flow"])
+  values = fx.random_values(shapes, seed=8)
+  path = fx.write_checkpoint(tmp_path / "flow" / "model.ckpt", values)
+  model = deepmind.load_deepmind_checkpoint(path, final_endpoint="Mixed_4f")
+  named = model.deepmind_variables()
+  assert named and not any(k.startswith(("Mixed_5", "Logits")) for k in named)
+  for key, var in named.items():
+    np.testing.assert_array_equal(var.numpy(), values[f"{SCOPES['flow']}/{key}"], err_msg=key)
+  assert model(tf.zeros((1, 8, 64, 64, 2))).shape == (1, 2, 4, 4, 832)
