@@ -12,10 +12,7 @@ SCOPES = {"rgb": "RGB/inception_i3d", "flow": "Flow/inception_i3d"}
 
 def _model_layout(channels, num_classes=400, scope="RGB/inception_i3d"):
   """{release name: shape} of our model, under `scope`."""
-  model = i3d.InceptionI3D(num_classes, in_channels=channels)
-  model.build((None, None, 224, 224, channels))
-  prefix = f"{scope}/" if scope else ""
-  return {prefix + k: tuple(v.shape) for k, v in model.deepmind_variables().items()}
+  return fx.model_layout(channels, num_classes, scope)
 
 
 def _assert_holds(model, values, scope, bn_rank5=False):

@@ -12,7 +12,6 @@ import tensorflow as tf
 from experiments import evaluate_sample
 from i3d_tf.checkpoints import deepmind
 from i3d_tf.checkpoints import import_release
-from i3d_tf.models import i3d
 from i3d_tf.models import registry
 from tests import deepmind_fixtures as fx
 from tests.conftest import REPO_ROOT, shared_path
@@ -22,10 +21,7 @@ _ROW = re.compile(r"^(\S+) (\S+) (.+)$")
 
 
 def _layout(channels, scope):
-  model = i3d.InceptionI3D(NUM_CLASSES, in_channels=channels)
-  model.build((None, None, 224, 224, channels))
-  return {f"{scope}/{k}" if scope else k: tuple(v.shape)
-          for k, v in model.deepmind_variables().items()}
+  return fx.model_layout(channels, NUM_CLASSES, scope)
 
 
 @pytest.fixture(scope="module")
