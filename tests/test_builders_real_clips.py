@@ -183,7 +183,7 @@ def test_beam_cli_on_worker_processes_writes_the_same_examples(tmp_path):
                              shorter_side=32, flow_method="tvl1_fast", max_seconds=0.4)
   build.build(local, manual_dir=str(manual))
   beam_dir = tmp_path / "beam" / "i3d_ucf101" / "split1_tvl1_fast_s32_max0.4s" / "1.0.0"
-  assert local.data_path.name == beam_dir.name and local.data_path.parent.name == beam_dir.parent.name
+  assert local.data_path.parts[-2:] == beam_dir.parts[-2:]
   for split in ("train", "test"):
     files = sorted(beam_dir.glob(f"*-{split}.tfrecord-*"))
     beam_records = [r.numpy() for r in tf.data.TFRecordDataset([str(f) for f in files])]
@@ -207,12 +207,14 @@ def test_tfds_cli_loads_the_builder_folders():
 
 def test_installed_layout_imports_as_i3d_tf_datasets(tmp_path):
   """setup.py installs datasets/ as i3d_tf_datasets: build that layout and import from it."""
-  result = _run(["setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "lib")], cwd=REPO_ROOT)
+  result = _run(["setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "lib")],
+                cwd=REPO_ROOT)
   assert result.returncode == 0, result.stderr[-3000:]
   lib = tmp_path / "lib"
   assert (lib / "i3d_tf_datasets" / "i3d_kinetics" / "classes_400.txt").exists()
   code = ("import i3d_tf_datasets.build as b, tensorflow_datasets as tfds; "
-          "print(b.make_builder('i3d_hmdb51/split2', '/tmp/none').info.features['label'].num_classes,"
+          "h = b.make_builder('i3d_hmdb51/split2', '/tmp/none'); "
+          "print(h.info.features['label'].num_classes,"
           " b.__name__, sorted(n for n in tfds.list_builders(with_community_datasets=False) "
           "if n.startswith(('i3d_', 'synthetic_motion'))))")
   # From elsewhere than the repo root, with the built layout first on the path.

@@ -1,4 +1,4 @@
-"""synthetic_motion: builds with no inputs, deterministic, real TV-L1 flow stored as FORMAT.md says."""
+"""synthetic_motion: builds without inputs, deterministically, with real TV-L1 flow (FORMAT.md)."""
 import numpy as np
 import pytest
 

@@ -70,7 +70,8 @@ def format_metadata(config):
       fps=config.fps, shorter_side=config.shorter_side, flow_method=config.flow_method,
       flow_offset=float(flow_lib.FLOW_OFFSET), flow_scale=float(flow_lib.FLOW_SCALE),
       flow_bound_px=float(flow_lib.FLOW_BOUND),
-      flow_settings=flow_lib.method_settings(config.flow_method), rgb_encoding=f"jpeg quality {config.jpeg_quality}",
+      flow_settings=flow_lib.method_settings(config.flow_method),
+      rgb_encoding=f"jpeg quality {config.jpeg_quality}",
       flow_encoding="png R=x G=y B=0", max_seconds=config.max_seconds)
 
 
@@ -83,7 +84,8 @@ def config_description(config):
 
 def missing_videos_error(items, missing, manual_dir, layout):
   names = ", ".join(os.path.basename(m.path) for m in missing[:_MAX_NAMES_IN_ERROR])
-  more = f" and {len(missing) - _MAX_NAMES_IN_ERROR} more" if len(missing) > _MAX_NAMES_IN_ERROR else ""
+  extra = len(missing) - _MAX_NAMES_IN_ERROR
+  more = f" and {extra} more" if extra > 0 else ""
   return FileNotFoundError(
       f"{len(missing)} of {len(items)} videos listed in the split files are missing from "
       f"{manual_dir}: {names}{more}. Expected layout:\n{layout}\n"
@@ -139,7 +141,8 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _process_fn(self):
     """A picklable callable item -> ProcessResult (default: decode a file)."""
-    return functools.partial(video_example.process_video, options=self.builder_config.encode_options())
+    return functools.partial(video_example.process_video,
+                             options=self.builder_config.encode_options())
 
   def _expected_layout(self) -> str:
     return self.MANUAL_DOWNLOAD_INSTRUCTIONS or ""
@@ -229,19 +232,18 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   # --- skipped.tsv --------------------------------------------------------------------------
 
   def _collect_beam_skips(self, split):
-    parts_prefix = self.data_path / f"{split}-skipped-parts"
-    parts = sorted(self.data_path.glob(f"{split}-skipped-parts*"))
-    for part in parts:
+    """Beam workers wrote their skips to text parts beside the shards: fold them in, delete them."""
+    if not self._use_beam:
+      return
+    summary = self.build_summary[split]
+    for part in sorted(self.data_path.glob(f"{split}-skipped-parts*")):
       for line in part.read_text().splitlines():
         if line:
           key, path, reason = line.split("\t", 2)
           self._skipped[split].append((key, path, reason))
-          self.build_summary[split]["skipped"] += 1
+          summary["skipped"] += 1
       part.unlink()
-    if self._use_beam and split in self.build_summary:
-      summary = self.build_summary[split]
-      summary["built"] = summary["listed"] - summary["missing"] - summary["skipped"]
-    del parts_prefix
+    summary["built"] = summary["listed"] - summary["missing"] - summary["skipped"]
 
   def _write_skipped_tsv(self):
     rows = [_SKIPPED_HEADER]
