@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from tensorflow_datasets.core import writer as writer_lib
+
 from . import video_example
 
 SKIPPED_FILENAME = "skipped.tsv"
@@ -92,6 +94,24 @@ def missing_videos_error(items, missing, manual_dir, layout):
       f"Pass --allow_missing (builder kwarg allow_missing=True) to build what is there.")
 
 
+def canonical_example_bytes(serialized):
+  """A tf.train.Example re-serialized with its feature map in key order.
+
+  Protobuf writes map entries in an order that varies from process to process, so two builds of
+  the same examples (two local runs, or a local run and Beam workers) would differ byte for byte.
+  """
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  return example_pb2.Example.FromString(serialized).SerializeToString(deterministic=True)
+
+
+class CanonicalExampleWriter(writer_lib.ExampleWriter):
+  """TFDS's example writer, with each record canonicalized: same examples, same shard bytes."""
+
+  def write(self, path, examples):
+    return super().write(path, ((key, canonical_example_bytes(serialized))
+                                for key, serialized in examples))
+
+
 @contextlib.contextmanager
 def _main_module_hidden():
   """Spawned workers re-run the parent's `__main__` unless told it has none.
@@ -157,6 +177,9 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
         metadata=format_metadata(config),
         supervised_keys=None,
     )
+
+  def _example_writer(self):
+    return CanonicalExampleWriter(file_format=self.info.file_format)
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._use_beam = (download_config.beam_runner is not None or
