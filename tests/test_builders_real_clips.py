@@ -195,6 +195,30 @@ def test_beam_cli_on_worker_processes_writes_the_same_shards(tmp_path):
   assert video_builder.read_skipped(beam_dir) == video_builder.read_skipped(local.data_path)
 
 
+@pytest.mark.slow
+def test_tfds_build_cli_builds_a_builder_folder(tmp_path):
+  """TFDS's own `tfds build datasets/i3d_ucf101 --config=<json>`, run from elsewhere."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  tfds_cli = shutil.which("tfds")
+  probe = _run(["-c", "import tensorflow_datasets.scripts.cli.main"], cwd=tmp_path)
+  if tfds_cli is None or probe.returncode != 0:
+    pytest.skip(f"the tfds CLI is not usable here (mlcroissant missing?): {probe.stderr[-300:]}")
+  manual = _ucf_tree(tmp_path, UCF_TEST | {"TaiChi/v_TaiChi_g08_c01.avi": "tai_chi.mp4"})
+  config = ('{"name": "split1_tiny", "split_number": 1, "shorter_side": 32, '
+            '"flow_method": "tvl1_fast", "max_seconds": 0.4}')
+  result = subprocess.run(
+      [tfds_cli, "build", str(REPO_ROOT / "datasets" / "i3d_ucf101"), f"--config={config}",
+       f"--manual_dir={manual}", f"--data_dir={tmp_path / 'data'}"],
+      cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  version_dir = tmp_path / "data" / "i3d_ucf101" / "split1_tiny" / "1.0.0"
+  builder = tfds.builder_from_directory(str(version_dir))
+  assert builder.info.splits["train"].num_examples == 1
+  [example] = tfds.as_numpy(builder.as_dataset(split="train"))
+  assert example["video_id"] == b"v_TaiChi_g08_c01" and example["rgb"].shape == (10, 32, 42, 3)
+  assert (version_dir / "skipped.tsv").exists()
+
+
 def test_tfds_cli_loads_the_builder_folders():
   """`tfds build datasets/<name>` imports each folder on its own (no parent package)."""
   code = ("import sys; from tensorflow_datasets.scripts.cli import build as b; "
