@@ -34,5 +34,7 @@ setuptools.setup(
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5"],
         "beam": ["apache-beam==2.77.*"],
+        # The `tfds` command line (`tfds build datasets/<name>`) imports it.
+        "tfds-cli": ["mlcroissant==1.1.*"],
     },
 )

@@ -1,9 +1,11 @@
 """Test fixtures: random-valued checkpoints in the release's exact layouts, written with SaveV2."""
+import functools
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf.models import i3d
 from tests.conftest import shared_path
 
 RELEASE_LAYOUTS = ("rgb_imagenet", "rgb_scratch", "flow_imagenet", "flow_scratch")
@@ -62,3 +64,17 @@ def kinetics600_layout(unscoped_shapes, num_classes=600):
     if not name.endswith(("moving_mean", "moving_variance")):
       shapes[name + "/Momentum"] = tuple(shape)
   return shapes
+
+
+@functools.lru_cache(maxsize=None)
+def _unscoped_model_shapes(channels):
+  model = i3d.InceptionI3D(400, in_channels=channels)
+  model.build((None, None, 224, 224, channels))
+  return tuple((k, tuple(v.shape)) for k, v in model.deepmind_variables().items())
+
+
+def model_layout(channels, num_classes=400, scope=""):
+  """{release name under `scope`: shape} of our InceptionI3D (built once per channel count)."""
+  prefix = f"{scope}/" if scope else ""
+  return {prefix + k: (s[:-1] + (num_classes,) if k.startswith("Logits/") else s)
+          for k, s in _unscoped_model_shapes(channels)}

@@ -1,4 +1,4 @@
-"""synthetic_motion: builds with no inputs, deterministic, real TV-L1 flow stored as FORMAT.md says."""
+"""synthetic_motion: builds without inputs, deterministically, with real TV-L1 flow (FORMAT.md)."""
 import numpy as np
 import pytest
 
@@ -58,6 +58,18 @@ def test_builds_without_inputs_and_reads_back(tmp_path):
   luma = np.array([0.299, 0.587, 0.114])
   assert np.abs(stored @ luma - generated @ luma).mean() < 5
   assert video_builder.read_skipped(builder.data_path) == []
+
+  # What the training pipeline reads (i3d_tf/data/records.py, no TFDS): shards, classes, examples.
+  from i3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path / "a")
+  assert records.dataset_info(data_dir, "synthetic_motion/tiny") == (8, list(synthetic.CLASS_NAMES))
+  assert records.num_examples(data_dir, "synthetic_motion/tiny", "test") == 8
+  [shard] = records.list_shards(data_dir, "synthetic_motion/tiny", "train")
+  parsed = records.parse_tfds_example(_records(builder, "train")[0])
+  stored = next(x for x in examples if x["video_id"] == parsed["video_id"].numpy())
+  np.testing.assert_allclose(records.decode_flow(parsed["flow"]).numpy(),
+                             flow_lib.dequantize(stored["flow"][..., :2]) / 20.0, atol=1e-6)
+  assert shard.endswith("synthetic_motion-train.tfrecord-00000-of-00001")
 
 
 def test_build_is_deterministic_across_worker_counts(tmp_path):

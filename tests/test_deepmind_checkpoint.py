@@ -12,10 +12,7 @@ SCOPES = {"rgb": "RGB/inception_i3d", "flow": "Flow/inception_i3d"}
 
 def _model_layout(channels, num_classes=400, scope="RGB/inception_i3d"):
   """{release name: shape} of our model, under `scope`."""
-  model = i3d.InceptionI3D(num_classes, in_channels=channels)
-  model.build((None, None, 224, 224, channels))
-  prefix = f"{scope}/" if scope else ""
-  return {prefix + k: tuple(v.shape) for k, v in model.deepmind_variables().items()}
+  return fx.model_layout(channels, num_classes, scope)
 
 
 def _assert_holds(model, values, scope, bn_rank5=False):
@@ -127,6 +124,9 @@ def test_export_to_release_layout_round_trips(tmp_path, scope, rank5):
   names = deepmind.save_deepmind_checkpoint(ours, path, scope=scope, sonnet_v1_batch_norm=rank5)
   assert len(names) == 230
   assert tf.train.latest_checkpoint(str(tmp_path / "exported")).endswith("model.ckpt")
+  # Another checkpoint's state file in the directory is left alone.
+  deepmind.save_deepmind_checkpoint(ours, str(tmp_path / "exported" / "copy.ckpt"), scope=scope)
+  assert tf.train.latest_checkpoint(str(tmp_path / "exported")).endswith("model.ckpt")
   layout = deepmind.inspect_checkpoint(path)
   assert (layout.scope, layout.sonnet_v1_batch_norm, layout.num_classes) == (scope, rank5, 7)
   again = deepmind.load_deepmind_checkpoint(path)
@@ -158,3 +158,15 @@ def test_release_style_tf1_saver_restores_our_export(tmp_path):
       restored = session.run(variables)
   for name, value in ours.items():
     np.testing.assert_array_equal(restored[name], value, err_msg=name)
+
+
+def test_feature_extractor_loads_up_to_its_final_endpoint(tmp_path):
+  shapes = _model_layout(2, 400, SCOPES["flow"])
+  values = fx.random_values(shapes, seed=8)
+  path = fx.write_checkpoint(tmp_path / "flow" / "model.ckpt", values)
+  model = deepmind.load_deepmind_checkpoint(path, final_endpoint="Mixed_4f")
+  named = model.deepmind_variables()
+  assert named and not any(k.startswith(("Mixed_5", "Logits")) for k in named)
+  for key, var in named.items():
+    np.testing.assert_array_equal(var.numpy(), values[f"{SCOPES['flow']}/{key}"], err_msg=key)
+  assert model(tf.zeros((1, 8, 64, 64, 2))).shape == (1, 2, 4, 4, 832)

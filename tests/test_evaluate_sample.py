@@ -12,7 +12,6 @@ import tensorflow as tf
 from experiments import evaluate_sample
 from i3d_tf.checkpoints import deepmind
 from i3d_tf.checkpoints import import_release
-from i3d_tf.models import i3d
 from i3d_tf.models import registry
 from tests import deepmind_fixtures as fx
 from tests.conftest import REPO_ROOT, shared_path
@@ -22,10 +21,7 @@ _ROW = re.compile(r"^(\S+) (\S+) (.+)$")
 
 
 def _layout(channels, scope):
-  model = i3d.InceptionI3D(NUM_CLASSES, in_channels=channels)
-  model.build((None, None, 224, 224, channels))
-  return {f"{scope}/{k}" if scope else k: tuple(v.shape)
-          for k, v in model.deepmind_variables().items()}
+  return fx.model_layout(channels, NUM_CLASSES, scope)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +74,7 @@ def _run_in_process(eval_type, data):
   return evaluate_sample.format_output(*evaluate_sample.evaluate(eval_type, paths))
 
 
+@pytest.mark.slow
 def test_joint_is_the_sum_of_rgb_and_flow_logits(release_data):
   rgb = dict((r[2], r) for r in parse_output(_run_in_process("rgb", release_data))[1])
   flow = dict((r[2], r) for r in parse_output(_run_in_process("flow", release_data))[1])
@@ -102,6 +99,7 @@ def test_rgb600_uses_unscoped_checkpoint_and_600_label_map(release_data):
   assert all(name.startswith("k600 action") for *_, name in rows)
 
 
+@pytest.mark.slow
 def test_import_binary_writes_saved_model_weights_and_label_map(release_data, tmp_path):
   checkpoint = release_data / "checkpoints" / "rgb_scratch_kin600" / "model.ckpt"
   out = tmp_path / "imported"
@@ -129,6 +127,7 @@ def test_import_binary_writes_saved_model_weights_and_label_map(release_data, tm
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_joint_import_gives_two_stream_saved_model(release_data, tmp_path):
   """RGB + Flow checkpoints -> i3d_two_stream SavedModel with inputs `rgb` and `flow`."""
   checkpoints = release_data / "checkpoints"

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from i3d_tf import export
@@ -53,6 +54,7 @@ def _reload_in_fresh_process(tmp_path, export_dir, inputs):
   return info, dict(np.load(tmp_path / "outputs.npz"))
 
 
+@pytest.mark.slow
 def test_single_stream_saved_model_reloads_in_fresh_process(tmp_path):
   spec = registry.get("i3d_rgb").input_spec
   model = registry.build_model("i3d_rgb", 6)

@@ -1,1 +1,1 @@
-"""Shared machinery of the video dataset builders (per-video processing, local and Beam generation)."""
+"""Shared machinery of the video builders: per-video processing, local and Beam generation."""

@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from tensorflow_datasets.core import writer as writer_lib
+
 from . import video_example
 
 SKIPPED_FILENAME = "skipped.tsv"
@@ -70,7 +72,8 @@ def format_metadata(config):
       fps=config.fps, shorter_side=config.shorter_side, flow_method=config.flow_method,
       flow_offset=float(flow_lib.FLOW_OFFSET), flow_scale=float(flow_lib.FLOW_SCALE),
       flow_bound_px=float(flow_lib.FLOW_BOUND),
-      flow_settings=flow_lib.method_settings(config.flow_method), rgb_encoding=f"jpeg quality {config.jpeg_quality}",
+      flow_settings=flow_lib.method_settings(config.flow_method),
+      rgb_encoding=f"jpeg quality {config.jpeg_quality}",
       flow_encoding="png R=x G=y B=0", max_seconds=config.max_seconds)
 
 
@@ -83,11 +86,30 @@ def config_description(config):
 
 def missing_videos_error(items, missing, manual_dir, layout):
   names = ", ".join(os.path.basename(m.path) for m in missing[:_MAX_NAMES_IN_ERROR])
-  more = f" and {len(missing) - _MAX_NAMES_IN_ERROR} more" if len(missing) > _MAX_NAMES_IN_ERROR else ""
+  extra = len(missing) - _MAX_NAMES_IN_ERROR
+  more = f" and {extra} more" if extra > 0 else ""
   return FileNotFoundError(
       f"{len(missing)} of {len(items)} videos listed in the split files are missing from "
       f"{manual_dir}: {names}{more}. Expected layout:\n{layout}\n"
       f"Pass --allow_missing (builder kwarg allow_missing=True) to build what is there.")
+
+
+def canonical_example_bytes(serialized):
+  """A tf.train.Example re-serialized with its feature map in key order.
+
+  Protobuf writes map entries in an order that varies from process to process, so two builds of
+  the same examples (two local runs, or a local run and Beam workers) would differ byte for byte.
+  """
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  return example_pb2.Example.FromString(serialized).SerializeToString(deterministic=True)
+
+
+class CanonicalExampleWriter(writer_lib.ExampleWriter):
+  """TFDS's example writer, with each record canonicalized: same examples, same shard bytes."""
+
+  def write(self, path, examples):
+    return super().write(path, ((key, canonical_example_bytes(serialized))
+                                for key, serialized in examples))
 
 
 @contextlib.contextmanager
@@ -139,7 +161,8 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _process_fn(self):
     """A picklable callable item -> ProcessResult (default: decode a file)."""
-    return functools.partial(video_example.process_video, options=self.builder_config.encode_options())
+    return functools.partial(video_example.process_video,
+                             options=self.builder_config.encode_options())
 
   def _expected_layout(self) -> str:
     return self.MANUAL_DOWNLOAD_INSTRUCTIONS or ""
@@ -154,6 +177,9 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
         metadata=format_metadata(config),
         supervised_keys=None,
     )
+
+  def _example_writer(self):
+    return CanonicalExampleWriter(file_format=self.info.file_format)
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._use_beam = (download_config.beam_runner is not None or
@@ -229,19 +255,18 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   # --- skipped.tsv --------------------------------------------------------------------------
 
   def _collect_beam_skips(self, split):
-    parts_prefix = self.data_path / f"{split}-skipped-parts"
-    parts = sorted(self.data_path.glob(f"{split}-skipped-parts*"))
-    for part in parts:
+    """Beam workers wrote their skips to text parts beside the shards: fold them in, delete them."""
+    if not self._use_beam:
+      return
+    summary = self.build_summary[split]
+    for part in sorted(self.data_path.glob(f"{split}-skipped-parts*")):
       for line in part.read_text().splitlines():
         if line:
           key, path, reason = line.split("\t", 2)
           self._skipped[split].append((key, path, reason))
-          self.build_summary[split]["skipped"] += 1
+          summary["skipped"] += 1
       part.unlink()
-    if self._use_beam and split in self.build_summary:
-      summary = self.build_summary[split]
-      summary["built"] = summary["listed"] - summary["missing"] - summary["skipped"]
-    del parts_prefix
+    summary["built"] = summary["listed"] - summary["missing"] - summary["skipped"]
 
   def _write_skipped_tsv(self):
     rows = [_SKIPPED_HEADER]

@@ -122,7 +122,8 @@ def _trim_window(item, options):
   start_s, end_s = item.start_s, item.end_s
   if options.max_seconds is not None:
     begin = start_s or 0.0
-    end_s = begin + options.max_seconds if end_s is None else min(end_s, begin + options.max_seconds)
+    cut = begin + options.max_seconds
+    end_s = cut if end_s is None else min(end_s, cut)
   return start_s, end_s
 
 
@@ -140,7 +141,7 @@ def process_video(item, options):
   except decode.VideoDecodeError as e:
     result.skip_reason = str(getattr(e, "reason", e)) or type(e).__name__
   except Exception as e:  # pylint: disable=broad-except
-    # Anything a single bad file can raise (OpenCV errors, odd shapes): record, never crash the build.
+    # Anything one bad file can raise (OpenCV errors, odd shapes): record it, never crash.
     result.skip_reason = f"{type(e).__name__}: {e}"
   result.seconds = time.perf_counter() - t0
   return result

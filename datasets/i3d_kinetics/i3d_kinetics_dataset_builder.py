@@ -16,16 +16,22 @@ import tensorflow_datasets as tfds
 
 try:
   from ..common import video_builder, video_example
-except ImportError:  # `tfds build datasets/i3d_kinetics` imports the folder alone, and TFDS mocks
-  # the name `datasets` (HuggingFace's) meanwhile: use the package's installed name.
-  import pathlib, sys, tempfile  # pylint: disable=g-import-not-at-top,g-multiple-import
+except ImportError:  # `tfds build datasets/<name>` imports the folder alone, and TFDS
+  # mocks the name `datasets` (HuggingFace's) meanwhile: use the package's installed name.
+  import os, pathlib, sys, tempfile  # pylint: disable=g-import-not-at-top,g-multiple-import
   try:
-    import i3d_tf_datasets  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:  # Not installed: link the folder under that name (workers inherit sys.path).
-    sys.path.insert(0, tempfile.mkdtemp(prefix="i3d_tf_datasets_"))
-    (pathlib.Path(sys.path[0]) / "i3d_tf_datasets").symlink_to(pathlib.Path(__file__).resolve().parents[1])
-    sys.path.append(str(pathlib.Path(__file__).resolve().parents[2]))  # i3d_tf, if not installed
-  from i3d_tf_datasets.common import video_builder, video_example  # pylint: disable=g-import-not-at-top
+    import i3d_tf_datasets  # noqa: F401  pylint: disable=unused-import
+  except ImportError:  # Not installed: link the folder under that name, for this process and
+    # its workers (pool workers inherit sys.path, Beam's worker processes the environment).
+    _link_dir = tempfile.mkdtemp(prefix="i3d_tf_datasets_")
+    _folder = pathlib.Path(__file__).resolve().parents[1]
+    (pathlib.Path(_link_dir) / "i3d_tf_datasets").symlink_to(_folder)
+    _paths = [_link_dir, str(_folder.parent)]  # the parent: i3d_tf, if not installed
+    sys.path.insert(0, _link_dir)
+    sys.path.append(_paths[1])
+    os.environ["PYTHONPATH"] = os.pathsep.join(_paths + [os.environ.get("PYTHONPATH", "")])
+  # pylint: disable-next=g-import-not-at-top
+  from i3d_tf_datasets.common import video_builder, video_example
 
 _VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi")
 # TFDS split -> CSV names accepted (the CVDF archives' names first, then the ActivityNet crawler's).
@@ -92,7 +98,8 @@ def index_videos(root):
   return index
 
 
-def rows_to_items(rows, class_names, videos, manual_dir, source="csv") -> List[video_example.VideoItem]:
+def rows_to_items(rows, class_names, videos, manual_dir,
+                  source="csv") -> List[video_example.VideoItem]:
   """Rows -> VideoItems, each pointing at its trimmed clip, its whole video, or (missing) where
   the trimmed clip was expected."""
   label_of = {name: i for i, name in enumerate(class_names)}

@@ -169,11 +169,12 @@ def _shape_matches(name, ckpt_shape, model_shape):
           and ckpt_shape[extra:] == model_shape)
 
 
-def restore_into(variables, layout):
+def restore_into(variables, layout, skip_endpoints=()):
   """Assigns the checkpoint's tensors to `variables` ({release name without scope: variable}).
 
   Checks everything before assigning anything: raises CheckpointMismatchError listing missing,
-  unexpected and mis-shaped names. Returns the number of variables assigned.
+  unexpected and mis-shaped names. Checkpoint variables of `skip_endpoints` (e.g. 'Logits' for a
+  model truncated before it) are knowingly not loaded. Returns the number of variables assigned.
   """
   missing, misshaped, plan = [], [], []
   for key, var in sorted(variables.items()):
@@ -185,7 +186,9 @@ def restore_into(variables, layout):
     else:
       plan.append((name, var))
   used = {layout.full_name(key) for key in variables}
-  unexpected = [name for name in layout.variables if name not in used]
+  skipped = {layout.full_name(f"{endpoint}/") for endpoint in skip_endpoints}
+  unexpected = [name for name in layout.variables
+                if name not in used and not name.startswith(tuple(skipped))]
   if missing or unexpected or misshaped:
     raise CheckpointMismatchError(layout.path, missing, unexpected, misshaped)
   try:
@@ -206,7 +209,8 @@ def load_deepmind_checkpoint(path, stream=None, scope=None, model=None, **model_
     path: checkpoint prefix, e.g. 'data/checkpoints/rgb_imagenet/model.ckpt'.
     stream, scope: see inspect_checkpoint (needed only for checkpoints holding both streams).
     model: an InceptionI3D to load into (built here if needed); by default one is built with the
-      checkpoint's classes and input channels and `model_options` (e.g. final_pool_padding).
+      checkpoint's classes and input channels and `model_options` (e.g. final_pool_padding, or
+      final_endpoint='Mixed_5c' for a feature extractor: the later endpoints are not loaded).
   Returns:
     the model, every variable assigned (inspect_checkpoint tells what was read and ignored).
   """
@@ -218,7 +222,9 @@ def load_deepmind_checkpoint(path, stream=None, scope=None, model=None, **model_
                      f"{layout.stream} stream; the model takes {model.in_channels} channels")
   if not model.built:
     model.build((None, None, 224, 224, layout.in_channels))
-  restore_into(model.deepmind_variables(), layout)
+  # A model built up to an earlier endpoint (a feature extractor) leaves the later ones unloaded.
+  after = i3d.VALID_ENDPOINTS[i3d.VALID_ENDPOINTS.index(model.final_endpoint) + 1:]
+  restore_into(model.deepmind_variables(), layout, skip_endpoints=after)
   return model
 
 
@@ -240,7 +246,8 @@ def load_two_stream_checkpoints(rgb_path, flow_path=None, **model_options):
 def save_deepmind_checkpoint(model, path, scope="RGB/inception_i3d", sonnet_v1_batch_norm=False):
   """Writes `model`'s weights as a TF1 name-based checkpoint in the release's layout.
 
-  The result (`path`.index + `path`.data-00000-of-00001, and a `checkpoint` state file) loads with
+  The result (`path`.index + `path`.data-00000-of-00001, and a `checkpoint` state file where the
+  directory has none) loads with
   the release's evaluate_sample.py (tf.compat.v1.train.Saver over its variable map) and with the
   PyTorch ports that read the release's checkpoints.
 
@@ -273,7 +280,11 @@ def save_deepmind_checkpoint(model, path, scope="RGB/inception_i3d", sonnet_v1_b
   os.makedirs(directory, exist_ok=True)
   tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
                     tensors=tensors)
+  # A `checkpoint` state file, as the release has, unless one exists for other checkpoints (e.g. a
+  # training run's CheckpointManager): that one is left alone.
   base = os.path.basename(path)
-  with open(os.path.join(directory, "checkpoint"), "w", encoding="utf-8") as f:
-    f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
+  state = os.path.join(directory, "checkpoint")
+  if not os.path.exists(state):
+    with open(state, "w", encoding="utf-8") as f:
+      f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
   return names
