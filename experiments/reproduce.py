@@ -64,18 +64,6 @@ def is_done(argv):
   return step >= int(_flag(argv, "train_steps") or 0)
 
 
-def ordered_commands(selected):
-  """[(cell recipe, argv)] in order, each distinct command once (shared runs trained once)."""
-  seen, out = set(), []
-  for recipe in selected:
-    for argv in recipe.argvs(FLAGS.data_dir, FLAGS.runs_dir, FLAGS.imagenet_checkpoint):
-      key = tuple(argv)
-      if key not in seen:
-        seen.add(key)
-        out.append((recipe, argv))
-  return out
-
-
 def describe(recipe):
   if not recipe.runnable:
     return f"# {recipe.cell} ({recipe.row} / {' / '.join(recipe.column)}): NOT RUNNABLE: {recipe.notes}"
@@ -86,36 +74,40 @@ def describe(recipe):
           f"{'; ' + recipe.notes if recipe.notes else ''}")
 
 
+def run_command(recipe, argv):
+  line = shlex.join(argv)
+  if FLAGS.dry_run:
+    print(line, flush=True)
+    return
+  if FLAGS.skip_done and is_done(argv):
+    print(f"done already, skipped: {line}", flush=True)
+    return
+  print(f"running: {line}", flush=True)
+  started = time.time()
+  result = subprocess.run([sys.executable] + argv[1:], check=False)
+  if result.returncode:
+    raise SystemExit(f"reproduce: {recipe.cell}: command failed with status "
+                     f"{result.returncode}: {line}")
+  print(f"finished in {(time.time() - started) / 60:.1f} min", flush=True)
+
+
 def run_table(table):
   selected = recipes_lib.recipes(table)
   if FLAGS.cell:
     selected = [recipes_lib.recipe(table, cell) for cell in FLAGS.cell]
-  commands = ordered_commands(selected)
-  described = set()
   if any(r.replicas > 8 for r in selected) and FLAGS.dry_run:
     print("# multi_worker commands: run the same command on every machine, each with its "
           "TF_CONFIG (WORKSPACE.md, 'Training on many GPUs and machines').")
+  seen = set()  # each distinct command once: shared runs (Kinetics pre-training) train once
   for recipe in selected:
-    if not recipe.runnable:
-      print(describe(recipe))
-  for recipe, argv in commands:
-    if recipe.cell not in described:
-      print(describe(recipe), flush=True)
-      described.add(recipe.cell)
-    line = shlex.join(argv)
-    if FLAGS.dry_run:
-      print(line, flush=True)
-      continue
-    if FLAGS.skip_done and is_done(argv):
-      print(f"done already, skipped: {line}", flush=True)
-      continue
-    print(f"running: {line}", flush=True)
-    started = time.time()
-    result = subprocess.run([sys.executable] + argv[1:], check=False)
-    if result.returncode:
-      raise SystemExit(f"reproduce: {recipe.cell}: command failed with status "
-                       f"{result.returncode}: {line}")
-    print(f"finished in {(time.time() - started) / 60:.1f} min", flush=True)
+    print(describe(recipe), flush=True)
+    new = [a for a in recipe.argvs(FLAGS.data_dir, FLAGS.runs_dir, FLAGS.imagenet_checkpoint)
+           if tuple(a) not in seen]
+    if recipe.runnable and not new:
+      print("#   (its commands are above: the runs are shared with an earlier cell)")
+    for argv in new:
+      seen.add(tuple(argv))
+      run_command(recipe, argv)
   if not FLAGS.dry_run:
     print(f"Table {table}: all commands done; `python -m experiments.report --table={table} "
           f"--runs_dir={FLAGS.runs_dir}` writes the comparison.", flush=True)
