@@ -191,3 +191,23 @@ def test_each_binary_flag_combination_runs_tiny_and_report_reads_it(tiny_world):
                 if line.startswith("| Two-Stream I3D, ImageNet + Kinetics pre-trained |"))
   mean = report.read_result(output_dir, "mean_top1")
   assert f"{mean[0]:.1f} / 98.0 ({mean[0] - 98.0:+.1f})" in t5_row
+
+
+def test_rerun_skips_finished_runs_and_stops_at_the_first_failure(tmp_path):
+  runs = str(tmp_path / "runs")
+  finished = os.path.join(runs, "kinetics400", "i3d_rgb_imagenet")
+  os.makedirs(finished)
+  with open(os.path.join(finished, "metrics.json"), "w") as f:
+    json.dump({"step": 115_000, "eval": {"top1": 0.7}}, f)
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
+                 f"--runs_dir={runs}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "done already, skipped: python -m experiments.train_kinetics --model=i3d_rgb" in result.stdout
+  # Unfinished (step 10 of 115k): it runs the command, which fails here for lack of data.
+  with open(os.path.join(finished, "metrics.json"), "w") as f:
+    json.dump({"step": 10, "eval": {"top1": 0.1}}, f)
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
+                 f"--runs_dir={runs}", f"--data_dir={tmp_path / 'no_data'}"])
+  assert result.returncode != 0
+  assert "running: python -m experiments.train_kinetics" in result.stdout
+  assert "t3_i3d_rgb_imagenet: command failed" in result.stderr
