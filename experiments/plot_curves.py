@@ -69,7 +69,7 @@ def plot(curves, path, title=""):
   fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
   drawn = 0
   for ax, (label, key) in zip(axes, PANELS):
-    for split, style in (("train", "-"), ("eval", "o-")):
+    for split, style in (("train", ".-"), ("eval", "o-")):
       points = _find(curves[split], key)
       if points:
         steps, values = zip(*points)
