@@ -8,6 +8,13 @@ turns 'right' into 'left'); I3D: 16-frame clips and a SAME final pool. The basel
 input spec (frames and strides of Table 1; short clips are looped by the pipeline). The 3D-ConvNet
 is left out: its FC-6 is sized for 112 px crops, larger than the set's 64 px frames.
 The two-stream I3D is `i3d_two_stream`, trained jointly here (the paper trains the streams apart).
+
+Measured (2026-11-21, `reproduce --table=synthetic --synthetic_steps=120`, the 2-core reference
+machine shared with other jobs, 1-min load 6-8): 25 min in all; held-out top-1 on 96 videos
+(chance 12.5%): ConvNet+LSTM 9.4 (9.6 min), Two-Stream 15.6 (1.7 min), 3D-Fused 20.8 (4.6 min),
+RGB-I3D 11.5 (2.9 min), Flow-I3D 18.8 (2.1 min), Two-Stream I3D 25.0 (4.0 min). At 120 steps the
+two RGB-only models do not beat chance yet (single RGB frames hold no motion; they must learn it
+across frames, which takes longer than from flow).
 """
 import json
 import os
