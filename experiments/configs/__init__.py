@@ -1,0 +1,1 @@
+"""Recipes of the paper's tables (recipes.py) and the paper's own figures (paper_tables.py)."""

@@ -1,0 +1,339 @@
+"""One recipe per cell of the paper's Tables 2-5: dataset and split, model, initialization, schedule,
+replicas, batch and steps, and the commands that produce the cell's figure, in order.
+
+A command is (binary, flags); flag values may hold the placeholders {data_dir} (the TFDS data_dir),
+{runs} (the root of all runs) and {imagenet} (slim's Inception-v1 checkpoint), filled in by
+`Recipe.commands(...)`. Runs are named by what they are (dataset, model, initialisation), not by
+cell, so a run shared by several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's
+'Original' is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it already ran.
+
+What the recipes take from the paper and the release (deepmind/kinetics-i3d README):
+- Kinetics: synchronous SGD over 64 replicas, 6 clips per replica (global batch 384), momentum 0.9,
+  weight decay 1e-7, dropout 0.5, lr 0.1; RGB 115k steps with 10x drops at 97k and 108k
+  (--lr_schedule=release_rgb), Flow 155k steps (release_flow); 64-frame I3D clips at 25 fps.
+- The paper's schedule elsewhere is 'divide the lr by 10 when the validation loss saturates'
+  (--lr_schedule=plateau), used here for training on UCF-101 / HMDB-51.
+Our choices where neither says (marked `ours` in each recipe's `notes`): the baselines on Kinetics
+use the RGB release schedule and batch; UCF-101 / HMDB-51 runs use 16 replicas x 6 clips, lr 0.1
+(ImageNet-initialised, 'Original') or lr 0.01 (fine-tuning, cosine as experiments/finetune.py),
+10k and 5k steps.
+"""
+import dataclasses
+from typing import Optional, Tuple
+
+# (label in the paper, registry model or None, streams it covers)
+ARCHITECTURES = (
+    ("ConvNet+LSTM", "lstm"),
+    ("3D-ConvNet", "c3d"),
+    ("Two-Stream", "two_stream"),
+    ("3D-Fused", "fused_3d"),
+    ("Two-Stream I3D", "i3d"),
+)
+STREAMS = ("RGB", "Flow", "RGB+Flow")
+DATASET_LABELS = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "Kinetics"}
+INIT_LABELS = {"scratch": "Kinetics", "imagenet": "ImageNet + Kinetics"}
+
+KINETICS_REPLICAS, KINETICS_PER_REPLICA, KINETICS_LR = 64, 6, 0.1
+SMALL_REPLICAS, SMALL_PER_REPLICA = 16, 6
+SMALL_STEPS, SMALL_LR = 10_000, 0.1
+FINETUNE_STEPS, FINETUNE_LR = 5_000, 0.01
+RGB_STEPS, FLOW_STEPS = 115_000, 155_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+  binary: str                      # experiments.<binary>
+  flags: Tuple[Tuple[str, str], ...]
+
+  def argv(self, data_dir, runs, imagenet):
+    subs = {"data_dir": data_dir, "runs": runs, "imagenet": imagenet}
+    return ["python", "-m", f"experiments.{self.binary}"] + [
+        f"--{name}={str(value).format(**subs)}" for name, value in self.flags]
+
+  def flag(self, name):
+    return dict(self.flags).get(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  table: str
+  cell: str
+  row: str                         # the paper's row label
+  column: Tuple[str, ...]          # the paper's column labels, outermost first
+  dataset: str
+  split: Optional[int]
+  model: Optional[str]
+  init: str                        # scratch | imagenet | kinetics (scratch) | kinetics+imagenet
+  schedule: str
+  replicas: int
+  batch_per_replica: int
+  steps: int
+  commands: Tuple[Command, ...]
+  result: str                      # the run or evaluation folder whose metrics.json holds the figure
+  metric: str = "top1"             # top1 | mean_top1 (mean over splits)
+  runnable: bool = True
+  notes: str = ""
+
+  @property
+  def global_batch(self):
+    return self.replicas * self.batch_per_replica
+
+  def argvs(self, data_dir="data/tfds", runs="runs", imagenet="checkpoints/inception_v1/inception_v1.ckpt"):
+    return [c.argv(data_dir, runs, imagenet) for c in self.commands]
+
+  def result_dir(self, runs="runs"):
+    return self.result.format(runs=runs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Commands.
+
+def _strategy(replicas):
+  return "multi_worker" if replicas > 8 else ("mirrored" if replicas > 1 else "default")
+
+
+def kinetics_run(model, init):
+  return f"{{runs}}/kinetics400/{model}_{init}"
+
+
+def train_kinetics(model, init):
+  """Training on Kinetics-400 as the release did (schedules: release_rgb / release_flow)."""
+  flow_only = model == "i3d_flow"
+  steps = FLOW_STEPS if flow_only else RGB_STEPS
+  flags = [("model", model), ("dataset", "kinetics400"), ("data_dir", "{data_dir}"),
+           ("init", init)]
+  if init == "imagenet":
+    flags.append(("imagenet_checkpoint", "{imagenet}"))
+  flags += [("batch_size", KINETICS_REPLICAS * KINETICS_PER_REPLICA), ("train_steps", steps),
+            ("learning_rate", KINETICS_LR),
+            ("lr_schedule", "release_flow" if flow_only else "release_rgb"),
+            ("strategy", _strategy(KINETICS_REPLICAS)), ("model_dir", kinetics_run(model, init))]
+  return Command("train_kinetics", tuple(flags)), steps
+
+
+def small_run(dataset, model, split=1):
+  init = "scratch" if model == "c3d" else "imagenet"
+  return f"{{runs}}/{dataset}_split{split}/{model}_{init}"
+
+
+def train_small(dataset, model):
+  """'Original': trained on UCF-101 / HMDB-51 split 1 alone (ImageNet-initialised but C3D)."""
+  init = "scratch" if model == "c3d" else "imagenet"
+  flags = [("model", model), ("dataset", dataset), ("data_dir", "{data_dir}"), ("init", init)]
+  if init == "imagenet":
+    flags.append(("imagenet_checkpoint", "{imagenet}"))
+  flags += [("batch_size", SMALL_REPLICAS * SMALL_PER_REPLICA), ("train_steps", SMALL_STEPS),
+            ("learning_rate", SMALL_LR), ("lr_schedule", "plateau"),
+            ("strategy", _strategy(SMALL_REPLICAS)), ("model_dir", small_run(dataset, model))]
+  return Command("train_kinetics", tuple(flags))
+
+
+def finetune_run(dataset, model, init, mode, split):
+  return f"{{runs}}/{dataset}_split{split}/{model}_from_kinetics_{init}_{mode}"
+
+
+def finetune(dataset, model, init, mode, split):
+  flags = (("model", model), ("dataset", dataset), ("split", split), ("mode", mode),
+           ("init", kinetics_run(model, init)), ("data_dir", "{data_dir}"),
+           ("batch_size", SMALL_REPLICAS * SMALL_PER_REPLICA), ("train_steps", FINETUNE_STEPS),
+           ("learning_rate", FINETUNE_LR), ("lr_schedule", "cosine"),
+           ("strategy", _strategy(SMALL_REPLICAS)),
+           ("model_dir", finetune_run(dataset, model, init, mode, split)))
+  return Command("finetune", flags)
+
+
+def evaluate(dataset, run_dirs, fuse_run_dirs, output_dir, splits=None):
+  flags = [("dataset", dataset), ("data_dir", "{data_dir}"), ("run_dirs", ",".join(run_dirs))]
+  if fuse_run_dirs:
+    flags.append(("fuse_run_dirs", ",".join(fuse_run_dirs)))
+  if splits:
+    flags.append(("splits", ",".join(str(s) for s in splits)))
+  flags.append(("output_dir", output_dir))
+  return Command("evaluate", tuple(flags))
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables.
+
+def _i3d_stream_model(stream):
+  return {"RGB": "i3d_rgb", "Flow": "i3d_flow"}[stream]
+
+
+def table2():
+  """Architecture comparison: UCF-101 split 1, HMDB-51 split 1 (trained on them alone, ImageNet
+  init but C3D) and Kinetics (ImageNet init but C3D); RGB / Flow / RGB+Flow."""
+  out = []
+  for dataset in ("ucf101", "hmdb51", "kinetics400"):
+    for label, arch in ARCHITECTURES:
+      for stream in STREAMS:
+        cell = f"t2_{dataset}_{arch if arch != 'i3d' else 'i3d'}"
+        split = None if dataset == "kinetics400" else 1
+        common = dict(table="2", row=label, column=(DATASET_LABELS[dataset], stream),
+                      dataset=dataset, split=split)
+        kinetics = dataset == "kinetics400"
+        replicas = KINETICS_REPLICAS if kinetics else SMALL_REPLICAS
+        per = KINETICS_PER_REPLICA if kinetics else SMALL_PER_REPLICA
+
+        def train(model):
+          if kinetics:
+            return train_kinetics(model, "scratch" if model == "c3d" else "imagenet")
+          return train_small(dataset, model), SMALL_STEPS
+
+        def run_dir(model):
+          if kinetics:
+            return kinetics_run(model, "scratch" if model == "c3d" else "imagenet")
+          return small_run(dataset, model)
+
+        if arch == "i3d":
+          if stream == "RGB+Flow":
+            (rgb, steps), (flow, _) = train("i3d_rgb"), train("i3d_flow")
+            result = f"{{runs}}/table2/{dataset}_i3d_two_stream"
+            out.append(Recipe(
+                cell=f"{cell}_two_stream", model="i3d_rgb+i3d_flow",
+                init="imagenet", schedule=rgb.flag("lr_schedule") + "+" + flow.flag("lr_schedule"),
+                replicas=replicas, batch_per_replica=per, steps=steps,
+                commands=(rgb, flow, evaluate(dataset, [run_dir("i3d_rgb")], [run_dir("i3d_flow")],
+                                              result)),
+                result=result, notes="two streams trained apart, logits summed at test",
+                **common))
+          else:
+            model = _i3d_stream_model(stream)
+            command, steps = train(model)
+            out.append(Recipe(cell=f"{cell}_{model[4:]}", model=model, init="imagenet",
+                              schedule=command.flag("lr_schedule"), replicas=replicas,
+                              batch_per_replica=per, steps=steps, commands=(command,),
+                              result=run_dir(model), **common))
+          continue
+        # Baselines: LSTM and C3D take RGB only; Two-Stream and 3D-Fused are one two-stream model.
+        if arch in ("lstm", "c3d"):
+          if stream != "RGB":
+            continue
+        elif arch == "fused_3d" and stream != "RGB+Flow":
+          continue
+        elif arch == "two_stream" and stream != "RGB+Flow":
+          out.append(Recipe(
+              cell=f"{cell}_{stream.lower()}", model=None, init="imagenet", schedule="-",
+              replicas=replicas, batch_per_replica=per, steps=0, commands=(), result="",
+              runnable=False, notes="the registry's two_stream is the two-stream model only: no "
+              "single-stream Two-Stream variant to train for this column", **common))
+          continue
+        command, steps = train(arch)
+        out.append(Recipe(cell=cell, model=arch, init="scratch" if arch == "c3d" else "imagenet",
+                          schedule=command.flag("lr_schedule"), replicas=replicas,
+                          batch_per_replica=per, steps=steps, commands=(command,),
+                          result=run_dir(arch), notes="schedule and batch: ours", **common))
+  return out
+
+
+def table3():
+  """Kinetics, trained from scratch ('Kinetics') or ImageNet-initialised ('ImageNet + Kinetics');
+  top-1 with top-5."""
+  out = []
+  rows = (("ConvNet+LSTM", "lstm"), ("Two-Stream", "two_stream"), ("3D-Fused", "fused_3d"),
+          ("RGB-I3D", "i3d_rgb"), ("Flow-I3D", "i3d_flow"), ("Two-Stream I3D", "i3d_two_stream"))
+  for label, model in rows:
+    for init in ("scratch", "imagenet"):
+      common = dict(table="3", cell=f"t3_{model}_{init}", row=label, column=(INIT_LABELS[init],),
+                    dataset="kinetics400", split=None, replicas=KINETICS_REPLICAS,
+                    batch_per_replica=KINETICS_PER_REPLICA)
+      if model == "i3d_two_stream":
+        (rgb, steps), (flow, _) = train_kinetics("i3d_rgb", init), train_kinetics("i3d_flow", init)
+        result = f"{{runs}}/table3/i3d_two_stream_{init}"
+        out.append(Recipe(model="i3d_rgb+i3d_flow", init=init, schedule="release_rgb+release_flow",
+                          steps=steps, result=result, commands=(rgb, flow, evaluate(
+                              "kinetics400", [kinetics_run("i3d_rgb", init)],
+                              [kinetics_run("i3d_flow", init)], result)), **common))
+        continue
+      command, steps = train_kinetics(model, init)
+      out.append(Recipe(model=model, init=init, schedule=command.flag("lr_schedule"), steps=steps,
+                        commands=(command,), result=kinetics_run(model, init),
+                        notes="" if model.startswith("i3d") else "schedule and batch: ours",
+                        **common))
+  return out
+
+
+def table4():
+  """UCF-101 / HMDB-51 split 1: 'Original' (trained on it alone: Table 2's runs), 'Fixed' (the
+  Kinetics features frozen, last layer trained) and 'Full-FT', after Kinetics or ImageNet +
+  Kinetics pre-training."""
+  out = []
+  rows = (("ConvNet+LSTM", "lstm"), ("3D-ConvNet", "c3d"), ("Two-Stream", "two_stream"),
+          ("3D-Fused", "fused_3d"), ("RGB-I3D", "i3d_rgb"), ("Flow-I3D", "i3d_flow"),
+          ("Two-Stream I3D", "i3d_two_stream"))
+  for label, model in rows:
+    inits = ("scratch",) if model == "c3d" else ("scratch", "imagenet")
+    for init in inits:
+      row = f"{label}, {INIT_LABELS[init]}"
+      for dataset in ("ucf101", "hmdb51"):
+        for mode, mode_label in (("original", "Original"), ("fixed", "Fixed"), ("full", "Full-FT")):
+          common = dict(table="4", cell=f"t4_{dataset}_{model}_{init}_{mode}", row=row,
+                        column=(DATASET_LABELS[dataset], mode_label), dataset=dataset, split=1,
+                        replicas=SMALL_REPLICAS, batch_per_replica=SMALL_PER_REPLICA)
+          streams = ("i3d_rgb", "i3d_flow") if model == "i3d_two_stream" else (model,)
+          if mode == "fixed" and not model.startswith("i3d"):
+            out.append(Recipe(model=model, init=init, schedule="-", steps=0, commands=(),
+                              result="", runnable=False, notes="finetune --mode=fixed needs a "
+                              "model with a 'Logits' block (I3D only)", **common))
+            continue
+          if mode == "original":
+            commands = tuple(train_small(dataset, m) for m in streams)
+            runs = [small_run(dataset, m) for m in streams]
+            steps, schedule, init_label = SMALL_STEPS, "plateau", "imagenet"
+          else:
+            commands = tuple(train_kinetics(m, init)[0] for m in streams) + tuple(
+                finetune(dataset, m, init, mode, 1) for m in streams)
+            runs = [finetune_run(dataset, m, init, mode, 1) for m in streams]
+            steps, schedule, init_label = FINETUNE_STEPS, "cosine", f"kinetics_{init}"
+          result = runs[0]
+          if len(streams) == 2:
+            result = f"{{runs}}/table4/{dataset}_{model}_{init}_{mode}"
+            commands += (evaluate(dataset, runs[:1], runs[1:], result),)
+          out.append(Recipe(model="+".join(streams), init=init_label, schedule=schedule,
+                            steps=steps, commands=commands, result=result,
+                            notes="fine-tuning schedule: ours" if mode != "original" else
+                            "Original: the run of Table 2", **common))
+  return out
+
+
+def table5():
+  """UCF-101 / HMDB-51 averaged over the 3 splits: our I3D rows, Full-FT after Kinetics or
+  ImageNet + Kinetics pre-training."""
+  out = []
+  rows = (("RGB-I3D", "i3d_rgb"), ("Flow-I3D", "i3d_flow"), ("Two-Stream I3D", "i3d_two_stream"))
+  for label, model in rows:
+    for init in ("scratch", "imagenet"):
+      for dataset in ("ucf101", "hmdb51"):
+        streams = ("i3d_rgb", "i3d_flow") if model == "i3d_two_stream" else (model,)
+        commands = tuple(train_kinetics(m, init)[0] for m in streams)
+        commands += tuple(finetune(dataset, m, init, "full", s) for m in streams for s in (1, 2, 3))
+        result = f"{{runs}}/table5/{dataset}_{model}_{init}"
+        runs = [[finetune_run(dataset, m, init, "full", s) for s in (1, 2, 3)] for m in streams]
+        commands += (evaluate(dataset, runs[0], runs[1] if len(runs) > 1 else None, result,
+                              splits=(1, 2, 3)),)
+        out.append(Recipe(
+            table="5", cell=f"t5_{dataset}_{model}_{init}",
+            row=f"{label}, {INIT_LABELS[init]} pre-trained", column=(DATASET_LABELS[dataset],),
+            dataset=dataset, split=None, model="+".join(streams), init=f"kinetics_{init}",
+            schedule="cosine", replicas=SMALL_REPLICAS, batch_per_replica=SMALL_PER_REPLICA,
+            steps=FINETUNE_STEPS, commands=commands, result=result, metric="mean_top1",
+            notes="Full-FT on each split, mean over splits 1-3; fine-tuning schedule: ours"))
+  return out
+
+
+TABLES = {"2": table2, "3": table3, "4": table4, "5": table5}
+
+
+def recipes(table):
+  """All recipes of a table ('2'..'5'), in the paper's row/column order."""
+  table = str(table)
+  if table not in TABLES:
+    raise ValueError(f"--table={table!r}: one of {', '.join(TABLES)} or synthetic")
+  return TABLES[table]()
+
+
+def recipe(table, cell):
+  for r in recipes(table):
+    if r.cell == cell:
+      return r
+  raise ValueError(f"--cell={cell!r} is not a cell of Table {table}; cells: "
+                   + ", ".join(r.cell for r in recipes(table)))

@@ -1,0 +1,213 @@
+"""experiments.reproduce: every table's dry run prints each cell's commands in a runnable order, every
+command's flags are accepted by its binary, and one tiny run per binary/flag combination works."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from experiments.configs import paper_tables
+from experiments.configs import recipes as recipes_lib
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLES = ("2", "3", "4", "5")
+
+
+def _run(args, timeout=600, **kwargs):
+  return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                        timeout=timeout, **kwargs)
+
+
+def _value(argv, name):
+  for arg in argv:
+    if arg.startswith(f"--{name}="):
+      return arg.split("=", 1)[1]
+  return None
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_dry_run_prints_every_cell_in_dependency_order(table):
+  result = _run(["-m", "experiments.reproduce", f"--table={table}", "--dry_run"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  commands = [shlex.split(line) for line in lines if line.startswith("python -m experiments.")]
+  headers = [line for line in lines if line.startswith("# t")]
+  recipes = recipes_lib.recipes(table)
+  # One header per cell, and every command of every runnable cell printed.
+  assert len(headers) == len(recipes)
+  printed = {tuple(c) for c in commands}
+  for recipe in recipes:
+    assert any(h.startswith(f"# {recipe.cell} ") for h in headers), recipe.cell
+    if recipe.runnable:
+      assert recipe.commands, recipe.cell
+      for argv in recipe.argvs():
+        assert tuple(argv) in printed, (recipe.cell, argv)
+  assert len(printed) == len(commands)  # shared runs (e.g. Kinetics pre-training) appear once
+  # A run is produced before any command reads it (fine-tuning after pre-training; fusion last).
+  produced = set()
+  for argv in commands:
+    inputs = []
+    if _value(argv, "init") not in (None, "scratch", "imagenet"):
+      inputs.append(_value(argv, "init"))
+    for name in ("run_dirs", "fuse_run_dirs"):
+      inputs += (_value(argv, name) or "").split(",") if _value(argv, name) else []
+    for path in inputs:
+      assert path in produced, f"{shlex.join(argv)} reads {path} before it is trained"
+    if _value(argv, "model_dir"):
+      produced.add(_value(argv, "model_dir"))
+
+
+def test_recipes_follow_the_release_on_kinetics():
+  r = recipes_lib.recipe("3", "t3_i3d_rgb_imagenet")
+  assert (r.replicas, r.batch_per_replica, r.global_batch, r.steps) == (64, 6, 384, 115_000)
+  flow = recipes_lib.recipe("3", "t3_i3d_flow_scratch")
+  assert flow.steps == 155_000 and flow.schedule == "release_flow"
+  # Table 2's Kinetics I3D is Table 3's ImageNet I3D: the same run, trained once.
+  assert recipes_lib.recipe("2", "t2_kinetics400_i3d_rgb").result == r.result
+  # Table 5 averages three splits, fine-tuned after pre-training.
+  t5 = recipes_lib.recipe("5", "t5_hmdb51_i3d_two_stream_scratch")
+  binaries = [c.binary for c in t5.commands]
+  assert binaries == ["train_kinetics"] * 2 + ["finetune"] * 6 + ["evaluate"]
+  assert t5.metric == "mean_top1"
+
+
+def test_unknown_cell_lists_the_valid_ones():
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_nope", "--dry_run"])
+  assert result.returncode != 0
+  assert "t3_i3d_rgb_imagenet" in result.stderr
+
+
+def test_paper_figures_name_existing_cells_and_a_source():
+  cells = {t: {r.cell for r in recipes_lib.recipes(t)} for t in TABLES}
+  for table, figures in paper_tables.FIGURES.items():
+    for cell, figure in figures.items():
+      assert cell in cells.get(table, set()), (table, cell)
+      assert figure.source and 0 < figure.top1 <= 100
+
+
+_PARSE_SCRIPT = """
+import importlib, json, sys
+from absl import flags
+importlib.import_module("experiments." + sys.argv[1])
+argvs = json.load(sys.stdin)
+for argv in argvs:
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS([argv[2]] + argv[3:])
+print("PARSED", len(argvs))
+"""
+
+
+@pytest.mark.parametrize("binary", ["train_kinetics", "finetune", "evaluate"])
+def test_every_cell_command_parses_with_its_binary_flags(binary):
+  argvs = {tuple(a) for t in TABLES for r in recipes_lib.recipes(t) for a in r.argvs()
+           if a[2] == f"experiments.{binary}"}
+  assert argvs
+  result = _run(["-c", _PARSE_SCRIPT, binary], input=json.dumps(sorted(argvs)))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"PARSED {len(argvs)}" in result.stdout
+
+
+# ------------------------------------------------------------------------------ tiny real runs
+
+TINY = {
+    "train_kinetics": ["--batch_size=2", "--train_steps=1", "--train_frames=8", "--crop_size=32",
+                       "--final_pool_padding=SAME", "--strategy=default", "--eval_every=0",
+                       "--checkpoint_every=1", "--eval_max_videos=2", "--max_test_frames=12",
+                       "--batch_norm_decay=0.9", "--seed=0"],
+    "evaluate": ["--max_videos=2", "--max_test_frames=12"],
+}
+TINY["finetune"] = TINY["train_kinetics"]
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+  """TFDS-like builds of Kinetics-400 and UCF-101 splits 1-3 (4 classes), and a random slim
+  Inception-v1 checkpoint for --init=imagenet."""
+  from i3d_tf.checkpoints import slim  # pylint: disable=import-outside-toplevel
+  from i3d_tf.models import inception_v1  # pylint: disable=import-outside-toplevel
+  from i3d_tf.training import testing  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp("tiny_world")
+  data_dir = str(root / "tfds")
+  classes = ["right", "down", "left", "up"]
+  layouts = [("i3d_kinetics/400", "validation")] + [
+      (f"i3d_ucf101/split{s}", "test") for s in (1, 2, 3)]
+  for i, (name, eval_split) in enumerate(layouts):
+    testing.write_tfds_layout(
+        data_dir, name, class_names=classes,
+        splits={"train": testing.moving_square_examples(6, (9, 12), 36, 4, seed=2 * i),
+                eval_split: testing.moving_square_examples(4, (9, 12), 36, 4, seed=2 * i + 1)})
+  model = inception_v1.InceptionV1(num_classes=1001)
+  model(tf.zeros([1, 224, 224, 3]))  # the 7x7 VALID logits pool needs 224 px
+  imagenet = slim.save_slim_checkpoint(model, str(root / "inception_v1.ckpt"))
+  return data_dir, str(root / "runs"), imagenet
+
+
+def _tiny(argv):
+  binary = argv[2].split(".")[-1]
+  return [sys.executable] + argv[1:] + TINY[binary]
+
+
+@pytest.mark.slow
+def test_each_binary_flag_combination_runs_tiny_and_report_reads_it(tiny_world):
+  data_dir, runs, imagenet = tiny_world
+  kw = dict(data_dir=data_dir, runs=runs, imagenet=imagenet)
+  # The distinct (binary, flags) combinations of the tables' recipes, taken from real cells:
+  rgb_imagenet = recipes_lib.recipe("3", "t3_i3d_rgb_imagenet").argvs(**kw)      # --init=imagenet
+  flow_scratch = recipes_lib.recipe("3", "t3_i3d_flow_scratch").argvs(**kw)      # --init=scratch
+  full = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_imagenet_full").argvs(**kw)[-1]
+  fixed = recipes_lib.recipe("4", "t4_ucf101_i3d_flow_scratch_fixed").argvs(**kw)[-1]
+  for argv in (rgb_imagenet[0], flow_scratch[0], full, fixed):
+    result = subprocess.run(_tiny(argv), cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (shlex.join(argv), result.stderr[-3000:])
+  # Two-stream fusion over three splits (Table 5's evaluate): the split-1 runs stand in for 2, 3.
+  t5 = recipes_lib.recipe("5", "t5_ucf101_i3d_two_stream_imagenet").argvs(**kw)[-1]
+  for stream_run in (_value(full, "model_dir"), _value(fixed, "model_dir")):
+    for split in (2, 3):
+      os.makedirs(os.path.dirname(stream_run.replace("split1", f"split{split}")), exist_ok=True)
+  rgb_runs, flow_runs = _value(t5, "run_dirs").split(","), _value(t5, "fuse_run_dirs").split(",")
+  flow_fixed = _value(fixed, "model_dir")
+  for split in (2, 3):
+    os.symlink(_value(full, "model_dir"), rgb_runs[split - 1])
+  flow_runs = [flow_fixed] * 3
+  t5 = [a for a in t5 if not a.startswith("--fuse_run_dirs=")] + [
+      "--fuse_run_dirs=" + ",".join(flow_runs)]
+  result = subprocess.run(_tiny(t5), cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  output_dir = _value(t5, "output_dir")
+  with open(os.path.join(output_dir, "metrics.json")) as f:
+    assert len(json.load(f)["splits"]) == 3
+  # The report reads these runs: our figure beside the paper's.
+  from experiments import report  # pylint: disable=import-outside-toplevel
+  text = report.report(["3", "5"], runs)
+  row = next(line for line in text.splitlines() if line.startswith("| RGB-I3D |"))
+  ours = report.read_result(os.path.join(runs, "kinetics400", "i3d_rgb_imagenet"))
+  assert ours is not None
+  assert f"{ours[0]:.1f}" in row and "/ 71.1 (89.3)" in row
+  t5_row = next(line for line in text.splitlines()
+                if line.startswith("| Two-Stream I3D, ImageNet + Kinetics pre-trained |"))
+  mean = report.read_result(output_dir, "mean_top1")
+  assert f"{mean[0]:.1f} / 98.0 ({mean[0] - 98.0:+.1f})" in t5_row
+
+
+def test_rerun_skips_finished_runs_and_stops_at_the_first_failure(tmp_path):
+  runs = str(tmp_path / "runs")
+  finished = os.path.join(runs, "kinetics400", "i3d_rgb_imagenet")
+  os.makedirs(finished)
+  with open(os.path.join(finished, "metrics.json"), "w") as f:
+    json.dump({"step": 115_000, "eval": {"top1": 0.7}}, f)
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
+                 f"--runs_dir={runs}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "done already, skipped: python -m experiments.train_kinetics --model=i3d_rgb" in result.stdout
+  # Unfinished (step 10 of 115k): it runs the command, which fails here for lack of data.
+  with open(os.path.join(finished, "metrics.json"), "w") as f:
+    json.dump({"step": 10, "eval": {"top1": 0.1}}, f)
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
+                 f"--runs_dir={runs}", f"--data_dir={tmp_path / 'no_data'}"])
+  assert result.returncode != 0
+  assert "running: python -m experiments.train_kinetics" in result.stdout
+  assert "t3_i3d_rgb_imagenet: command failed" in result.stderr
