@@ -183,3 +183,37 @@ def test_frames_smaller_than_the_crop_get_a_clear_error():
   with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the 32px crop"):
     pipeline.train_transform(example, tf.constant([0, 0], tf.int64), _spec(8, 32),
                              testing.DECODERS)
+
+
+def _index_coded_example(num_frames, size=40):
+  """RGB frame t is constant (t*3) mod 255; flow x of frame t is (t mod 30) - 15 px everywhere."""
+  rgb = np.zeros((num_frames, size, size, 3), np.uint8)
+  flow = np.zeros((num_frames, size, size, 2), np.float32)
+  for t in range(num_frames):
+    rgb[t] = (t * 3) % 255
+    flow[t, ..., 0] = (t % 30) - 15
+  return testing.encode_example(rgb, flow, 0, f"coded{num_frames}")
+
+
+@pytest.mark.parametrize("model", ["fused_3d", "two_stream"])
+def test_streams_of_different_lengths_share_one_start(model):
+  """3D-Fused (5 RGB frames 10 apart + 50 flow) and Two-Stream (1 RGB + 10 flow) stay aligned."""
+  example = _index_coded_example(80)
+  input_spec = pipeline.registry.get(model).input_spec
+  spec = pipeline.ClipSpec.from_input_spec(input_spec, crop_size=32, random_flip=False)
+  rgb_spec, flow_spec = spec.streams  # the registry lists RGB first
+  starts = set()
+  for seed in range(8):
+    streams, _ = pipeline.train_transform(example, tf.constant([seed, 3], tf.int64), spec,
+                                          testing.DECODERS)
+    rgb_idx = _frame_index(streams["rgb"])
+    flow_idx = np.round(np.asarray(streams["flow"])[..., 0].mean(axis=(1, 2)) * 20 + 15)
+    start = rgb_idx[0]
+    starts.add(start)
+    np.testing.assert_array_equal(rgb_idx, start + np.arange(rgb_spec.train_frames) *
+                                  rgb_spec.frame_stride)
+    # The flow clip starts at the RGB clip's first frame, and RGB frame i opens flow stack i.
+    np.testing.assert_array_equal(flow_idx, (start + np.arange(flow_spec.train_frames)) % 30)
+    # The longest footprint fits in the video: no looping for an 80-frame video.
+    assert start + (flow_spec.train_frames - 1) * flow_spec.frame_stride < 80
+  assert len(starts) > 1

@@ -31,9 +31,13 @@ def test_release_schedules_scale_with_train_steps():
   s = schedules.Schedule("release_rgb", 0.1, 1150)
   assert s(969) == pytest.approx(0.1) and s(970) == pytest.approx(0.01)
   assert s(1080) == pytest.approx(0.001)
+  # The kinetics-i3d README's Flow schedule: 0.1 / 0.01 at 97k / 0.001 at 104.5k, restart at 0.1
+  # from 115k, 0.01 at 140k, 0.001 at 150k, to 155k.
   f = schedules.Schedule("release_flow", 0.1, 155_000)
-  assert [f(x) for x in (0, 97_000, 108_000, 115_000, 145_000, 154_999)] == pytest.approx(
-      [0.1, 0.01, 0.001, 0.01, 0.001, 0.001])
+  steps = (0, 96_999, 97_000, 104_499, 104_500, 114_999, 115_000, 139_999, 140_000, 150_000,
+           154_999)
+  assert [f(x) for x in steps] == pytest.approx(
+      [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.1, 0.1, 0.01, 0.001, 0.001])
 
 
 def test_cosine_and_plateau_schedules():

@@ -72,6 +72,29 @@ class ClipSpec:
 # Frame sampling: which frame indices a clip takes.
 
 
+def clip_start(num_frames, footprint, seed):
+  """int32 scalar: a random start at which `footprint` frames fit in the video (any, if none fits).
+
+  `seed` is a stateless seed [2] (reproducible per example in deterministic mode).
+  """
+  num_frames = tf.cast(num_frames, tf.int32)
+  tf.debugging.assert_positive(num_frames, message="a video with 0 frames reached the pipeline")
+  fits = num_frames >= footprint
+  max_start = tf.where(fits, tf.maximum(num_frames - footprint, 0), num_frames - 1)
+  return tf.random.stateless_uniform([], seed, minval=0, maxval=max_start + 1, dtype=tf.int32)
+
+
+def clip_indices(num_frames, start, clip_frames, stride):
+  """int32 [clip_frames]: `stride` apart from `start`, looped (modulo the video's length)."""
+  num_frames = tf.cast(num_frames, tf.int32)
+  return tf.math.floormod(start + tf.range(clip_frames) * stride, num_frames)
+
+
+def footprint_frames(clip_frames, stride):
+  """Frames of the video that a clip of `clip_frames` taken `stride` apart spans."""
+  return (clip_frames - 1) * stride + 1
+
+
 def train_frame_indices(num_frames, clip_frames, stride, seed):
   """int32 [clip_frames]: a random valid start, `stride` apart, looped when the video is too short.
 
@@ -79,14 +102,8 @@ def train_frame_indices(num_frames, clip_frames, stride, seed):
   starts anywhere and is looped (index modulo the video's length), as the release loops short videos.
   `seed` is a stateless seed [2] (reproducible per example in deterministic mode).
   """
-  num_frames = tf.cast(num_frames, tf.int32)
-  tf.debugging.assert_positive(num_frames, message="a video with 0 frames reached the pipeline")
-  footprint = (clip_frames - 1) * stride + 1
-  last_start = tf.maximum(num_frames - footprint, 0)
-  fits = num_frames >= footprint
-  max_start = tf.where(fits, last_start, num_frames - 1)
-  start = tf.random.stateless_uniform([], seed, minval=0, maxval=max_start + 1, dtype=tf.int32)
-  return tf.math.floormod(start + tf.range(clip_frames) * stride, num_frames)
+  start = clip_start(num_frames, footprint_frames(clip_frames, stride), seed)
+  return clip_indices(num_frames, start, clip_frames, stride)
 
 
 def test_frame_indices(num_frames, max_frames, min_frames, stride=1, test_frames=None):
@@ -207,19 +224,19 @@ def train_transform(example, seed, spec, decoders):
   """One parsed example -> ({stream: float32 [train_frames, crop, crop, C]}, label int32)."""
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
   num_frames = _num_frames(example, spec)
-  # Same start for every stream: RGB and flow of a clip stay aligned in time.
-  first = spec.streams[0]
-  indices = train_frame_indices(num_frames, first.train_frames, first.frame_stride, seeds[0])
+  # One start for every stream, drawn so that the longest stream fits: RGB and flow of a clip
+  # stay aligned in time (3D-Fused's flow stack i begins at its RGB frame i; Two-Stream's RGB
+  # frame is the first of its flow stack).
+  footprint = max(footprint_frames(s.train_frames, s.frame_stride) for s in spec.streams)
+  start = clip_start(num_frames, footprint, seeds[0])
   flip = tf.logical_and(tf.constant(spec.random_flip),
                         tf.random.stateless_uniform([], seeds[2]) < 0.5)
   # One crop position for every stream, from the first stream's frame size.
-  height, width = tf.unstack(frame_size(example[first.name][0]))
+  height, width = tf.unstack(frame_size(example[spec.streams[0].name][0]))
   y, x = random_crop_offsets(height, width, spec.crop_size, seeds[1])
   out = {}
   for stream in spec.streams:
-    idx = indices
-    if (stream.train_frames, stream.frame_stride) != (first.train_frames, first.frame_stride):
-      idx = train_frame_indices(num_frames, stream.train_frames, stream.frame_stride, seeds[0])
+    idx = clip_indices(num_frames, start, stream.train_frames, stream.frame_stride)
     frames = _decode_window(example, stream.name, idx, decoders, y, x, spec.crop_size)
     frames = tf.cond(flip, lambda f=frames, n=stream.name: flip_left_right(f, n), lambda f=frames: f)
     frames = tf.ensure_shape(frames, [stream.train_frames, spec.crop_size, spec.crop_size,

@@ -4,9 +4,9 @@ Our reading of the release and the paper (documented because the release ships n
 - RGB (kinetics-i3d README): SGD momentum 0.9, lr 0.1, 0.01 from step 97k, 0.001 from 108k, stopped at
   115k. With `--train_steps` other than 115k the boundaries keep their fractions of the run (97/115,
   108/115), so `--train_steps=115000` gives exactly the release's.
-- Flow: the same three stages over the first 115k steps, then training was restarted and continued to
-  155k. We read the restart as a second run from the 115k weights with the schedule's middle stage
-  again: lr 0.01 from 115k, 0.001 for the last 10k (145k-155k). As fractions of 155k.
+- Flow (kinetics-i3d README, "Provided checkpoints"): lr 0.1, 0.01 from 97k, 0.001 from 104.5k,
+  then, because the Flow models needed more training after 115k, a restart at 0.1 from 115k,
+  0.01 from 140k, 0.001 from 150k, stopped at 155k. As fractions of 155k for other run lengths.
 - plateau (the paper, section 3): lr divided by 10 when the validation loss has not improved for
   `patience` evaluations (state in the checkpoint, so a resumed run keeps its reductions).
 - cosine: half-cosine decay from the base lr to 0 over the run; constant: the base lr throughout.
@@ -25,7 +25,8 @@ RELEASE_RGB_STEPS = 115_000
 RELEASE_RGB_BOUNDARIES = (97_000, 108_000)
 RELEASE_FLOW_STEPS = 155_000
 # (start step, multiple of the base lr) of each stage of the Flow schedule, in the release's steps.
-RELEASE_FLOW_STAGES = ((0, 1.0), (97_000, 0.1), (108_000, 0.01), (115_000, 0.1), (145_000, 0.01))
+RELEASE_FLOW_STAGES = ((0, 1.0), (97_000, 0.1), (104_500, 0.01), (115_000, 1.0), (140_000, 0.1),
+                       (150_000, 0.01))
 
 
 def _stages_factor(step, total_steps, release_total, stages):
