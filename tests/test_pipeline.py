@@ -217,3 +217,13 @@ def test_streams_of_different_lengths_share_one_start(model):
     # The longest footprint fits in the video: no looping for an 80-frame video.
     assert start + (flow_spec.train_frames - 1) * flow_spec.frame_stride < 80
   assert len(starts) > 1
+
+
+@pytest.mark.parametrize("model,override", [("fused_3d", {"train_frames": 16}),
+                                            ("two_stream", {"test_frames": 8})])
+def test_frame_overrides_are_refused_for_streams_of_different_lengths(model, override):
+  with pytest.raises(ValueError, match=f"--{next(iter(override))}.*{model}"):
+    pipeline.ClipSpec.for_model(model, **override)
+  # Where every stream has one length, the override applies to all of them.
+  spec = pipeline.ClipSpec.for_model("i3d_two_stream", train_frames=16, test_frames=8)
+  assert [(s.train_frames, s.test_frames) for s in spec.streams] == [(16, 8), (16, 8)]

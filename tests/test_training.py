@@ -296,3 +296,15 @@ def test_width_multiplier_is_opt_in_and_keeps_the_release_layout_at_one():
   assert set(quarter) == set(release)  # same names, narrower tensors
   assert quarter["Mixed_4b/Branch_0/Conv3d_0a_1x1/conv_3d/w"] == (1, 1, 1, 120, 48)
   assert quarter["Logits/Conv3d_0c_1x1/conv_3d/w"] == (1, 1, 1, 256, 400)
+
+
+def test_c3d_is_built_for_the_configured_clip_geometry():
+  """C3D's FC-6 input size follows the clip: --crop_size / --train_frames reach its builder."""
+  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
+  config = experiment.ExperimentConfig(model="c3d", model_dir="unused", crop_size=48,
+                                       train_frames=8, dropout_rate=0.0)
+  spec = experiment.clip_spec(config)
+  model = registry.build_model("c3d", 5, **experiment._model_options(config))  # pylint: disable=protected-access
+  logits = model(experiment.example_inputs(spec), training=False)
+  assert logits.shape == (1, 5)

@@ -31,6 +31,24 @@ FLOW_X_CHANNEL = 0
 RECORD_FORMATS = ("tfds", "mediasequence")
 
 
+def _check_frame_overrides(input_spec, train_frames, test_frames, model_name):
+  """One frame count for every stream only makes sense where the streams have one length."""
+  def differ(values):
+    return len(set(values)) > 1
+  streams = input_spec.streams
+  if train_frames and differ((s.train_frames, s.frame_stride) for s in streams):
+    field = "--train_frames"
+  elif test_frames is not None and differ(s.test_frames for s in streams):
+    field = "--test_frames"
+  else:
+    return
+  layout = ", ".join(f"{s.name} {s.train_frames} frames {s.frame_stride} apart "
+                     f"(test {s.test_frames})" for s in streams)
+  raise ValueError(f"{field} sets every stream's frame count, but the streams of "
+                   f"{model_name or 'this model'} differ ({layout}, Table 1 of the paper); "
+                   f"leave {field} unset for it")
+
+
 @dataclasses.dataclass(frozen=True)
 class ClipSpec:
   """What the pipeline cuts for a model: its streams, clip lengths and crop (from the registry).
@@ -49,7 +67,8 @@ class ClipSpec:
 
   @classmethod
   def from_input_spec(cls, input_spec, train_frames=None, test_frames=None, crop_size=None,
-                      max_test_frames=None, min_frames=1, random_flip=True):
+                      max_test_frames=None, min_frames=1, random_flip=True, model_name=None):
+    _check_frame_overrides(input_spec, train_frames, test_frames, model_name)
     streams = tuple(
         dataclasses.replace(
             s, train_frames=train_frames or s.train_frames,
@@ -61,7 +80,8 @@ class ClipSpec:
 
   @classmethod
   def for_model(cls, model_name, **overrides):
-    return cls.from_input_spec(registry.get(model_name).input_spec, **overrides)
+    return cls.from_input_spec(registry.get(model_name).input_spec, model_name=model_name,
+                               **overrides)
 
   @property
   def stream_names(self):

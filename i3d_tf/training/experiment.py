@@ -105,6 +105,11 @@ def _model_options(config):
     options["sync_batch_norm"] = True
   if config.width_multiplier != 1.0:
     options["width_multiplier"] = config.width_multiplier
+  if config.model == "c3d":  # its first fully connected layer is sized by the clip geometry
+    if config.crop_size:
+      options["crop_size"] = config.crop_size
+    if config.train_frames:
+      options["clip_frames"] = config.train_frames
   return options
 
 
