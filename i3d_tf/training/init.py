@@ -59,7 +59,10 @@ def init_from_run(model, run_dir):
     raise ValueError(f"--init={run_dir}: the run has no ckpt-* checkpoint yet")
   source_model = registry.build_model(run["model"], run["num_classes"],
                                       **run.get("model_options", {}))
-  source_model(tf.zeros(run["example_input_shape"]), training=False)
+  shape = run["example_input_shape"]  # one stream: a shape; several: {stream: shape}
+  example = ({name: tf.zeros(s) for name, s in shape.items()} if isinstance(shape, dict)
+             else tf.zeros(shape))
+  source_model(example, training=False)
   from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
   tf.train.Checkpoint(model=loop.checkpoint_variables(source_model)).restore(
       latest).expect_partial().assert_existing_objects_matched()
