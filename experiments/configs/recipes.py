@@ -270,11 +270,6 @@ def table4():
                         column=(DATASET_LABELS[dataset], mode_label), dataset=dataset, split=1,
                         replicas=SMALL_REPLICAS, batch_per_replica=SMALL_PER_REPLICA)
           streams = ("i3d_rgb", "i3d_flow") if model == "i3d_two_stream" else (model,)
-          if mode == "fixed" and not model.startswith("i3d"):
-            out.append(Recipe(model=model, init=init, schedule="-", steps=0, commands=(),
-                              result="", runnable=False, notes="finetune --mode=fixed needs a "
-                              "model with a 'Logits' block (I3D only)", **common))
-            continue
           if mode == "original":
             commands = tuple(train_small(dataset, m) for m in streams)
             runs = [small_run(dataset, m) for m in streams]
