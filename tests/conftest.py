@@ -15,9 +15,20 @@ if str(REPO_ROOT) not in sys.path:
   sys.path.insert(0, str(REPO_ROOT))
 
 
+def _main_checkout(root):
+  """The main checkout of a git worktree (whose `.git` is a file 'gitdir: MAIN/.git/worktrees/X')."""
+  git = root / ".git"
+  if git.is_file():
+    text = git.read_text().strip()
+    if text.startswith("gitdir:"):
+      return pathlib.Path(text[len("gitdir:"):].strip()).resolve().parents[2]
+  return root
+
+
 def _find_shared():
-  """`../shared` beside the checkout (or $I3D_TF_SHARED); None when absent."""
-  candidates = [os.environ.get("I3D_TF_SHARED"), REPO_ROOT.parent / "shared"]
+  """$I3D_TF_SHARED, or `../shared` beside the checkout (or beside a worktree's main checkout)."""
+  candidates = [os.environ.get("I3D_TF_SHARED"), REPO_ROOT.parent / "shared",
+                _main_checkout(REPO_ROOT).parent / "shared"]
   for c in candidates:
     if c and pathlib.Path(c).is_dir():
       return pathlib.Path(c)
