@@ -9,21 +9,14 @@ import tensorflow_datasets as tfds
 
 try:
   from ..common import video_builder, video_example
-except ImportError:  # `tfds build datasets/<name>` imports the folder alone, and TFDS
-  # mocks the name `datasets` (HuggingFace's) meanwhile: use the package's installed name.
-  import os, pathlib, sys, tempfile  # pylint: disable=g-import-not-at-top,g-multiple-import
-  try:
-    import i3d_tf_datasets  # noqa: F401  pylint: disable=unused-import
-  except ImportError:  # Not installed: link the folder under that name, for this process and
-    # its workers (pool workers inherit sys.path, Beam's worker processes the environment).
-    _link_dir = tempfile.mkdtemp(prefix="i3d_tf_datasets_")
-    _folder = pathlib.Path(__file__).resolve().parents[1]
-    (pathlib.Path(_link_dir) / "i3d_tf_datasets").symlink_to(_folder)
-    _paths = [_link_dir, str(_folder.parent)]  # the parent: i3d_tf, if not installed
-    sys.path.insert(0, _link_dir)
-    sys.path.append(_paths[1])
-    os.environ["PYTHONPATH"] = os.pathsep.join(_paths + [os.environ.get("PYTHONPATH", "")])
-  # pylint: disable-next=g-import-not-at-top
+except ImportError:  # `tfds build datasets/<name>` loads this folder alone: see common/standalone.py
+  import importlib.util as _util  # pylint: disable=g-import-not-at-top
+  _spec = _util.spec_from_file_location(
+      "_i3d_tf_datasets_standalone", pathlib.Path(__file__).resolve().parents[1] / "common" /
+      "standalone.py")
+  _standalone = _util.module_from_spec(_spec)
+  _spec.loader.exec_module(_standalone)
+  _standalone.make_importable()
   from i3d_tf_datasets.common import video_builder, video_example
 
 _CLASSES_FILE = pathlib.Path(__file__).with_name("classes.txt")

@@ -1,0 +1,28 @@
+"""Makes the builders importable when `tfds build datasets/<name>` loads a builder folder alone.
+
+TFDS imports the folder without its parent package and meanwhile stands in for the name `datasets`
+(HuggingFace's), so the builders' relative imports fail. Loaded by file path (stdlib only, no
+package needed), `make_importable()` makes `i3d_tf_datasets` importable: the installed package if
+there is one, else this `datasets/` folder linked under that name, for this process and its workers
+(pool workers inherit sys.path; Beam's worker processes the environment, hence PYTHONPATH).
+"""
+import os
+import pathlib
+import sys
+import tempfile
+
+_DATASETS_DIR = pathlib.Path(__file__).resolve().parents[1]
+
+
+def make_importable():
+  try:
+    import i3d_tf_datasets  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+    return
+  except ImportError:
+    pass
+  link_dir = tempfile.mkdtemp(prefix="i3d_tf_datasets_")
+  (pathlib.Path(link_dir) / "i3d_tf_datasets").symlink_to(_DATASETS_DIR)
+  paths = [link_dir, str(_DATASETS_DIR.parent)]  # the parent: i3d_tf, if not installed
+  sys.path.insert(0, link_dir)
+  sys.path.append(paths[1])
+  os.environ["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")])
