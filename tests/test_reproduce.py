@@ -73,6 +73,34 @@ def test_recipes_follow_the_release_on_kinetics():
   assert t5.metric == "mean_top1"
 
 
+def test_table4_original_is_with_or_without_imagenet_as_the_paper_prints_it():
+  # The paper's Table 4 prints 'with ImageNet / without ImageNet' for each cell: Original with
+  # ImageNet is Table 2's run; without, a run of its own from scratch on split 1 alone.
+  for dataset in ("ucf101", "hmdb51"):
+    for model in ("lstm", "two_stream", "fused_3d", "i3d_rgb", "i3d_flow"):
+      with_imagenet = recipes_lib.recipe("4", f"t4_{dataset}_{model}_imagenet_original")
+      without = recipes_lib.recipe("4", f"t4_{dataset}_{model}_scratch_original")
+      table2 = recipes_lib.recipe("2", f"t2_{dataset}_{model}")
+      assert with_imagenet.commands == table2.commands, (dataset, model)
+      assert with_imagenet.result == table2.result and with_imagenet.init == "imagenet"
+      (command,) = without.commands
+      assert command.flag("init") == "scratch" and command.flag("imagenet_checkpoint") is None
+      assert command.flag("dataset") == dataset and without.init == "scratch"
+      assert without.result == command.flag("model_dir") != table2.result
+      assert without.result.endswith(f"/{dataset}_split1/{model}_scratch")
+      assert "without ImageNet" in without.notes and "with ImageNet" in with_imagenet.notes
+    # 3D-ConvNet has no ImageNet row: its Original is Table 2's run, from scratch in both.
+    c3d = recipes_lib.recipe("4", f"t4_{dataset}_c3d_scratch_original")
+    assert c3d.commands == recipes_lib.recipe("2", f"t2_{dataset}_c3d").commands
+    assert c3d.commands[0].flag("init") == "scratch"
+    # Two-Stream I3D: both streams from scratch, fused; with ImageNet, Table 2's fusion.
+    two = recipes_lib.recipe("4", f"t4_{dataset}_i3d_two_stream_scratch_original")
+    assert [c.flag("init") for c in two.commands[:2]] == ["scratch", "scratch"]
+    assert two.commands[2].flag("run_dirs").endswith("i3d_rgb_scratch")
+    assert (recipes_lib.recipe("4", f"t4_{dataset}_i3d_two_stream_imagenet_original").commands
+            == recipes_lib.recipe("2", f"t2_{dataset}_i3d_two_stream").commands)
+
+
 def test_unknown_cell_lists_the_valid_ones():
   result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_nope", "--dry_run"])
   assert result.returncode != 0
@@ -159,7 +187,9 @@ def test_each_binary_flag_combination_runs_tiny_and_report_reads_it(tiny_world):
   flow_scratch = recipes_lib.recipe("3", "t3_i3d_flow_scratch").argvs(**kw)      # --init=scratch
   full = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_imagenet_full").argvs(**kw)[-1]
   fixed = recipes_lib.recipe("4", "t4_ucf101_i3d_flow_scratch_fixed").argvs(**kw)[-1]
-  for argv in (rgb_imagenet[0], flow_scratch[0], full, fixed):
+  # Original without ImageNet: from scratch on UCF-101 alone, plateau schedule.
+  (original,) = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_scratch_original").argvs(**kw)
+  for argv in (rgb_imagenet[0], flow_scratch[0], full, fixed, original):
     result = subprocess.run(_tiny(argv), cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, (shlex.join(argv), result.stderr[-3000:])
@@ -191,6 +221,8 @@ def test_each_binary_flag_combination_runs_tiny_and_report_reads_it(tiny_world):
                 if line.startswith("| Two-Stream I3D, ImageNet + Kinetics pre-trained |"))
   mean = report.read_result(output_dir, "mean_top1")
   assert f"{mean[0]:.1f} / 98.0 ({mean[0] - 98.0:+.1f})" in t5_row
+  scratch = report.read_result(_value(original, "model_dir"))
+  assert scratch is not None and _value(original, "model_dir").endswith("i3d_rgb_scratch")
 
 
 def test_rerun_skips_finished_runs_and_stops_at_the_first_failure(tmp_path):

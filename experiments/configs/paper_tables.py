@@ -47,8 +47,8 @@ How the paper's tables map onto the cells of recipes.py:
   'Original' cells with ImageNet are Table 2's figures of the same runs (Table 4's Original column
   is Table 2's, as its Two-Stream I3D row 93.4 / 66.4 shows); the other per-stream I3D cells are
   NOT_IN_THE_PAPER. The '_scratch_original' figures (without ImageNet) are networks trained from
-  scratch on UCF-101 / HMDB-51 alone, while recipes.py's 'Original' runs are ImageNet-initialised
-  (but 3D-ConvNet) for both rows: each such cell's note says so.
+  scratch on UCF-101 / HMDB-51 alone, as recipes.py's '_scratch_original' runs are (the
+  '_imagenet_original' ones are Table 2's ImageNet-initialised runs).
 - Table 5 (mean over 3 splits): every cell. The ImageNet + Kinetics Two-Stream I3D HMDB-51 figure
   is 80.7 in the table; the abstract's 80.9 is the table's Kinetics-only Two-Stream I3D row.
 Still unsourced: none; the cells without a paper figure are listed in NOT_IN_THE_PAPER.
@@ -93,8 +93,7 @@ _TABLE2_NOTE = ("Table 2's Kinetics column for I3D is the ImageNet-initialised I
 _T3_RELEASE_NOTE = f"the paper's Table 3 prints the same top-1 (top-5) ({PAPER_TABLE3})"
 _T3_NO_TOP5 = "the paper gives top-5 for the I3D rows only"
 _SCRATCH_ORIGINAL = ("the paper's 'without ImageNet' Original: trained from scratch on this dataset "
-                     "alone; recipes.py's Original run is ImageNet-initialised (the with-ImageNet "
-                     "cell's run), so ours and this figure are not the same experiment")
+                     "alone, as recipes.py's run for this cell is")
 _T4_FROM_T2 = ("Table 4 has no per-stream I3D rows; this is Table 2's figure for the same run "
                "(ImageNet-initialised I3D trained on split 1 alone; Table 4's Original column "
                "repeats Table 2's)")

@@ -5,7 +5,9 @@ A command is (binary, flags); flag values may hold the placeholders {data_dir} (
 {runs} (the root of all runs) and {imagenet} (slim's Inception-v1 checkpoint), filled in by
 `Recipe.commands(...)`. Runs are named by what they are (dataset, model, initialisation), not by
 cell, so a run shared by several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's
-'Original' is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it already ran.
+'Original' with ImageNet is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it
+already ran. Table 4's 'Original' without ImageNet is its own run, from scratch on the small set
+(`<model>_scratch`; 3D-ConvNet's, from scratch in both tables, is Table 2's).
 
 What the recipes take from the paper and the release (deepmind/kinetics-i3d README):
 - Kinetics: synchronous SGD over 64 replicas, 6 clips per replica (global batch 384), momentum 0.9,
@@ -15,8 +17,11 @@ What the recipes take from the paper and the release (deepmind/kinetics-i3d READ
   (--lr_schedule=plateau), used here for training on UCF-101 / HMDB-51.
 Our choices where neither says (marked `ours` in each recipe's `notes`): the baselines on Kinetics
 use the RGB release schedule and batch; UCF-101 / HMDB-51 runs use 16 replicas x 6 clips, lr 0.1
-(ImageNet-initialised, 'Original') or lr 0.01 (fine-tuning, cosine as experiments/finetune.py),
-10k and 5k steps.
+('Original', ImageNet-initialised or from scratch alike) or lr 0.01 (fine-tuning, cosine as
+experiments/finetune.py), 10k and 5k steps.
+
+Every cell's paper figure is sourced (experiments/configs/paper_tables.py); 20 Table 4 cells have
+none in the paper (paper_tables.NOT_IN_THE_PAPER: its Table 4 has no RGB-I3D / Flow-I3D rows).
 """
 import dataclasses
 from typing import Optional, Tuple
@@ -111,20 +116,34 @@ def train_kinetics(model, init):
   return Command("train_kinetics", tuple(flags)), steps
 
 
-def small_run(dataset, model, split=1):
-  init = "scratch" if model == "c3d" else "imagenet"
-  return f"{{runs}}/{dataset}_split{split}/{model}_{init}"
+def _small_init(model, init=None):
+  """The initialisation of a run on UCF-101 / HMDB-51 alone: ImageNet unless `init` says scratch;
+  3D-ConvNet is always trained from scratch (it has no 2D ImageNet counterpart)."""
+  if model == "c3d":
+    if init not in (None, "scratch"):
+      raise ValueError(f"c3d: init={init!r}; 3D-ConvNet is trained from scratch only")
+    return "scratch"
+  if init not in (None, "scratch", "imagenet"):
+    raise ValueError(f"{model}: init={init!r}; expected scratch or imagenet")
+  return init or "imagenet"
 
 
-def train_small(dataset, model):
-  """'Original': trained on UCF-101 / HMDB-51 split 1 alone (ImageNet-initialised but C3D)."""
-  init = "scratch" if model == "c3d" else "imagenet"
+def small_run(dataset, model, split=1, init=None):
+  return f"{{runs}}/{dataset}_split{split}/{model}_{_small_init(model, init)}"
+
+
+def train_small(dataset, model, init=None):
+  """'Original': trained on UCF-101 / HMDB-51 split 1 alone, ImageNet-initialised (Table 2, and
+  Table 4's 'with ImageNet') or from scratch (init='scratch': Table 4's 'without ImageNet');
+  3D-ConvNet from scratch either way."""
+  init = _small_init(model, init)
   flags = [("model", model), ("dataset", dataset), ("data_dir", "{data_dir}"), ("init", init)]
   if init == "imagenet":
     flags.append(("imagenet_checkpoint", "{imagenet}"))
   flags += [("batch_size", SMALL_REPLICAS * SMALL_PER_REPLICA), ("train_steps", SMALL_STEPS),
             ("learning_rate", SMALL_LR), ("lr_schedule", "plateau"),
-            ("strategy", _strategy(SMALL_REPLICAS)), ("model_dir", small_run(dataset, model))]
+            ("strategy", _strategy(SMALL_REPLICAS)),
+            ("model_dir", small_run(dataset, model, init=init))]
   return Command("train_kinetics", tuple(flags))
 
 
@@ -159,6 +178,10 @@ def _i3d_stream_model(stream):
   return {"RGB": "i3d_rgb", "Flow": "i3d_flow"}[stream]
 
 
+def _table2_two_stream_result(dataset):
+  return f"{{runs}}/table2/{dataset}_i3d_two_stream"
+
+
 def table2():
   """Architecture comparison: UCF-101 split 1, HMDB-51 split 1 (trained on them alone, ImageNet
   init but C3D) and Kinetics (ImageNet init but C3D); RGB / Flow / RGB+Flow."""
@@ -187,7 +210,7 @@ def table2():
         if arch == "i3d":
           if stream == "RGB+Flow":
             (rgb, steps), (flow, _) = train("i3d_rgb"), train("i3d_flow")
-            result = f"{{runs}}/table2/{dataset}_i3d_two_stream"
+            result = _table2_two_stream_result(dataset)
             out.append(Recipe(
                 cell=f"{cell}_two_stream", model="i3d_rgb+i3d_flow",
                 init="imagenet", schedule=rgb.flag("lr_schedule") + "+" + flow.flag("lr_schedule"),
@@ -252,10 +275,21 @@ def table3():
   return out
 
 
+def _original_notes(model, init):
+  if model == "c3d":
+    return "Original: the run of Table 2 (3D-ConvNet is trained from scratch)"
+  if init == "imagenet":
+    return "Original with ImageNet: the run of Table 2 (ImageNet-initialised, split 1 alone)"
+  return ("Original without ImageNet: trained from scratch on split 1 alone; schedule and batch: "
+          "ours")
+
+
 def table4():
-  """UCF-101 / HMDB-51 split 1: 'Original' (trained on it alone: Table 2's runs), 'Fixed' (the
-  Kinetics features frozen, last layer trained) and 'Full-FT', after Kinetics or ImageNet +
-  Kinetics pre-training."""
+  """UCF-101 / HMDB-51 split 1: 'Original' (trained on it alone, no Kinetics), 'Fixed' (the
+  Kinetics features frozen, last layer trained) and 'Full-FT'. The paper prints each cell 'with
+  ImageNet / without ImageNet': our `_imagenet_` cells (ImageNet + Kinetics pre-training; Original:
+  Table 2's ImageNet-initialised runs) and `_scratch_` cells (Kinetics pre-training from scratch;
+  Original: trained from scratch on the small set). 3D-ConvNet has the `_scratch_` row only."""
   out = []
   rows = (("ConvNet+LSTM", "lstm"), ("3D-ConvNet", "c3d"), ("Two-Stream", "two_stream"),
           ("3D-Fused", "fused_3d"), ("RGB-I3D", "i3d_rgb"), ("Flow-I3D", "i3d_flow"),
@@ -271,22 +305,27 @@ def table4():
                         replicas=SMALL_REPLICAS, batch_per_replica=SMALL_PER_REPLICA)
           streams = ("i3d_rgb", "i3d_flow") if model == "i3d_two_stream" else (model,)
           if mode == "original":
-            commands = tuple(train_small(dataset, m) for m in streams)
-            runs = [small_run(dataset, m) for m in streams]
-            steps, schedule, init_label = SMALL_STEPS, "plateau", "imagenet"
+            # Without Kinetics: trained on split 1 alone, with ImageNet (Table 2's runs) or
+            # without (from scratch); 3D-ConvNet's only row is from scratch, as in Table 2.
+            commands = tuple(train_small(dataset, m, init) for m in streams)
+            runs = [small_run(dataset, m, init=init) for m in streams]
+            steps, schedule, init_label = SMALL_STEPS, "plateau", init
+            notes = _original_notes(model, init)
           else:
             commands = tuple(train_kinetics(m, init)[0] for m in streams) + tuple(
                 finetune(dataset, m, init, mode, 1) for m in streams)
             runs = [finetune_run(dataset, m, init, mode, 1) for m in streams]
             steps, schedule, init_label = FINETUNE_STEPS, "cosine", f"kinetics_{init}"
+            notes = "fine-tuning schedule: ours"
           result = runs[0]
           if len(streams) == 2:
             result = f"{{runs}}/table4/{dataset}_{model}_{init}_{mode}"
+            if (mode, init) == ("original", "imagenet"):
+              result = _table2_two_stream_result(dataset)  # Table 2's fusion, evaluated once
             commands += (evaluate(dataset, runs[:1], runs[1:], result),)
           out.append(Recipe(model="+".join(streams), init=init_label, schedule=schedule,
-                            steps=steps, commands=commands, result=result,
-                            notes="fine-tuning schedule: ours" if mode != "original" else
-                            "Original: the run of Table 2", **common))
+                            steps=steps, commands=commands, result=result, notes=notes,
+                            **common))
   return out
 
 
