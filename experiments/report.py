@@ -6,7 +6,10 @@ Reads the metrics.json of finished runs where experiments/configs/recipes.py say
 figure lies: a training run's final evaluation ({"eval": {"top1", "top5"}}) or an evaluation of
 experiments/evaluate.py ({"splits": [...], "mean_over_splits": {...}}, for two-stream fusion and
 the mean over 3 splits). A cell reads 'ours / paper (gap)' in percent; '—' where a figure is
-missing: our run is not finished, or the paper's figure is unsourced (listed under the table).
+missing: our run is not finished, or the paper prints no figure for the cell (the 20 Table 4 cells
+of paper_tables.NOT_IN_THE_PAPER, listed under the table with the reason). Every other cell's paper
+figure is sourced; a cell in neither would be listed as 'unsourced' (tests/test_paper_tables.py
+checks that there is none).
 """
 import json
 import os
@@ -74,11 +77,15 @@ TITLES = {
 }
 
 
-def table_report(table, recipes, runs_dir, title=None, caption=None, figure_fn=None):
-  """Markdown lines of one table + the lists of unsourced and not-runnable cells."""
+def table_report(table, recipes, runs_dir, title=None, caption=None, figure_fn=None,
+                 not_in_the_paper=None):
+  """Markdown lines of one table + the lists of the cells without a paper figure (not in the paper,
+  with why; or unsourced) and of the not-runnable cells."""
   figure_fn = figure_fn or (lambda r: paper_tables.figure(table, r.cell))
+  if not_in_the_paper is None:
+    not_in_the_paper = paper_tables.NOT_IN_THE_PAPER.get(str(table), {})
   rows, columns, cells = [], [], {}
-  unsourced, not_runnable, missing = [], [], []
+  unsourced, absent, not_runnable, missing = [], {}, [], []
   with_top5 = str(table) == "3"
   for r in recipes:
     if r.row not in rows:
@@ -87,7 +94,10 @@ def table_report(table, recipes, runs_dir, title=None, caption=None, figure_fn=N
       columns.append(r.column)
     paper = figure_fn(r)
     if paper is None:
-      unsourced.append(r.cell)
+      if r.cell in not_in_the_paper:
+        absent.setdefault(not_in_the_paper[r.cell], []).append(r.cell)
+      else:
+        unsourced.append(r.cell)
     if not r.runnable:
       not_runnable.append(f"{r.cell}: {r.notes}")
       cells[(r.row, r.column)] = f"n/a / {_number(paper.top1, paper.top5, with_top5) if paper else DASH}"
@@ -102,6 +112,10 @@ def table_report(table, recipes, runs_dir, title=None, caption=None, figure_fn=N
   lines.append("")
   if sources:
     lines.append("Paper figures from: " + "; ".join(sources) + ".")
+  if absent:
+    count = sum(len(cells) for cells in absent.values())
+    lines.append(f"Not in the paper ({count}, shown as {DASH}): " + "; ".join(
+        f"{', '.join(cells)} ({why})" for why, cells in absent.items()) + ".")
   if unsourced:
     lines.append(f"Unsourced paper figures ({len(unsourced)}, shown as {DASH}): "
                  + ", ".join(unsourced) + ".")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from experiments import report
+from experiments.configs import paper_tables
 from experiments.configs import recipes as recipes_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,8 +54,14 @@ def test_report_puts_ours_beside_the_paper_with_the_gap(tmp_path):
   t2_kinetics = next(l for l in lines if l.startswith("| Two-Stream I3D |") and "UCF" not in l
                      and "71.1" in l)
   assert "70.2 / 71.1 (-0.9)" in t2_kinetics
-  # Cells without a paper figure (Table 4 has no per-stream I3D rows) are listed, with a dash.
-  assert "Unsourced paper figures" in text and "t4_ucf101_i3d_rgb_imagenet_full" in text
+  # Cells without a paper figure (Table 4 has no per-stream I3D rows) are listed as not in the
+  # paper, with why, and shown with a dash; every other cell is sourced: nothing 'unsourced'.
+  absent = next(l for l in lines if l.startswith("Not in the paper ("))
+  assert absent.startswith("Not in the paper (20, shown as —): ")
+  assert "t4_ucf101_i3d_rgb_imagenet_full" in absent and "t4_hmdb51_i3d_flow_scratch_original" in absent
+  assert "t4_ucf101_i3d_rgb_imagenet_original" not in absent     # Table 2's figure: sourced
+  assert paper_tables.NOT_IN_THE_PAPER["4"]["t4_ucf101_i3d_rgb_imagenet_full"] in absent
+  assert "nsourced" not in text
   table4 = lines[lines.index(next(l for l in lines if l.startswith("## Table 4"))):]
   rgb4 = next(l for l in table4 if l.startswith("| RGB-I3D, ImageNet + Kinetics |"))
   assert "— / 84.5 | — / — | — / — |" in rgb4                 # Original: Table 2's figure
@@ -68,3 +75,15 @@ def test_read_result_ignores_missing_and_reads_both_formats(tmp_path):
   assert report.read_result(str(tmp_path / "a"), "mean_top1") is None
   _write(str(tmp_path / "b"), {"splits": [{"top1": 0.25, "top5": 0.5}]})
   assert report.read_result(str(tmp_path / "b")) == (25.0, 50.0)
+
+
+def test_a_cell_neither_sourced_nor_listed_is_unsourced(tmp_path):
+  recipes = recipes_lib.recipes("3")[:3]  # t3_lstm_scratch, t3_lstm_imagenet, t3_two_stream_scratch
+  figures = {recipes[0].cell: paper_tables.PaperFigure(53.9, None, "somewhere/file.md")}
+  lines = report.table_report(
+      "3", recipes, str(tmp_path), figure_fn=lambda r: figures.get(r.cell),
+      not_in_the_paper={recipes[1].cell: "no such row in the paper"})
+  assert (f"Not in the paper (1, shown as —): {recipes[1].cell} (no such row in the paper)."
+          in lines)
+  assert f"Unsourced paper figures (1, shown as —): {recipes[2].cell}." in lines
+  assert "| ConvNet+LSTM | — / 53.9 | — / — |" in lines

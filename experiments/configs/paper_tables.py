@@ -1,9 +1,10 @@
 """The paper's own figures (Carreira & Zisserman, CVPR 2017), each with where it was found.
 
 A figure is sourced or absent: `figure(table, cell)` returns None for a cell without a paper figure
-(the report then prints '—' and lists it as 'unsourced'). Accuracies are percentages, top-1 unless
-the key says top5. No figure here was filled from memory: each was read in the source named in its
-`source`, and where two sources were read for one figure both are in its `note`.
+(the report then prints '—' and lists it as 'not in the paper' with the reason NOT_IN_THE_PAPER
+gives). Accuracies are percentages, top-1 unless the key says top5. No figure here was filled
+from memory: each was read in the source named in its `source`, and where two sources were read
+for one figure both are in its `note`.
 
 Sources:
 - RELEASE_README: deepmind/kinetics-i3d README.md, section 'Provided checkpoints': "On the Kinetics
@@ -228,5 +229,5 @@ NOT_IN_THE_PAPER = {
 
 
 def figure(table, cell):
-  """The paper's figure of a cell, or None when unsourced."""
+  """The paper's figure of a cell, or None when the paper has none (NOT_IN_THE_PAPER)."""
   return FIGURES.get(str(table), {}).get(cell)
