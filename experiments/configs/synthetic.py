@@ -85,12 +85,12 @@ def read_top1(run_dir):
 def markdown(runs_dir, models=MODELS, minutes=None):
   """The miniature's comparison table (the report's layout: one row per architecture)."""
   from experiments.configs import paper_tables  # pylint: disable=import-outside-toplevel
-  paper_cells = {"i3d_rgb": "t2_kinetics400_i3d_rgb", "i3d_flow": "t2_kinetics400_i3d_flow",
-                 "i3d_two_stream": "t2_kinetics400_i3d_two_stream"}
+  # Table 2's Kinetics cell of each architecture (every one is sourced in paper_tables).
+  paper_cells = {model: f"t2_kinetics400_{model}" for _, model, _ in MODELS}
   lines = ["## Synthetic miniature: synthetic_motion/small (8 classes), held-out top-1", "",
            f"Chance is {100 * CHANCE:.1f}%. Reduced configuration: experiments/configs/synthetic.py. "
            "'Paper, Kinetics' is the paper's Table 2 Kinetics figure of the same architecture, for "
-           "the ordering only ('—': unsourced).", "",
+           "the ordering only.", "",
            "| architecture | --model | input | steps | top-1 (%) | chance (%) | beats chance | "
            "minutes | paper, Kinetics (%) |", "|---|---|---|---|---|---|---|---|---|"]
   for label, model, streams in models:
