@@ -99,7 +99,7 @@ def train_rate(files, frames, crop):
   def step(x, y):
     with tf.GradientTape() as tape:
       loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-          y, model(x, training=True)))
+          y, model(pipeline.to_model_range(x), training=True)))
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss
