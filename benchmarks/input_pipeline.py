@@ -13,7 +13,9 @@ CPU-second of the process (steadier on a shared machine). The ratio is the pipel
 (aim: >= 70%). Training clips/s: i3d steps on that pipeline's batches (CPU here, any device TF
 finds). Note `uptime`'s load next to the figures: the machine may be shared.
 """
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
@@ -127,7 +129,9 @@ def main(argv):
     files = records.list_shards(FLAGS.data_dir, FLAGS.dataset, FLAGS.split)
     source = f"{FLAGS.dataset} ({FLAGS.split}) in {FLAGS.data_dir}"
   else:
-    files = _generated_shards(tempfile.mkdtemp(prefix="i3d_tf_bench_"))
+    scratch = tempfile.mkdtemp(prefix="i3d_tf_bench_")  # ~60 MB, removed at the end
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    files = _generated_shards(scratch)
     source = (f"{FLAGS.videos} generated videos x {FLAGS.frames} frames, "
               f"{FLAGS.height}x{FLAGS.width} JPEG q95")
   load_before = os.getloadavg()
