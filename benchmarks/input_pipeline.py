@@ -5,13 +5,17 @@ of the same shards, and I3D training clips/s.
   python -m benchmarks.input_pipeline --data_dir=data/tfds --dataset=i3d_kinetics/400
 
 Bare decoding: read the shards, parse, tf.io.decode_jpeg every RGB frame (parallel map, AUTOTUNE):
-the ceiling for any pipeline that decodes JPEG. The training pipeline: read, parse, pick a clip's
-frames, decode only those, crop, flip, scale, batch (i3d_tf.data.pipeline.train_dataset). Both in
-frames decoded per second, and per core (divided by the cores tf.data may use). The ratio is the
-pipeline's efficiency (aim: >= 70%). Training clips/s: i3d steps on that pipeline's batches (CPU
-here, any device TF finds). Note `uptime`'s load next to the figures: the machine may be shared.
+the ceiling for any pipeline that decodes JPEG. The training pipeline: read, parse, shuffle, pick a
+clip's frames, decode only those (of JPEG only the crop window), flip, batch
+(i3d_tf.data.pipeline.train_dataset; uint8 RGB: the [-1, 1] scaling runs in the training step).
+Both in frames decoded per second, per core (divided by the cores tf.data may use) and per
+CPU-second of the process (steadier on a shared machine). The ratio is the pipeline's efficiency
+(aim: >= 70%). Training clips/s: i3d steps on that pipeline's batches (CPU here, any device TF
+finds). Note `uptime`'s load next to the figures: the machine may be shared.
 """
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
@@ -56,13 +60,15 @@ def _generated_shards(directory):
 
 
 def _rate(dataset, count_fn, seconds):
-  """Items per second over `seconds` after a warm-up element."""
+  """(items per second, items per CPU-second of this process) over `seconds` after a warm-up
+  element. The second is steadier on a shared machine: other processes' load slows the wall clock
+  but does not add to this process's CPU time."""
   iterator = iter(dataset)
   count_fn(next(iterator))
-  done, start = 0, time.perf_counter()
+  done, start, cpu_start = 0, time.perf_counter(), time.process_time()
   while time.perf_counter() - start < seconds:
     done += count_fn(next(iterator))
-  return done / (time.perf_counter() - start)
+  return done / (time.perf_counter() - start), done / (time.process_time() - cpu_start)
 
 
 def bare_decode_rate(files, seconds):
@@ -99,7 +105,7 @@ def train_rate(files, frames, crop):
   def step(x, y):
     with tf.GradientTape() as tape:
       loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-          y, model(x, training=True)))
+          y, model(pipeline.to_model_range(x), training=True)))
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss
@@ -123,7 +129,9 @@ def main(argv):
     files = records.list_shards(FLAGS.data_dir, FLAGS.dataset, FLAGS.split)
     source = f"{FLAGS.dataset} ({FLAGS.split}) in {FLAGS.data_dir}"
   else:
-    files = _generated_shards(tempfile.mkdtemp(prefix="i3d_tf_bench_"))
+    scratch = tempfile.mkdtemp(prefix="i3d_tf_bench_")  # ~60 MB, removed at the end
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    files = _generated_shards(scratch)
     source = (f"{FLAGS.videos} generated videos x {FLAGS.frames} frames, "
               f"{FLAGS.height}x{FLAGS.width} JPEG q95")
   load_before = os.getloadavg()
@@ -135,12 +143,14 @@ def main(argv):
   for _ in range(3):
     bares.append(bare_decode_rate(files, FLAGS.seconds / 3))
     ourses.append(pipeline_rate(files, spec, FLAGS.seconds / 3)[0])
-  bare, ours = float(np.median(bares)), float(np.median(ourses))
+  (bare, bare_cpu), (ours, ours_cpu) = (np.median(bares, axis=0), np.median(ourses, axis=0))
   print(f"source: {source}; {cores} cores; devices {devices}; load average before "
         f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
-  print(f"bare tf.io.decode_jpeg:       {bare:8.1f} frames/s  ({bare / cores:7.1f} per core)")
+  print(f"bare tf.io.decode_jpeg:       {bare:8.1f} frames/s  ({bare / cores:7.1f} per core, "
+        f"{bare_cpu:7.1f} per CPU-second)")
   print(f"training pipeline ({FLAGS.clip_frames}x{FLAGS.crop_size}): {ours:8.1f} frames/s  "
-        f"({ours / cores:7.1f} per core)  = {100 * ours / bare:.0f}% of bare decoding")
+        f"({ours / cores:7.1f} per core, {ours_cpu:7.1f} per CPU-second)  = {100 * ours / bare:.0f}% "
+        f"of bare decoding ({100 * ours_cpu / bare_cpu:.0f}% per CPU-second)")
   for config in FLAGS.train_configs:
     frames, crop = (int(v) for v in config.split("x"))
     rate = train_rate(files, frames, crop)

@@ -43,9 +43,12 @@ def endpoint_fn(model, endpoint):
   if not hasattr(model, "call_with_endpoints"):
     raise ValueError(f"{model.name} does not expose endpoints; only Logits can be extracted")
 
+  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
+
   @tf.function(reduce_retracing=True)
   def fn(inputs):
-    _, endpoints = model.call_with_endpoints(inputs, training=False)
+    # The pipeline's uint8 RGB -> [-1, 1]; video_file_inputs' float inputs pass unchanged.
+    _, endpoints = model.call_with_endpoints(pipeline.to_model_range(inputs), training=False)
     if endpoint not in endpoints:
       raise ValueError(f"--endpoint={endpoint} is not one of {', '.join(endpoints)}")
     return tf.cast(endpoints[endpoint], tf.float32)

@@ -1,4 +1,6 @@
 """The input pipeline: sampling, looping, crop, flip (flow x negated), whole-video evaluation."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,8 +22,8 @@ def _indexed_example(num_frames, size=40, label=1):
 
 
 def _frame_index(rgb_clip):
-  """Recovers frame indices from the constant-valued RGB frames in [-1, 1]."""
-  values = (np.asarray(rgb_clip).mean(axis=(1, 2, 3)) + 1.0) * 127.5
+  """Recovers frame indices from the constant-valued RGB frames as the model gets them ([-1, 1])."""
+  values = (np.asarray(pipeline.to_model_range(rgb_clip)).mean(axis=(1, 2, 3)) + 1.0) * 127.5
   return np.round(values / 3).astype(int)
 
 
@@ -110,7 +112,8 @@ def test_random_crop_is_shared_by_streams_and_rgb_in_unit_range():
   spec = _spec(train_frames=8, crop=32)
   streams, _ = pipeline.train_transform(example, tf.constant([5, 5], tf.int64), spec,
                                         testing.DECODERS)
-  r = streams["rgb"].numpy()
+  assert streams["rgb"].dtype == tf.uint8 and streams["flow"].dtype == tf.float32
+  r = pipeline.to_model_range(streams)["rgb"].numpy()
   assert r.min() >= -1.0 and r.max() <= 1.0 and r.min() < -0.8 and r.max() > 0.8
   assert streams["flow"].shape == (8, 32, 32, 2)
 
@@ -227,3 +230,64 @@ def test_frame_overrides_are_refused_for_streams_of_different_lengths(model, ove
   # Where every stream has one length, the override applies to all of them.
   spec = pipeline.ClipSpec.for_model("i3d_two_stream", train_frames=16, test_frames=8)
   assert [(s.train_frames, s.test_frames) for s in spec.streams] == [(16, 8), (16, 8)]
+
+
+def _old_float_decoders():
+  """The pipeline before it emitted uint8: the JPEG window decoded, scaled to [-1, 1] in tf.data,
+  then flipped and batched in float32."""
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  return {"rgb": lambda enc: pipeline.rgb_to_unit_range(records.decode_rgb(enc)),
+          "rgb_window": lambda enc, y, x, size: pipeline.rgb_to_unit_range(
+              pipeline.decode_rgb_window(enc, y, x, size)),
+          "flow": records.decode_flow}
+
+
+def test_values_reaching_the_model_equal_the_old_float_path(tmp_path):
+  """uint8 RGB out of tf.data + to_model_range in the step == the old float32 pipeline, bit for bit,
+  for training clips (random crop, flips of both kinds) and whole-video evaluation batches."""
+  examples = testing.moving_square_examples(6, num_frames=(10, 20), size=48)
+  files = testing.write_shards(examples, str(tmp_path), num_shards=2)
+  spec = _spec(train_frames=8, crop=32)
+  flips = set()
+  for seed in range(6):
+    new, label = pipeline.train_transform(examples[seed], tf.constant([seed, 9], tf.int64), spec,
+                                          testing.DECODERS)
+    old, old_label = pipeline.train_transform(examples[seed], tf.constant([seed, 9], tf.int64),
+                                              spec, _old_float_decoders())
+    assert new["rgb"].dtype == tf.uint8 and old["rgb"].dtype == tf.float32
+    for name in ("rgb", "flow"):
+      np.testing.assert_array_equal(pipeline.to_model_range(new)[name].numpy(), old[name].numpy())
+    assert int(label) == int(old_label)
+    # Which way the clip went: the same seed without flips gives the same window unmirrored.
+    unflipped, _ = pipeline.train_transform(examples[seed], tf.constant([seed, 9], tf.int64),
+                                            dataclasses.replace(spec, random_flip=False),
+                                            _old_float_decoders())
+    flips.add(not np.array_equal(unflipped["rgb"].numpy(), old["rgb"].numpy()))
+  assert flips == {True, False}  # flipped and unflipped clips were both compared
+
+  def batches(decoders, train):
+    if train:
+      ds = pipeline.train_dataset(files, spec, 2, seed=5, deterministic=True, decoders=decoders,
+                                  parse_fn=testing.parse_toy_example)
+      return [(pipeline.to_model_range(x), y) for x, y in ds.take(4)]
+    ds = pipeline.test_dataset(files, spec, 2, decoders=decoders,
+                               parse_fn=testing.parse_toy_example)
+    return [(pipeline.to_model_range(x), y) for x, y in ds]
+
+  for train in (True, False):
+    new, old = batches(None, train), batches(_old_float_decoders(), train)
+    assert len(new) == len(old) > 0
+    for (xn, yn), (xo, yo) in zip(new, old):
+      np.testing.assert_array_equal(yn.numpy(), yo.numpy())
+      for name in ("rgb", "flow"):
+        assert xn[name].dtype == tf.float32
+        np.testing.assert_array_equal(xn[name].numpy(), xo[name].numpy())
+
+
+def test_fast_flip_equals_reversing_the_width_axis():
+  clip = tf.random.stateless_uniform([3, 5, 7, 2], [1, 2], -1.0, 1.0)
+  flipped = pipeline.flip_left_right(clip, "flow").numpy()
+  expected = clip.numpy()[:, :, ::-1] * np.array([-1.0, 1.0], np.float32)
+  np.testing.assert_array_equal(flipped, expected)
+  rgb = tf.constant(np.arange(3 * 4 * 6 * 3, dtype=np.uint8).reshape(3, 4, 6, 3))
+  np.testing.assert_array_equal(pipeline.flip_left_right(rgb, "rgb").numpy(), rgb.numpy()[:, :, ::-1])

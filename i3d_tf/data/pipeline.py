@@ -9,13 +9,18 @@ only those, inside the pipeline (parallel map), so no frame is decoded that is n
 Training (the release / paper, section 3): `train_frames` frames at 25 fps from a random start among
 the valid ones, videos shorter than that looped to length; one random crop_size x crop_size crop and
 one random left-right flip applied alike to every frame of every stream, flow x negated when flipped
-(mirroring the image reverses horizontal motion); RGB and flow in [-1, 1].
+(mirroring the image reverses horizontal motion).
 Evaluation: the centre crop of the whole video (up to `max_test_frames`, 250 = 10 s), looped up to the
 model's minimum length when shorter; the model averages its logits over time. Videos are batched only
 with videos of the same length, so no padding changes an average.
 
 Element of a dataset: (inputs, label) where inputs is a tensor [B, T, H, W, C] for a one-stream spec
 and a dict {stream name: tensor} otherwise (the registry's calling convention), label int32 [B].
+RGB leaves the pipeline as uint8 [0, 255] and flow as float32 in [-1, 1]: `to_model_range(inputs)`
+maps RGB to float32 [-1, 1] (x / 127.5 - 1, the release's range) and is called in one place per
+consumer, inside its compiled step (training/loop.py's replica step, evaluation/predict.py,
+experiments/extract_features.py), so tf.data moves and batches 4x fewer bytes and the scaling runs on
+the device. The models and SavedModels still take float32 [-1, 1].
 """
 import dataclasses
 import functools
@@ -169,13 +174,23 @@ def crop(frames, y, x, crop_size):
   return frames[:, y:y + crop_size, x:x + crop_size, :]
 
 
-def flip_left_right(frames, stream_name):
-  """Mirror every frame; for flow also negate x, since mirroring reverses horizontal motion."""
-  frames = tf.reverse(frames, axis=[2])
+def flip_left_right(frames, stream_name, flip=True):
+  """Mirror every frame [T, H, W, C] where `flip` (a bool, or a bool scalar tensor); for flow also
+  negate x, since mirroring reverses horizontal motion.
+
+  No tf.cond around the clip (an If over a 10 MB clip cost as much as the flip): the reversed axes
+  are [1] or [] at run time, and flow is multiplied by -1 or 1 on x.
+  """
+  shape = tf.shape(frames)  # [T, H, W, C]
+  # Reversed as [T * H, W, C] rows: TF's reverse has a fast path for the middle axis of a 3-D
+  # tensor (2-4x faster than axis 2 of the 4-D clip); same values.
+  rows = tf.reshape(frames, tf.stack([-1, shape[2], shape[3]]))
+  axes = tf.boolean_mask(tf.constant([1]), tf.reshape(tf.convert_to_tensor(flip, tf.bool), [1]))
+  frames = tf.reshape(tf.reverse(rows, axis=axes), shape)
   if stream_name == "flow":
-    sign = tf.constant([-1.0, 1.0], frames.dtype) if FLOW_X_CHANNEL == 0 else tf.constant(
-        [1.0, -1.0], frames.dtype)
-    frames = frames * sign
+    x_sign = tf.where(flip, -1.0, 1.0)
+    sign = tf.stack([x_sign, 1.0] if FLOW_X_CHANNEL == 0 else [1.0, x_sign])
+    frames = frames * tf.cast(sign, frames.dtype)
   return frames
 
 
@@ -184,32 +199,43 @@ def rgb_to_unit_range(frames_uint8):
   return tf.cast(frames_uint8, tf.float32) / 127.5 - 1.0
 
 
+def to_model_range(inputs):
+  """The pipeline's inputs (a tensor or {stream: tensor}) -> the model's: uint8 RGB to float32
+  [-1, 1]; float streams (flow, already in [-1, 1]) unchanged. Call it inside the compiled step."""
+  def one(x):
+    x = tf.convert_to_tensor(x)
+    return rgb_to_unit_range(x) if x.dtype == tf.uint8 else x
+  return tf.nest.map_structure(one, inputs)
+
+
 # --------------------------------------------------------------------------------------------------
 # Per-example transforms on parsed examples.
 
 
 def decode_rgb_window(encoded, y, x, size):
-  """string [N] RGB frames -> float32 [N, size, size, 3] in [-1, 1] of the window at (y, x).
+  """string [N] RGB frames -> uint8 [N, size, size, 3] of the window at (y, x).
 
   JPEG frames decode only the window (tf.io.decode_and_crop_jpeg skips the rest of the image);
-  other formats (PNG) decode whole through records.decode_rgb, then crop.
+  other formats (PNG) decode whole, then crop. The format is told per frame, inside the loop: a
+  tf.cond around the whole loop cost ~15 ms of a 64-frame 224 px clip's ~30 ms (BENCHMARKS.md).
   """
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   window = tf.stack([y, x, size, size])
 
-  def jpeg():
-    return tf.map_fn(lambda s: tf.io.decode_and_crop_jpeg(s, window, channels=3), encoded,
-                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  def one(frame):
+    return tf.cond(
+        tf.io.is_jpeg(frame),
+        lambda: tf.io.decode_and_crop_jpeg(frame, window, channels=3),
+        lambda: tf.io.decode_image(frame, channels=3, expand_animations=False)[
+            y:y + size, x:x + size])
 
-  def other():
-    return records.decode_rgb(encoded)[:, y:y + size, x:x + size]
-
-  return rgb_to_unit_range(tf.cond(tf.io.is_jpeg(encoded[0]), jpeg, other))
+  return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
 
 def _default_decoders():
+  """{stream: encoded [N] -> frames [N, H, W, C]}, '<stream>_window' for (encoded, y, x, size) ->
+  the window only. RGB uint8 [0, 255]; float decoders give [-1, 1] (to_model_range keeps them)."""
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  return {"rgb": lambda enc: rgb_to_unit_range(records.decode_rgb(enc)),
+  return {"rgb": records.decode_rgb,
           "rgb_window": decode_rgb_window,
           "flow": records.decode_flow}
 
@@ -224,14 +250,13 @@ def frame_size(encoded_frame):
 
 
 def _decode_window(example, stream_name, indices, decoders, y, x, size):
-  """The sampled frames' (y, x, size) window, float32 [T, size, size, C]: only the sampled frames
-  are decoded, and of JPEG frames only the window."""
+  """The sampled frames' (y, x, size) window [T, size, size, C], in the decoder's dtype (uint8 RGB,
+  float32 flow): only the sampled frames are decoded, and of JPEG frames only the window."""
   encoded = tf.gather(example[stream_name], indices)
   window_decoder = decoders.get(f"{stream_name}_window")
   if window_decoder is not None:
-    return tf.cast(window_decoder(encoded, y, x, size), tf.float32)
-  frames = tf.cast(decoders[stream_name](encoded), tf.float32)
-  return crop(frames, y, x, size)
+    return window_decoder(encoded, y, x, size)
+  return crop(decoders[stream_name](encoded), y, x, size)
 
 
 def _num_frames(example, spec):
@@ -241,7 +266,7 @@ def _num_frames(example, spec):
 
 
 def train_transform(example, seed, spec, decoders):
-  """One parsed example -> ({stream: float32 [train_frames, crop, crop, C]}, label int32)."""
+  """One parsed example -> ({stream: [train_frames, crop, crop, C]}, label int32); RGB uint8."""
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
   num_frames = _num_frames(example, spec)
   # One start for every stream, drawn so that the longest stream fits: RGB and flow of a clip
@@ -258,7 +283,7 @@ def train_transform(example, seed, spec, decoders):
   for stream in spec.streams:
     idx = clip_indices(num_frames, start, stream.train_frames, stream.frame_stride)
     frames = _decode_window(example, stream.name, idx, decoders, y, x, spec.crop_size)
-    frames = tf.cond(flip, lambda f=frames, n=stream.name: flip_left_right(f, n), lambda f=frames: f)
+    frames = flip_left_right(frames, stream.name, flip)
     frames = tf.ensure_shape(frames, [stream.train_frames, spec.crop_size, spec.crop_size,
                                       stream.channels])
     out[stream.name] = frames
@@ -266,7 +291,7 @@ def train_transform(example, seed, spec, decoders):
 
 
 def test_transform(example, spec, decoders):
-  """One parsed example -> ({stream: float32 [T, crop, crop, C]} centre crop, label, num_frames)."""
+  """One parsed example -> ({stream: [T, crop, crop, C]} centre crop, label int32); RGB uint8."""
   num_frames = _num_frames(example, spec)
   height, width = tf.unstack(frame_size(example[spec.streams[0].name][0]))
   y, x = centre_crop_offsets(height, width, spec.crop_size)

@@ -2,6 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf.data import pipeline
+
 
 def predict_logits(model, dataset, max_batches=None, progress=None):
   """(logits float32 [N, classes], labels int64 [N]) over `dataset` of (inputs, label) batches.
@@ -17,7 +19,7 @@ def predict_logits(model, dataset, max_batches=None, progress=None):
 
   @tf.function(input_signature=[relaxed])
   def forward(inputs):
-    return tf.cast(model(inputs, training=False), tf.float32)
+    return tf.cast(model(pipeline.to_model_range(inputs), training=False), tf.float32)
 
   all_logits, all_labels = [], []
   done = 0

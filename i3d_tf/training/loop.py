@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from i3d_tf.data import pipeline
 from i3d_tf.evaluation import metrics as metrics_lib
 from i3d_tf.evaluation import predict
 from i3d_tf.training import distribute
@@ -184,6 +185,7 @@ class Trainer:
   def _replica_step(self, inputs, labels, stop_flag, nan_now):
     config = self.config
     num_replicas = self.strategy.num_replicas_in_sync
+    inputs = pipeline.to_model_range(inputs)  # uint8 RGB -> [-1, 1] here, on the device
     with tf.GradientTape() as tape:
       logits = tf.cast(self.model(inputs, training=True), tf.float32)
       if logits.shape.rank == 3:  # per-step logits [B, T, classes]: average the loss over T
