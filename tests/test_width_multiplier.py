@@ -122,8 +122,9 @@ def test_imagenet_init_at_another_width_names_the_flag(name, slim_checkpoint):
   model.build(None)
   before = [v.numpy().copy() for v in model.trainable_weights[:3]]
   with pytest.raises(ValueError, match=r"--init=imagenet needs --width_multiplier=1\.0.*"
-                                       r"width_multiplier=0\.25"):
+                                       r"width_multiplier=0\.25") as info:
     init_lib.initialize(model, "imagenet", slim_checkpoint)
+  assert f"{model.name} was built" in str(info.value)  # the model, not one of its parts
   for old, var in zip(before, model.trainable_weights[:3]):
     np.testing.assert_array_equal(old, var.numpy())  # nothing was assigned
 

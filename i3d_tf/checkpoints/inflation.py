@@ -153,6 +153,7 @@ def init_from_imagenet(model, slim_checkpoint_path):
   if isinstance(model, i3d.InceptionI3D):
     return init_i3d_from_imagenet(model, slim_checkpoint_path)
   if hasattr(model, "init_from_imagenet"):
+    check_imagenet_width(model)  # names the model; its Inception-v1s are checked again
     return model.init_from_imagenet(slim_checkpoint_path)
   streams = [getattr(model, attr) for attr in ("rgb", "flow", "rgb_model", "flow_model")
              if isinstance(getattr(model, attr, None), i3d.InceptionI3D)]
