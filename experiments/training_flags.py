@@ -73,8 +73,10 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_integer("crop_size", None, "Crop size (registry's: 224).")
   flags.DEFINE_enum("final_pool_padding", "VALID", ["VALID", "SAME"],
                     "I3D's final 2x7x7 pool: the release's VALID, or SAME for small clips.")
-  flags.DEFINE_float("width_multiplier", 1.0, "I3D's channels times this (1.0: the release's "
-                     "network; the embedded default's reduced configuration uses less).")
+  flags.DEFINE_float("width_multiplier", 1.0, "Every model's channels times this (convs, LSTM "
+                     "units, fusion and FC layers; never the logits). 1.0: the paper's / the "
+                     "release's networks, the only width --init=imagenet fits; the embedded "
+                     "default's reduced configuration uses less.")
   flags.DEFINE_bool("random_flip", True, "Random left-right flip in training (flow x negated). "
                     "Off where a mirror changes the class (the synthetic set's directions).")
   flags.DEFINE_float("batch_norm_decay", None, "Batch-norm moving-average decay (release 0.999).")

@@ -144,3 +144,34 @@ def test_save_load_round_trip_gives_same_logits(tmp_path):
   slim.load_slim_checkpoint(target, prefix)
   images = tf.random.uniform((2, 64, 64, 3), -1, 1, seed=1)
   np.testing.assert_allclose(target(images).numpy(), source(images).numpy(), rtol=1e-6)
+
+
+def test_width_multiplier_keeps_slims_names_and_scales_every_conv_but_the_logits():
+  reference = slim_reference_shapes()
+  explicit = _built_model(width_multiplier=1.0)
+  assert {k: tuple(v.shape) for k, v in slim.expected_variables(explicit).items()} == reference
+  quarter = {k: tuple(v.shape)
+             for k, v in slim.expected_variables(_built_model(width_multiplier=0.25)).items()}
+  assert set(quarter) == set(reference)  # slim's names, narrower tensors
+  for name, shape in reference.items():
+    if name.startswith("InceptionV1/Logits/"):
+      continue
+    assert quarter[name][-1] == round(shape[-1] / 4), name  # every conv's output channels
+  assert quarter["InceptionV1/Conv2d_1a_7x7/weights"] == (7, 7, 3, 16)  # the input is not scaled
+  assert quarter["InceptionV1/Mixed_4b/Branch_0/Conv2d_0a_1x1/weights"] == (1, 1, 120, 48)
+  assert quarter["InceptionV1/Logits/Conv2d_0c_1x1/weights"] == (1, 1, 256, 1001)
+  model = inception_v1.InceptionV1(num_classes=5, in_channels=3, width_multiplier=0.25)
+  _, ends = model.call_with_endpoints(tf.zeros((1, 224, 224, 3)))
+  assert ends["AvgPool_0a_7x7"].shape == (1, 1, 1, model.feature_channels) == (1, 1, 1, 256)
+  assert ends["Logits"].shape == (1, 5)
+
+
+def test_full_width_checkpoint_into_a_narrower_model_names_the_width(tmp_path):
+  full = slim.write_checkpoint(str(tmp_path / "full.ckpt"), random_slim_arrays())
+  narrow = _built_model(width_multiplier=0.5)
+  with pytest.raises(slim.SlimCheckpointError, match=r"width_multiplier=0\.5 \(--width_multiplier\)"):
+    slim.load_slim_checkpoint(narrow, full)
+  # A checkpoint of the same width loads (slim's names at every width).
+  prefix = slim.save_slim_checkpoint(narrow, str(tmp_path / "narrow.ckpt"))
+  assert len(slim.load_slim_checkpoint(_built_model(width_multiplier=0.5), prefix)) == len(
+      slim_reference_shapes())

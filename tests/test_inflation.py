@@ -167,3 +167,19 @@ def test_two_stream_i3d_inflates_both_streams(tmp_path):
   for stream in (model.rgb, model.flow):
     w3d = stream.deepmind_variables()["Conv3d_2c_3x3/conv_3d/w"].numpy()
     np.testing.assert_allclose(w3d, np.broadcast_to(w2d / 3, w3d.shape), rtol=1e-6)
+
+
+def test_narrow_2d_inflates_into_an_i3d_of_the_same_width_only():
+  """Both models scale channels by the same rule, so a reduced 2D net inflates into the same width."""
+  model_2d = inception_v1.InceptionV1(in_channels=3, final_endpoint="Mixed_5c",
+                                      width_multiplier=0.25)
+  model_3d = i3d.InceptionI3D(in_channels=2, final_endpoint="Mixed_5c", width_multiplier=0.25)
+  names = inflation.inflate_i3d_from_2d(model_3d, model_2d)
+  assert len(names) == len(model_3d.deepmind_variables())
+  w2d = model_2d.slim_variables()["Mixed_4b/Branch_1/Conv2d_0b_3x3/weights"].numpy()
+  w3d = model_3d.deepmind_variables()["Mixed_4b/Branch_1/Conv3d_0b_3x3/conv_3d/w"].numpy()
+  assert w3d.shape == (3, 3, 3, 24, 52)
+  np.testing.assert_allclose(w3d, np.broadcast_to(w2d / 3, w3d.shape), rtol=1e-6)
+  full_3d = i3d.InceptionI3D(in_channels=3, final_endpoint="Mixed_5c")
+  with pytest.raises(inflation.InflationError, match="wrong shape"):
+    inflation.inflate_i3d_from_2d(full_3d, model_2d)

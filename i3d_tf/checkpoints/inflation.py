@@ -116,6 +116,16 @@ def copy_2d_into_2d(target_2d, source_2d, include_logits=False):
                          "; ".join(problems))
 
 
+def check_imagenet_width(model):
+  """slim's ImageNet Inception-v1 has the full width: a narrower model cannot take its weights."""
+  multiplier = getattr(model, "width_multiplier", 1.0)
+  if multiplier != 1.0:
+    raise ValueError(f"--init=imagenet needs --width_multiplier=1.0: {model.name} was built with "
+                     f"width_multiplier={multiplier}, and slim's ImageNet Inception-v1 checkpoint "
+                     f"only fits the full-width network (its shapes cannot match); use "
+                     f"--init=scratch or drop --width_multiplier")
+
+
 def imagenet_inception_v1(slim_checkpoint_path):
   """A 2D InceptionV1 up to Mixed_5c holding a slim ImageNet checkpoint (its logits unused)."""
   from i3d_tf.models import inception_v1  # pylint: disable=import-outside-toplevel
@@ -128,6 +138,7 @@ def imagenet_inception_v1(slim_checkpoint_path):
 
 def init_i3d_from_imagenet(i3d_model, slim_checkpoint_path):
   """`--init=imagenet`: loads slim's Inception-v1 checkpoint and inflates it into `i3d_model`."""
+  check_imagenet_width(i3d_model)
   return inflate_i3d_from_2d(i3d_model, imagenet_inception_v1(slim_checkpoint_path))
 
 
@@ -136,15 +147,19 @@ def init_from_imagenet(model, slim_checkpoint_path):
 
   Models built on Inception-v1 expose `init_from_imagenet(path)`; the two-stream I3D is handled
   stream by stream. C3D, trained from scratch in the paper, has no ImageNet initialisation.
+  Only width_multiplier 1.0 fits the checkpoint: any other width is a clear error, before reading.
   """
   from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
   if isinstance(model, i3d.InceptionI3D):
     return init_i3d_from_imagenet(model, slim_checkpoint_path)
   if hasattr(model, "init_from_imagenet"):
+    check_imagenet_width(model)  # names the model; its Inception-v1s are checked again
     return model.init_from_imagenet(slim_checkpoint_path)
   streams = [getattr(model, attr) for attr in ("rgb", "flow", "rgb_model", "flow_model")
              if isinstance(getattr(model, attr, None), i3d.InceptionI3D)]
   if streams:
+    for part in [model] + streams:
+      check_imagenet_width(part)
     model_2d = imagenet_inception_v1(slim_checkpoint_path)
     return [inflate_i3d_from_2d(stream, model_2d) for stream in streams]
   raise ValueError(f"model {model.name} ({type(model).__name__}) has no ImageNet "

@@ -58,6 +58,10 @@ def load_slim_checkpoint(model, checkpoint_path, scope=SCOPE, include_logits=Tru
       lines.append(f"  unexpected in the checkpoint ({len(unexpected)}): " + ", ".join(unexpected))
     if mis_shaped:
       lines.append(f"  wrong shape ({len(mis_shaped)}): " + "; ".join(mis_shaped))
+      multiplier = getattr(model, "width_multiplier", 1.0)
+      if multiplier != 1.0:
+        lines.append(f"  the model has width_multiplier={multiplier} (--width_multiplier); a "
+                     f"checkpoint of the full network (e.g. ImageNet) fits only 1.0")
     raise SlimCheckpointError("\n".join(lines))
   for name, var in expected.items():
     var.assign(reader.get_tensor(name).astype(var.dtype))

@@ -4,7 +4,7 @@ As in the paper: batch norm after every convolution and fully connected layer, a
 pool has temporal stride 2 (C3D's has 1), which lets clips be 16 frames of 112x112 and batches
 larger. Trained from scratch. The FC-6 input size is fixed by the clip geometry
 (clip_frames x crop_size^2); longer test inputs (240 frames) are cut into consecutive clips whose
-logits are averaged.
+logits are averaged. An opt-in width_multiplier m scales every conv's channels and FC-6/FC-7's units.
 """
 import math
 
@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from i3d_tf import layers
+from i3d_tf.models import width as width_lib
 
 CONV_CHANNELS = (("conv1a", 64), ("conv2a", 128), ("conv3a", 256), ("conv3b", 256),
                  ("conv4a", 512), ("conv4b", 512), ("conv5a", 512), ("conv5b", 512))
@@ -34,20 +35,29 @@ class C3D(keras.Model):
   Args:
     clip_frames, crop_size: the training clip geometry (the paper's 16 frames of 112x112); the
       first fully connected layer's input size depends on it.
-    fc_units: width of FC-6 and FC-7 (4096 in the paper; smaller for tests).
+    fc_units: width of FC-6 and FC-7 at width_multiplier 1.0 (4096 in the paper; smaller for
+      tests).
+    width_multiplier: every conv's channels and the FC units times this (opt-in; 1.0 is the
+      paper's network).
   """
 
   def __init__(self, num_classes, in_channels=3, clip_frames=16, crop_size=112, fc_units=4096,
-               dropout_rate=0.5, sync_batch_norm=False, name="c3d", **kwargs):
+               dropout_rate=0.5, sync_batch_norm=False, width_multiplier=1.0, name="c3d",
+               **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.in_channels = in_channels
     self.clip_frames = clip_frames
     self.crop_size = crop_size
-    self.fc_units = fc_units
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
+    self.fc_units = width_lib.scaled(fc_units, width_multiplier)
+    # (name, output channels) of the 8 convs at this width.
+    self.conv_channels = tuple((n, width_lib.scaled(c, width_multiplier))
+                               for n, c in CONV_CHANNELS)
     self.convs = [layers.Unit3D(c, (3, 3, 3), sync_batch_norm=sync_batch_norm, name=n)
-                  for n, c in CONV_CHANNELS]
-    self.fcs = [keras.layers.Dense(fc_units, use_bias=False, name=n) for n in ("fc6", "fc7")]
+                  for n, c in self.conv_channels]
+    self.fcs = [keras.layers.Dense(self.fc_units, use_bias=False, name=n)
+                for n in ("fc6", "fc7")]
     self.fc_bns = [layers.sonnet_batch_norm(name=f"{n}_batch_norm", synchronized=sync_batch_norm)
                    for n in ("fc6", "fc7")]
     self.dropout = keras.layers.Dropout(dropout_rate)
@@ -56,7 +66,7 @@ class C3D(keras.Model):
   def build(self, input_shape=None):
     # Built from the geometry alone: no forward pass (the full model has 79M parameters).
     channels = self.in_channels
-    for unit, (_, width) in zip(self.convs, CONV_CHANNELS):
+    for unit, (_, width) in zip(self.convs, self.conv_channels):
       unit.build((None, None, None, None, channels))
       channels = width
     t, h, w = pooled_geometry(self.clip_frames, self.crop_size)
@@ -91,12 +101,12 @@ class C3D(keras.Model):
   def call(self, inputs, training=False):
     inputs = tf.cast(tf.convert_to_tensor(inputs), self.compute_dtype)
     net, batch, num_clips = self._clips(inputs)  # [B*n, 16, 112, 112, 3]
-    for unit, (name, _) in zip(self.convs, CONV_CHANNELS):
+    for unit, (name, _) in zip(self.convs, self.conv_channels):
       net = unit(net, training=training)
       if name in POOLS:
         net = layers.max_pool3d_same(net, POOLS[name], POOLS[name])
     t, h, w = pooled_geometry(self.clip_frames, self.crop_size)
-    net = tf.reshape(net, [-1, t * h * w * CONV_CHANNELS[-1][1]])  # [B*n, 8192]
+    net = tf.reshape(net, [-1, t * h * w * self.conv_channels[-1][1]])  # [B*n, 8192]
     for fc, bn in zip(self.fcs, self.fc_bns):
       net = self.dropout(tf.nn.relu(bn(fc(net), training=training)), training=training)
     logits = self.logits(net)  # [B*n, classes]

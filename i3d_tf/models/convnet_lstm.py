@@ -3,34 +3,42 @@
 The 1024-d features of the last average pool of each frame feed an LSTM of 512 units with
 recurrent batch norm and a fully connected classifier. The loss is on every time step (training
 returns per-step logits [B, T, classes]); at test the last step's logits [B, classes] are the
-output. Input: 25 frames 1 in 5 (5 s) in training, 50 (10 s) at test.
+output. Input: 25 frames 1 in 5 (5 s) in training, 50 (10 s) at test. An opt-in width_multiplier m
+narrows the Inception-v1 (features 1024 -> ~1024 m) and the LSTM (512 -> round(512 m) units).
 """
 import keras
 import tensorflow as tf
 
 from i3d_tf import layers_recurrent
 from i3d_tf.models import inception_v1
+from i3d_tf.models import width as width_lib
 from i3d_tf.models.two_stream import copy_imagenet_into
 
 
 class ConvNetLSTM(keras.Model):
-  """[B, T, H, W, 3] -> logits [B, T, classes] (training) or [B, classes] (the last step)."""
+  """[B, T, H, W, 3] -> logits [B, T, classes] (training) or [B, classes] (the last step).
+
+  lstm_units is the width at width_multiplier 1.0 (the paper's 512); the LSTM gets it times m.
+  """
 
   def __init__(self, num_classes, lstm_units=512, max_steps=50, dropout_rate=0.5,
-               sync_batch_norm=False, name="convnet_lstm", **kwargs):
+               sync_batch_norm=False, width_multiplier=1.0, name="convnet_lstm", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
-    self.lstm_units = lstm_units
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
+    self.lstm_units = width_lib.scaled(lstm_units, width_multiplier)
     self.backbone = inception_v1.InceptionV1(
         in_channels=3, final_endpoint="AvgPool_0a_7x7", global_pool=True,
-        sync_batch_norm=sync_batch_norm, name="frame_inception_v1")
-    self.lstm = layers_recurrent.BatchNormLSTM(lstm_units, max_steps=max_steps, name="bn_lstm")
+        sync_batch_norm=sync_batch_norm, width_multiplier=width_multiplier,
+        name="frame_inception_v1")
+    self.lstm = layers_recurrent.BatchNormLSTM(self.lstm_units, max_steps=max_steps,
+                                               name="bn_lstm")
     self.dropout = keras.layers.Dropout(dropout_rate)
     self.classifier = keras.layers.Dense(num_classes, name="logits")
 
   def build(self, input_shape=None):
     self.backbone.build((None, None, None, 3))
-    self.lstm.build((None, None, inception_v1.FEATURE_CHANNELS))
+    self.lstm.build((None, None, self.backbone.feature_channels))
     self.classifier.build((None, None, self.lstm_units))
     self.built = True
 
@@ -39,7 +47,7 @@ class ConvNetLSTM(keras.Model):
     if inputs.shape.rank != 5:
       raise ValueError(f"{self.name} expects video [B, T, H, W, 3]; got shape {inputs.shape}")
     features = inception_v1.frame_features(self.backbone, inputs, training=training)  # [B,T,1024]
-    features = tf.ensure_shape(features, [None, inputs.shape[1], inception_v1.FEATURE_CHANNELS])
+    features = tf.ensure_shape(features, [None, inputs.shape[1], self.backbone.feature_channels])
     # Training unrolls over the (static) frames; inference also takes a frame count of None.
     hidden = self.lstm(features, training=training)                                  # [B,T,512]
     logits = self.classifier(self.dropout(hidden, training=training))                # [B,T,C]

@@ -7,35 +7,43 @@ are concatenated and fused by a 3x3x3 Conv3D of 512 channels with batch norm and
 Trained end to end. Our choices where the paper is silent: the max pool has stride 2 in time and
 space ('SAME'), and its output is averaged over positions before the classifier (this gives the
 paper's 39M parameters; a flattened input would add ~10M). Being convolutional in time, the same
-network takes the test input (25 RGB frames and 25 flow stacks) whole.
+network takes the test input (25 RGB frames and 25 flow stacks) whole. An opt-in width_multiplier m
+narrows both trunks (Mixed_5c: 1024 -> ~1024 m channels each) and the fusion conv (512 -> 512 m).
 """
 import keras
 import tensorflow as tf
 
 from i3d_tf import layers
 from i3d_tf.models import inception_v1
+from i3d_tf.models import width as width_lib
 from i3d_tf.models.two_stream import check_streams, copy_imagenet_into, stack_flow
 
 NEW_LAYER_STDDEV = 0.01
 
 
 class Fused3D(keras.Model):
-  """{'rgb': [B, S, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
+  """{'rgb': [B, S, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes].
+
+  fusion_channels is the width at width_multiplier 1.0 (512); the fusion conv gets it times m.
+  """
 
   def __init__(self, num_classes, flow_stack=10, fusion_channels=512, dropout_rate=0.5,
-               sync_batch_norm=False, name="fused_3d", **kwargs):
+               sync_batch_norm=False, width_multiplier=1.0, name="fused_3d", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
-    self.fusion_channels = fusion_channels
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
+    self.fusion_channels = width_lib.scaled(fusion_channels, width_multiplier)
     self.rgb_net = inception_v1.InceptionV1(in_channels=3, final_endpoint="Mixed_5c",
                                             sync_batch_norm=sync_batch_norm,
+                                            width_multiplier=width_multiplier,
                                             name="rgb_inception_v1")
     self.flow_net = inception_v1.InceptionV1(in_channels=2 * flow_stack, final_endpoint="Mixed_5c",
                                              sync_batch_norm=sync_batch_norm,
+                                             width_multiplier=width_multiplier,
                                              name="flow_inception_v1")
     gaussian = keras.initializers.RandomNormal(stddev=NEW_LAYER_STDDEV)
-    self.fusion = layers.Unit3D(fusion_channels, (3, 3, 3), kernel_initializer=gaussian,
+    self.fusion = layers.Unit3D(self.fusion_channels, (3, 3, 3), kernel_initializer=gaussian,
                                 sync_batch_norm=sync_batch_norm, name="fusion_conv3d")
     self.dropout = keras.layers.Dropout(dropout_rate)
     self.logits = keras.layers.Dense(num_classes, kernel_initializer=gaussian, name="logits")
@@ -43,9 +51,12 @@ class Fused3D(keras.Model):
   def build(self, input_shape=None):
     self.rgb_net.build((None, None, None, 3))
     self.flow_net.build((None, None, None, 2 * self.flow_stack))
-    self.fusion.build((None, None, None, None, 2 * inception_v1.FEATURE_CHANNELS))
+    self.fusion.build((None, None, None, None, self._fused_channels()))
     self.logits.build((None, self.fusion_channels))
     self.built = True
+
+  def _fused_channels(self):
+    return self.rgb_net.feature_channels + self.flow_net.feature_channels  # 2048 at width 1.0
 
   def call(self, inputs, training=False):
     streams = check_streams(inputs, ("rgb", "flow"), self.name)
@@ -67,7 +78,7 @@ class Fused3D(keras.Model):
     maps = tf.concat([rgb_maps, flow_maps], axis=-1)                       # [B*S, 7, 7, 2048]
     map_shape = tf.shape(maps)
     maps = tf.reshape(maps, [shape[0], shape[1], map_shape[1], map_shape[2],
-                             2 * inception_v1.FEATURE_CHANNELS])           # [B, S, 7, 7, 2048]
+                             self._fused_channels()])                      # [B, S, 7, 7, 2048]
     net = self.fusion(maps, training=training)                             # [B, S, 7, 7, 512]
     net = layers.max_pool3d_same(net, (3, 3, 3), (2, 2, 2))                # [B, 3, 4, 4, 512]
     net = tf.reduce_mean(net, axis=[1, 2, 3])                              # [B, 512]

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from i3d_tf import layers
+from i3d_tf.models import width as width_lib
 
 # The release's endpoints, in order.
 VALID_ENDPOINTS = (
@@ -90,7 +91,8 @@ class InceptionI3D(keras.Model):
       (opt-in: any clip length and size; logits averaged over all positions).
     sync_batch_norm: synchronise batch statistics across replicas (the release did not).
     width_multiplier: scales every layer's channels but the logits' (opt-in, for reduced
-      configurations on small machines); 1.0, the default, is exactly the release's network.
+      configurations on small machines; the same rule as every registered model, see
+      models/width.py); 1.0, the default, is exactly the release's network.
 
   Calling the model returns the output of `final_endpoint`: logits [B, num_classes] for 'Logits'
   (the default, what losses want), probabilities for 'Predictions', a feature map otherwise. `call_with_endpoints` returns
@@ -112,10 +114,8 @@ class InceptionI3D(keras.Model):
     self.dropout_rate = dropout_rate
     self.final_pool_padding = final_pool_padding
     self.sync_batch_norm = sync_batch_norm
-    if width_multiplier <= 0:
-      raise ValueError(f"width_multiplier={width_multiplier}: expected a positive number")
-    self.width_multiplier = width_multiplier
-    width = lambda c: c if width_multiplier == 1.0 else max(1, int(round(c * width_multiplier)))
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
+    width = lambda c: width_lib.scaled(c, width_multiplier)
     self._endpoints = VALID_ENDPOINTS[:VALID_ENDPOINTS.index(final_endpoint) + 1]
 
     def unit(c, k, stride=(1, 1, 1), name=None):

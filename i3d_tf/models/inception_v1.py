@@ -4,12 +4,14 @@ Endpoint names, kernel sizes, strides, 'SAME' padding, BatchNorm without gamma (
 7x7 VALID average pool are slim's; `slim_variables()` gives slim's variable names (without the
 'InceptionV1/' scope) so that i3d_tf/checkpoints/slim.py can load an ImageNet checkpoint and
 i3d_tf/checkpoints/inflation.py can inflate it into I3D. Also the per-frame backbone of the
-ConvNet+LSTM, Two-Stream and 3D-Fused baselines.
+ConvNet+LSTM, Two-Stream and 3D-Fused baselines. An opt-in `width_multiplier` narrows every conv
+(not the logits) with I3D's rule (models/width.py), keeping slim's names; 1.0 is slim's layout.
 """
 import keras
 import tensorflow as tf
 
 from i3d_tf import layers_2d
+from i3d_tf.models import width as width_lib
 from i3d_tf.models.i3d import MIXED_WIDTHS
 
 VALID_ENDPOINTS = (
@@ -28,7 +30,13 @@ MAX_POOLS = {
 }
 
 FINAL_POOL = (7, 7)  # slim's AvgPool_0a_7x7, VALID, on the 7x7 map of a 224x224 image
-FEATURE_CHANNELS = 1024  # channels of Mixed_5c / the final pool
+FEATURE_CHANNELS = 1024  # channels of Mixed_5c / the final pool (at width 1.0)
+
+
+def feature_channels(width_multiplier=1.0):
+  """Channels of Mixed_5c / the final pool: its four branches' outputs, each scaled (1024 at 1.0)."""
+  b0, _, b1b, _, b2b, b3 = MIXED_WIDTHS["Mixed_5c"]
+  return sum(width_lib.scaled(c, width_multiplier) for c in (b0, b1b, b2b, b3))
 
 
 class InceptionBlock2D(keras.layers.Layer):
@@ -76,14 +84,17 @@ class InceptionV1(keras.Model):
     dropout_rate: dropout before the logits in training (slim's dropout_keep_prob=0.8).
     global_pool: average the last feature map over all positions instead of slim's 7x7 VALID
       pool (the same on a 224x224 input; needed for other sizes).
+    width_multiplier: every conv's channels times this, the logits' excepted (opt-in reduced
+      configurations); 1.0, the default, is slim's network, the only width an ImageNet
+      checkpoint fits.
 
-  `call_with_endpoints` returns (output, {endpoint: tensor}); 'AvgPool_0a_7x7' is [B, 1, 1, 1024]
-  and 'Logits' [B, num_classes].
+  `call_with_endpoints` returns (output, {endpoint: tensor}); 'AvgPool_0a_7x7' is
+  [B, 1, 1, feature_channels] (1024 at width 1.0) and 'Logits' [B, num_classes].
   """
 
   def __init__(self, num_classes=1001, in_channels=None, final_endpoint="Logits",
                dropout_rate=0.2, global_pool=False, sync_batch_norm=False,
-               name="inception_v1", **kwargs):
+               width_multiplier=1.0, name="inception_v1", **kwargs):
     super().__init__(name=name, **kwargs)
     if final_endpoint not in VALID_ENDPOINTS:
       raise ValueError(f"final_endpoint={final_endpoint!r} is not one of {VALID_ENDPOINTS}")
@@ -93,10 +104,14 @@ class InceptionV1(keras.Model):
     self.dropout_rate = dropout_rate
     self.global_pool = global_pool
     self.sync_batch_norm = sync_batch_norm
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
+    self.feature_channels = feature_channels(width_multiplier)
+    width = lambda c: width_lib.scaled(c, width_multiplier)
     self._endpoints = VALID_ENDPOINTS[:VALID_ENDPOINTS.index(final_endpoint) + 1]
 
     def unit(c, k, stride=(1, 1), name=None):
-      return layers_2d.Unit2D(c, k, stride=stride, sync_batch_norm=sync_batch_norm, name=name)
+      return layers_2d.Unit2D(width(c), k, stride=stride, sync_batch_norm=sync_batch_norm,
+                              name=name)
 
     blocks = {}
     for endpoint in self._endpoints:
@@ -108,7 +123,8 @@ class InceptionV1(keras.Model):
         blocks[endpoint] = unit(192, (3, 3), name="Conv2d_2c_3x3")
       elif endpoint in MIXED_WIDTHS:
         blocks[endpoint] = InceptionBlock2D(
-            MIXED_WIDTHS[endpoint], endpoint, sync_batch_norm=sync_batch_norm, name=endpoint)
+            tuple(width(c) for c in MIXED_WIDTHS[endpoint]), endpoint,
+            sync_batch_norm=sync_batch_norm, name=endpoint)
       elif endpoint == "Logits":
         self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
         blocks[endpoint] = layers_2d.Unit2D(
@@ -147,7 +163,7 @@ class InceptionV1(keras.Model):
         net = layers_2d.max_pool2d_same(net, *MAX_POOLS[endpoint])
       elif endpoint == "AvgPool_0a_7x7":
         if self.global_pool:
-          net = tf.reduce_mean(net, axis=[1, 2], keepdims=True)  # [B, 1, 1, 1024]
+          net = tf.reduce_mean(net, axis=[1, 2], keepdims=True)  # [B, 1, 1, features]
         else:
           net = tf.nn.avg_pool2d(net, ksize=FINAL_POOL, strides=1, padding="VALID")
       elif endpoint == "Logits":
@@ -179,12 +195,15 @@ class InceptionV1(keras.Model):
     return {"num_classes": self.num_classes, "in_channels": self.in_channels,
             "final_endpoint": self.final_endpoint, "dropout_rate": self.dropout_rate,
             "global_pool": self.global_pool, "sync_batch_norm": self.sync_batch_norm,
-            "name": self.name}
+            "width_multiplier": self.width_multiplier, "name": self.name}
 
 
 def frame_features(backbone, frames, training=False):
-  """Pooled per-frame features: frames [B, T, H, W, C] -> [B, T, 1024] (final_endpoint AvgPool)."""
+  """Pooled per-frame features: frames [B, T, H, W, C] -> [B, T, F] (final_endpoint AvgPool).
+
+  F = backbone.feature_channels (1024 at width 1.0).
+  """
   shape = tf.shape(frames)
   flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))   # [B*T, H, W, C]
-  pooled = backbone(flat, training=training)                          # [B*T, 1, 1, 1024]
-  return tf.reshape(pooled, [shape[0], shape[1], FEATURE_CHANNELS])
+  pooled = backbone(flat, training=training)                          # [B*T, 1, 1, F]
+  return tf.reshape(pooled, [shape[0], shape[1], backbone.feature_channels])

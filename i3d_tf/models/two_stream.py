@@ -3,12 +3,14 @@
 The flow network's first convolution takes 20 channels (10 frames x (x, y)); from ImageNet its
 filters are the RGB ones averaged over colour and repeated. The two streams' logits are averaged
 (the paper averages predictions) and the whole is trained end to end. At test, 25 RGB frames and
-250 flow frames (25 stacks of 10) give 25 snapshots per stream, averaged.
+250 flow frames (25 stacks of 10) give 25 snapshots per stream, averaged. An opt-in
+width_multiplier narrows both Inception-v1s (the logits average has no layer of its own).
 """
 import keras
 import tensorflow as tf
 
 from i3d_tf.models import inception_v1
+from i3d_tf.models import width as width_lib
 
 
 def check_streams(inputs, names, model_name):
@@ -41,6 +43,8 @@ def stack_flow(flow, stack, exact=False):
 def copy_imagenet_into(models_2d, slim_checkpoint_path):
   """Initialises 2D Inception-v1s (RGB or stacked flow) from slim's ImageNet checkpoint."""
   from i3d_tf.checkpoints import inflation  # pylint: disable=import-outside-toplevel
+  for model in models_2d:
+    inflation.check_imagenet_width(model)
   source = inflation.imagenet_inception_v1(slim_checkpoint_path)
   for model in models_2d:
     inflation.copy_2d_into_2d(model, source)
@@ -50,18 +54,21 @@ class TwoStream2D(keras.Model):
   """{'rgb': [B, Tr, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
 
   def __init__(self, num_classes, flow_stack=10, dropout_rate=0.2, sync_batch_norm=False,
-               name="two_stream", **kwargs):
+               width_multiplier=1.0, name="two_stream", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
+    self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
     # Global average pooling = slim's 7x7 VALID pool on 224 crops, and works at other sizes.
     self.rgb_net = inception_v1.InceptionV1(num_classes, in_channels=3, global_pool=True,
                                             dropout_rate=dropout_rate,
                                             sync_batch_norm=sync_batch_norm,
+                                            width_multiplier=width_multiplier,
                                             name="rgb_inception_v1")
     self.flow_net = inception_v1.InceptionV1(num_classes, in_channels=2 * flow_stack,
                                              global_pool=True, dropout_rate=dropout_rate,
                                              sync_batch_norm=sync_batch_norm,
+                                             width_multiplier=width_multiplier,
                                              name="flow_inception_v1")
 
   def build(self, input_shape=None):

@@ -16,7 +16,8 @@ STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 class TwoStreamI3D(keras.Model):
   """{'rgb': [B, T, H, W, 3], 'flow': [B, T, H, W, 2]} in [-1, 1] -> logits [B, num_classes].
 
-  `options` go to both streams' InceptionI3D (dropout_rate, final_pool_padding, sync_batch_norm).
+  `options` go to both streams' InceptionI3D (dropout_rate, final_pool_padding, sync_batch_norm,
+  width_multiplier).
   The streams may see clips of different lengths; their logits are summed.
   """
 
@@ -32,6 +33,7 @@ class TwoStreamI3D(keras.Model):
     self.rgb = i3d.InceptionI3D(num_classes, in_channels=3, name="rgb_inception_i3d", **options)
     self.flow = i3d.InceptionI3D(num_classes, in_channels=2, name="flow_inception_i3d", **options)
     self.streams = {"rgb": self.rgb, "flow": self.flow}
+    self.width_multiplier = self.rgb.width_multiplier  # both streams have it (checked there)
 
   def build(self, input_shape=None):
     for name, stream in self.streams.items():

@@ -63,7 +63,7 @@ class ExperimentConfig:
   max_test_frames: Optional[int] = None
   final_pool_padding: str = "VALID"
   random_flip: bool = True
-  width_multiplier: float = 1.0            # I3D's channels x this (1.0: the release's network)
+  width_multiplier: float = 1.0            # every model's channels x this (1.0: the paper's)
   batch_norm_decay: Optional[float] = None  # None keeps the release's 0.999
   eval_batch_size: int = 1
   eval_max_videos: Optional[int] = None
