@@ -50,8 +50,13 @@ class SyntheticConfig(video_builder.VideoBuilderConfig):
 class Builder(video_builder.VideoDatasetBuilder):
   """Generated motion clips -> 25 fps RGB JPEG frames + TV-L1 flow, one example per clip."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "8 motion classes, TV-L1 flow."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "8 motion classes, TV-L1 flow.",
+      "1.1.0": "Noise textures (gradients everywhere), a larger, faster object (2.5-4 px per frame) "
+               "over a fainter background: "
+               "RGB models learn the motion too, not only flow models.",
+  }
   BUILDER_CONFIGS = [
       SyntheticConfig(
           name="small", flow_method="tvl1_fast", num_train=320, num_test=96, num_frames=16,

@@ -10,6 +10,12 @@ make_video(a, seed)[0] == make_video(b, seed)[0] for any two labels. The scene i
 object leaving on the right comes back on the left), and position, angle and zoom phase are
 uniform over their periods, so every later frame has the same distribution as frame 0 for every
 class: no single frame tells the classes apart; the motion does.
+
+Designed so that both kinds of network learn it in minutes: textures are smooth colour noise
+(gradients everywhere, so motion shows at every pixel, not only at edges), the object fills about
+30% of the frame over a fainter background, and moves 2.5-4 px per frame. With flat two-colour
+blotches, a smaller object and 1.5-3 px (version 1.0.0), RGB I3D stayed at chance while flow
+learned; see BENCHMARKS.md, 'Embedded default'.
 """
 import math
 
@@ -26,31 +32,42 @@ SHAPES = ("circle", "square", "triangle", "hexagon")
 # Unit direction (x right, y down) of each translation class.
 _DIRECTIONS = {"translate_right": (1.0, 0.0), "translate_left": (-1.0, 0.0),
                "translate_up": (0.0, -1.0), "translate_down": (0.0, 1.0)}
-_EDGE_SPEED = (1.5, 3.0)  # Range of the object's edge speed, px per frame (TV-L1 sees it well).
+# Range of the object's edge speed, px per frame. TV-L1 follows 1.5-3 px as well, but RGB I3D's
+# 7x7x7 first filters learn the faster motion much sooner (version 1.1.0 of the set).
+_EDGE_SPEED = (2.5, 4.0)
 _NEST_RATIO = 0.55  # Each layer of the object holds the next, this much smaller.
 _FADE = 1.3  # A layer fades out as its radius grows from 1x to 1.3x the object's radius.
 _MIN_LAYER_RADIUS = 1.0  # Layers smaller than this (px) are not drawn.
 _BACKGROUND_MAX_SPEED = 0.5  # Label-independent drift of the background, px per frame.
+_RADIUS = (0.28, 0.36)  # Object radius, a fraction of the shorter side (about 30% of the frame).
+_OBJECT_CONTRAST = 50.0  # Std of the object's textures, in 0-255 pixel values (clipped at render).
+_BACKGROUND_CONTRAST = 0.3  # The background's texture std, a fraction of the object's: the
+#   object stands out by its texture (not only by its motion), as a foreground does in real video.
+_TINT = 10.0  # Mean colours are mid-grey +- this (0-255): dark or saturated scenes hid the motion.
+_BLUR = (0.02, 0.026)  # Texture smoothness: Gaussian sigma, a fraction of the shorter side.
 
 
-def _texture(rng, height, width, colour_a, colour_b, blur):
-  """A smooth random two-colour texture, float32 [H, W, 3], with gradients TV-L1 can follow.
+def _texture(rng, height, width, mean_colour, contrast, blur):
+  """A smooth random colour texture, float32 [H, W, 3]: mean_colour + contrast * N(0, 1) noise.
 
-  Low-pass filtered in the Fourier domain, so it tiles: the background wraps around seamlessly.
+  Each channel is white noise low-pass filtered in the Fourier domain (a Gaussian of sigma `blur`
+  px), so the texture tiles (the background wraps around seamlessly) and has gradients everywhere:
+  both TV-L1 and an RGB network's spatio-temporal filters see its motion at every pixel. (Flat
+  two-colour blotches, the first design, moved visibly only at their edges: RGB I3D stayed at
+  chance on them while flow learned them.)
   """
-  noise = rng.random((height, width))
-  freq_y = np.fft.fftfreq(height)[:, None]
-  freq_x = np.fft.rfftfreq(width)[None, :]
+  noise = rng.standard_normal((height, width, 3))
+  freq_y = np.fft.fftfreq(height)[:, None, None]
+  freq_x = np.fft.rfftfreq(width)[None, :, None]
   gain = np.exp(-2 * (np.pi * blur) ** 2 * (freq_y ** 2 + freq_x ** 2))  # Gaussian of sigma blur.
-  smooth = np.fft.irfft2(np.fft.rfft2(noise) * gain, s=(height, width))
-  smooth = (smooth - smooth.min()) / max(float(smooth.max() - smooth.min()), 1e-6)
-  # Sharpen the contrast so that blotches have edges.
-  mix = np.clip((smooth - 0.5) * 2.5 + 0.5, 0.0, 1.0)[..., None]
-  return (colour_a * (1 - mix) + colour_b * mix).astype(np.float32)
+  smooth = np.fft.irfft2(np.fft.rfft2(noise, axes=(0, 1)) * gain, s=(height, width), axes=(0, 1))
+  smooth = (smooth - smooth.mean(axis=(0, 1))) / np.maximum(smooth.std(axis=(0, 1)), 1e-6)
+  return (mean_colour + contrast * smooth).astype(np.float32)
 
 
 def _random_colour(rng):
-  return rng.uniform(20, 235, size=3).astype(np.float32)
+  """A mean colour near mid-grey: the textures' colour noise, not their mean, carries the motion."""
+  return rng.uniform(127.5 - _TINT, 127.5 + _TINT, size=3).astype(np.float32)
 
 
 def _shape_mask(shape, size):
@@ -74,17 +91,18 @@ def scene_parameters(seed, height, width):
   """Everything the seed decides (no label, no clip length): textures, shape, placement, speeds."""
   rng = np.random.default_rng(seed)
   side = min(height, width)
-  radius = side * rng.uniform(0.18, 0.26)  # Object radius (its outermost opaque layer), px.
+  radius = side * rng.uniform(*_RADIUS)  # Object radius (its outermost opaque layer), px.
   canvas = int(math.ceil(radius * _FADE)) * 2 + 2  # Layer canvas: the largest layer at 1:1.
   log_period = 2 * math.log(1 / _NEST_RATIO)  # Zooming by this returns the same picture.
   return {
-      "background": _texture(rng, height, width, _random_colour(rng), _random_colour(rng),
-                             blur=side * rng.uniform(0.02, 0.04)),
+      "background": _texture(rng, height, width, _random_colour(rng),
+                             contrast=_BACKGROUND_CONTRAST * _OBJECT_CONTRAST,
+                             blur=side * rng.uniform(*_BLUR)),
       "background_velocity": _polar(rng.uniform(0, _BACKGROUND_MAX_SPEED),
                                     rng.uniform(0, 2 * np.pi)),
       # Even layers wear texture a, odd layers texture b.
-      "textures": [_texture(rng, canvas, canvas, _random_colour(rng), _random_colour(rng),
-                            blur=side * rng.uniform(0.015, 0.03)) for _ in range(2)],
+      "textures": [_texture(rng, canvas, canvas, _random_colour(rng), contrast=_OBJECT_CONTRAST,
+                            blur=side * rng.uniform(*_BLUR)) for _ in range(2)],
       "mask": _shape_mask(SHAPES[rng.integers(len(SHAPES))], canvas),
       "radius": radius,
       "centre": np.array([rng.uniform(0, width), rng.uniform(0, height)]),
