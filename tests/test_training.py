@@ -254,8 +254,9 @@ def test_default_command_trains_the_reduced_configuration_and_writes_its_outputs
   the synthetic_motion builder (the real build takes minutes), and 3 steps instead of 300."""
   cache = tmp_path / "cache"
   classes = ["translate_right", "translate_left", "translate_up", "translate_down"]
+  from datasets import synthetic_motion  # pylint: disable=import-outside-toplevel
   testing.write_tfds_layout(
-      str(cache), "synthetic_motion/small",
+      str(cache), "synthetic_motion/small", version=str(synthetic_motion.Builder.VERSION),
       splits={"train": testing.moving_square_examples(8, 16, 64, 4, seed=1),
               "test": testing.moving_square_examples(4, 16, 64, 4, seed=2)},
       class_names=classes)
