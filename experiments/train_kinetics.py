@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from experiments import training_flags
+from experiments.configs import synthetic as synthetic_recipe
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
@@ -26,28 +27,6 @@ flags.DEFINE_enum("synthetic_config", "small", ["small", "standard"],
                   "Config of the embedded synthetic_motion set (small: the ~10 min default).")
 flags.DEFINE_string("cache_dir", None, "Where the embedded synthetic set is built (default "
                     "$I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).")
-
-# The embedded default's reduced configuration: what makes I3D learn the synthetic set's 8 motion
-# classes in about ten minutes on 2 CPU cores (build included) instead of days on 64 GPUs. Any of
-# these flags given on the command line wins. Tuned by measurement (BENCHMARKS.md):
-#  - the release's I3D at a quarter of its channels (width_multiplier=0.25, opt-in; 1.0 is the
-#    release's network): ten times faster per step on CPU, so 1800 steps fit;
-#  - 16 frames at 25 fps (a synthetic clip's length) instead of 64; 56 px crops of the 64 px frames
-#    instead of 224 of 256; final_pool_padding=SAME (a 56 px clip is smaller than the VALID 2x7x7
-#    pool's window);
-#  - no random flip: a mirror turns 'translate right' into 'translate left' and clockwise into
-#    counter-clockwise, so flipping would teach wrong labels here;
-#  - global batch 8, lr 0.01 with a 100-step linear warm-up, cosine decay to 0, for RGB and flow
-#    alike (at lr 0.1 RGB I3D stays at chance; flow learns faster at 0.01 too: 89.6% vs 66.7% held
-#    out at step 600); no dropout (a quarter-width net underfits, not overfits);
-#  - batch-norm decay 0.9 instead of the release's 0.999: 0.999 would still weigh the initial
-#    statistics by 0.999^1800 = 0.17 at the end, and evaluation would be off.
-EMBEDDED_REDUCED = dict(train_frames=16, crop_size=56, final_pool_padding="SAME",
-                        width_multiplier=0.25, random_flip=False, batch_size=8, train_steps=1800,
-                        learning_rate=0.01, warmup_steps=100, lr_schedule="cosine",
-                        dropout_rate=0.0, batch_norm_decay=0.9, eval_every=600,
-                        checkpoint_every=300, eval_batch_size=8)
-
 
 def cache_dir():
   return FLAGS.cache_dir or os.environ.get("I3D_TF_CACHE") or os.path.join(
@@ -90,7 +69,8 @@ def main(argv):
     data_dir = cache_dir()
     dataset = "synthetic_motion"
     build_synthetic(data_dir, FLAGS.synthetic_config)
-    overrides = {k: v for k, v in EMBEDDED_REDUCED.items() if not FLAGS[k].present}
+    reduced = synthetic_recipe.reduced_config(FLAGS.model)
+    overrides = {k: v for k, v in reduced.items() if not FLAGS[k].present}
     print("No --data_dir: training on the embedded synthetic_motion set with a REDUCED "
           "configuration (not the paper's): " +
           ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())), flush=True)

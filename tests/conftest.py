@@ -52,3 +52,10 @@ def shared_path(*parts):
 def shared():
   """Fixture form of shared_path."""
   return shared_path
+
+
+@pytest.fixture(scope="session")
+def synthetic_motion_cache(tmp_path_factory):
+  """An I3D_TF_CACHE for the slow tests that build the real synthetic_motion/small set: built by
+  the first of them (minutes), reused by the rest."""
+  return tmp_path_factory.mktemp("i3d_tf_cache")

@@ -1,0 +1,83 @@
+"""reproduce --table=synthetic, the paper's miniature: every architecture of Table 2 on the embedded
+synthetic_motion set at reduced size, in minutes on 2 CPU cores, each beating chance."""
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from experiments.configs import synthetic as synthetic_lib
+from tests.conftest import REPO_ROOT
+from tests.test_reproduce import _PARSE_SCRIPT
+
+
+def _run(args, timeout=600, **kwargs):
+  return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                        timeout=timeout, check=False, **kwargs)
+
+
+def test_dry_run_prints_one_command_per_architecture_that_train_kinetics_accepts(tmp_path):
+  result = _run(["-m", "experiments.reproduce", "--table=synthetic", "--dry_run",
+                 f"--runs_dir={tmp_path}", f"--cache_dir={tmp_path}/cache"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  commands = [shlex.split(l) for l in result.stdout.splitlines() if l.startswith("python -m")]
+  models = [a.split("=", 1)[1] for c in commands for a in c if a.startswith("--model=")]
+  assert models == [m for _, m, _ in synthetic_lib.MODELS]
+  assert {"lstm", "c3d", "two_stream", "fused_3d", "i3d_rgb", "i3d_flow",
+          "i3d_two_stream"} == set(models)  # every architecture of Table 2, none left out
+  parsed = _run(["-c", _PARSE_SCRIPT, "train_kinetics"], input=json.dumps(commands))
+  assert parsed.returncode == 0, parsed.stderr[-3000:]
+  assert f"PARSED {len(commands)}" in parsed.stdout
+  assert not os.path.exists(tmp_path / "synthetic")  # a dry run runs nothing
+
+
+def test_reduced_config_gives_i3d_only_flags_to_i3d_only():
+  for _, model, _ in synthetic_lib.MODELS:
+    config = synthetic_lib.reduced_config(model)
+    assert config["width_multiplier"] == 0.25 and config["random_flip"] is False
+    i3d_only = {"train_frames", "final_pool_padding"} & set(config)
+    assert bool(i3d_only) == model.startswith("i3d"), model
+
+
+def test_beats_chance_threshold_is_the_binomial_one_percent_tail():
+  n, p = 96, 1 / 8
+
+  def tail(k):  # P(at least k of n right by guessing)
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+  threshold = synthetic_lib.beats_chance_threshold(n)
+  k = round(threshold * n)
+  assert tail(k) < 0.01 <= tail(k - 1)
+  assert threshold > p
+
+
+def test_table_says_yes_only_above_the_threshold(tmp_path):
+  threshold = synthetic_lib.beats_chance_threshold(96)
+  for model, top1 in (("i3d_flow", 0.95), ("i3d_rgb", threshold - 1 / 96), ("lstm", 0.16)):
+    run = tmp_path / "synthetic" / model
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(
+        {"step": 600, "eval": {"top1": top1, "num_examples": 96}}))
+  rows = {line.split("|")[2].strip(" `"): line for line in
+          synthetic_lib.markdown(str(tmp_path)).splitlines() if line.startswith("| ") and "`" in line}
+  assert "| yes |" in rows["i3d_flow"]
+  assert "| no |" in rows["i3d_rgb"] and "| no |" in rows["lstm"]
+  assert "| — |" in rows["c3d"]  # not run
+
+
+@pytest.mark.slow
+def test_miniature_trains_every_architecture_above_chance(synthetic_motion_cache, tmp_path):
+  env = dict(os.environ, I3D_TF_CACHE=str(synthetic_motion_cache))
+  result = _run(["-m", "experiments.reproduce", "--table=synthetic", f"--runs_dir={tmp_path}"],
+                timeout=3600, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = (tmp_path / "synthetic" / "REPORT.md").read_text()
+  threshold = synthetic_lib.beats_chance_threshold(96)
+  for label, model, _ in synthetic_lib.MODELS:
+    top1, step, num_examples = synthetic_lib.read_result(str(tmp_path / "synthetic" / model))
+    assert step == synthetic_lib.DEFAULT_STEPS and num_examples == 96, model
+    assert top1 >= threshold, f"{label}: held-out top-1 {top1:.3f} < {threshold:.3f}\n{report}"
+  assert report.count("| yes |") == len(synthetic_lib.MODELS), report
