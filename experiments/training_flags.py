@@ -69,6 +69,8 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_integer("log_every", 10, "TensorBoard scalars every N steps.")
   flags.DEFINE_integer("train_frames", None, "Frames per training clip (registry's: 64).")
   flags.DEFINE_integer("test_frames", None, "Frames per test clip (default: the whole video).")
+  flags.DEFINE_integer("frame_stride", None, "Frames between a clip's sampled frames, every stream "
+                       "(registry's: Table 1's, e.g. 5 for ConvNet+LSTM; single-stride models).")
   flags.DEFINE_integer("max_test_frames", None, "Longest test video (registry's: 250 = 10 s).")
   flags.DEFINE_integer("crop_size", None, "Crop size (registry's: 224).")
   flags.DEFINE_enum("final_pool_padding", "VALID", ["VALID", "SAME"],
@@ -133,6 +135,7 @@ def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid
       mixed_precision=FLAGS.mixed_precision, sync_batch_norm=FLAGS.sync_batch_norm,
       eval_every=FLAGS.eval_every, checkpoint_every=FLAGS.checkpoint_every,
       log_every=FLAGS.log_every, train_frames=FLAGS.train_frames, test_frames=FLAGS.test_frames,
+      frame_stride=FLAGS.frame_stride,
       crop_size=FLAGS.crop_size, max_test_frames=FLAGS.max_test_frames,
       final_pool_padding=FLAGS.final_pool_padding, batch_norm_decay=FLAGS.batch_norm_decay,
       random_flip=FLAGS.random_flip, width_multiplier=FLAGS.width_multiplier,

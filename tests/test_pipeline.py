@@ -291,3 +291,13 @@ def test_fast_flip_equals_reversing_the_width_axis():
   np.testing.assert_array_equal(flipped, expected)
   rgb = tf.constant(np.arange(3 * 4 * 6 * 3, dtype=np.uint8).reshape(3, 4, 6, 3))
   np.testing.assert_array_equal(pipeline.flip_left_right(rgb, "rgb").numpy(), rgb.numpy()[:, :, ::-1])
+
+
+def test_frame_stride_override_applies_to_single_stride_models_only():
+  spec = pipeline.ClipSpec.for_model("lstm", train_frames=16, test_frames=16, frame_stride=1)
+  assert [(s.train_frames, s.test_frames, s.frame_stride) for s in spec.streams] == [(16, 16, 1)]
+  assert pipeline.ClipSpec.for_model("lstm").streams[0].frame_stride == 5  # Table 1's, untouched
+  with pytest.raises(ValueError, match="--frame_stride.*two_stream"):
+    pipeline.ClipSpec.for_model("two_stream", frame_stride=1)
+  with pytest.raises(ValueError, match="--frame_stride=0"):
+    pipeline.ClipSpec.for_model("lstm", frame_stride=0)

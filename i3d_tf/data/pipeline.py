@@ -36,8 +36,8 @@ FLOW_X_CHANNEL = 0
 RECORD_FORMATS = ("tfds", "mediasequence")
 
 
-def _check_frame_overrides(input_spec, train_frames, test_frames, model_name):
-  """One frame count for every stream only makes sense where the streams have one length."""
+def _check_frame_overrides(input_spec, train_frames, test_frames, model_name, frame_stride=None):
+  """One frame count (or stride) for every stream only makes sense where the streams have one."""
   def differ(values):
     return len(set(values)) > 1
   streams = input_spec.streams
@@ -45,6 +45,8 @@ def _check_frame_overrides(input_spec, train_frames, test_frames, model_name):
     field = "--train_frames"
   elif test_frames is not None and differ(s.test_frames for s in streams):
     field = "--test_frames"
+  elif frame_stride and differ((s.train_frames, s.frame_stride) for s in streams):
+    field = "--frame_stride"
   else:
     return
   layout = ", ".join(f"{s.name} {s.train_frames} frames {s.frame_stride} apart "
@@ -58,7 +60,8 @@ def _check_frame_overrides(input_spec, train_frames, test_frames, model_name):
 class ClipSpec:
   """What the pipeline cuts for a model: its streams, clip lengths and crop (from the registry).
 
-  `train_frames`/`test_frames` override every stream's (the reduced configurations use this);
+  `train_frames`/`test_frames`/`frame_stride` override every stream's (the reduced configurations
+  use this: the synthetic set's 16-frame clips are shorter than some of Table 1's footprints);
   `min_frames` is the shortest clip the model accepts (9 for I3D's VALID final pool): shorter videos
   are looped up to it at evaluation.
   """
@@ -72,12 +75,16 @@ class ClipSpec:
 
   @classmethod
   def from_input_spec(cls, input_spec, train_frames=None, test_frames=None, crop_size=None,
-                      max_test_frames=None, min_frames=1, random_flip=True, model_name=None):
-    _check_frame_overrides(input_spec, train_frames, test_frames, model_name)
+                      max_test_frames=None, min_frames=1, random_flip=True, model_name=None,
+                      frame_stride=None):
+    _check_frame_overrides(input_spec, train_frames, test_frames, model_name, frame_stride)
+    if frame_stride is not None and frame_stride < 1:
+      raise ValueError(f"--frame_stride={frame_stride}: expected a positive number of frames")
     streams = tuple(
         dataclasses.replace(
             s, train_frames=train_frames or s.train_frames,
-            test_frames=test_frames if test_frames is not None else s.test_frames)
+            test_frames=test_frames if test_frames is not None else s.test_frames,
+            frame_stride=frame_stride or s.frame_stride)
         for s in input_spec.streams)
     return cls(streams=streams, crop_size=crop_size or input_spec.crop_size,
                max_test_frames=max_test_frames or input_spec.max_test_frames,

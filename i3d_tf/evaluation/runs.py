@@ -32,7 +32,8 @@ def clip_spec_of_run(run, max_test_frames=None):
     min_frames = i3d.MIN_FRAMES_VALID
   return pipeline.ClipSpec.for_model(
       run["model"], crop_size=clip.get("crop_size"),
-      max_test_frames=max_test_frames or clip.get("max_test_frames"), min_frames=min_frames)
+      max_test_frames=max_test_frames or clip.get("max_test_frames"), min_frames=min_frames,
+      test_frames=clip.get("test_frames"), frame_stride=clip.get("frame_stride"))
 
 
 def load_run(run_dir, checkpoint=None, **model_overrides):

@@ -59,6 +59,7 @@ class ExperimentConfig:
   # Clip geometry; None keeps the registry's (64 frames, 224 px, whole videos up to 250 frames).
   train_frames: Optional[int] = None
   test_frames: Optional[int] = None
+  frame_stride: Optional[int] = None       # frames between sampled frames (registry's: Table 1's)
   crop_size: Optional[int] = None
   max_test_frames: Optional[int] = None
   final_pool_padding: str = "VALID"
@@ -142,6 +143,7 @@ def clip_spec(config):
     min_frames = i3d.MIN_FRAMES_VALID
   return pipeline.ClipSpec.for_model(
       config.model, train_frames=config.train_frames, test_frames=config.test_frames,
+      frame_stride=config.frame_stride,
       crop_size=config.crop_size, max_test_frames=config.max_test_frames, min_frames=min_frames,
       random_flip=config.random_flip)
 
@@ -221,7 +223,9 @@ def run(config, data, echo=None):
               "example_input_shape": list(example.shape) if not isinstance(example, dict)
               else {k: list(v.shape) for k, v in example.items()},
               "clip": {"train_frames": [s.train_frames for s in spec.streams],
-                       "crop_size": spec.crop_size, "max_test_frames": spec.max_test_frames},
+                       "crop_size": spec.crop_size, "max_test_frames": spec.max_test_frames,
+                       # The overrides evaluation must repeat (None: the registry's).
+                       "test_frames": config.test_frames, "frame_stride": config.frame_stride},
               "config": dataclasses.asdict(config)}
   trainer_config = loop.TrainConfig(
       model_dir=config.model_dir, train_steps=config.train_steps, global_batch_size=global_batch,
