@@ -38,8 +38,11 @@ def test_reduced_config_gives_i3d_only_flags_to_i3d_only():
   for _, model, _ in synthetic_lib.MODELS:
     config = synthetic_lib.reduced_config(model)
     assert config["width_multiplier"] == 0.25 and config["random_flip"] is False
-    i3d_only = {"train_frames", "final_pool_padding"} & set(config)
-    assert bool(i3d_only) == model.startswith("i3d"), model
+    assert ("final_pool_padding" in config) == model.startswith("i3d"), model
+    # Frame counts only where Table 1's would not fit the 16-frame clips: I3D's 64, the LSTM's
+    # 25 frames 1 in 5; the mixed-length models keep theirs (an override would be refused).
+    assert ("train_frames" in config) == (model.startswith("i3d") or model == "lstm"), model
+  assert synthetic_lib.reduced_config("lstm")["frame_stride"] == 1
 
 
 def test_beats_chance_threshold_is_the_binomial_one_percent_tail():
