@@ -19,6 +19,16 @@ instead of the paper's days on 64 GPUs. Tuned by measurement (BENCHMARKS.md, 'Em
  - batch-norm decay 0.9 instead of the release's 0.999: 0.999 would still weigh the initial
    statistics by 0.999^1800 = 0.17 at the end, and evaluation would be off.
 Flag-free, so that both binaries can import it.
+
+Measured (2026-11-21, `reproduce --table=synthetic`, 600 steps each, 2 cores at load 3-4, 19 min in
+all): held-out top-1 on 96 videos, ConvNet+LSTM 10.4% (3.9 min), 3D-ConvNet 55.2% (3.5),
+Two-Stream 95.8% (1.2), 3D-Fused 96.9% (2.6), RGB-I3D 33.3% (1.7), Flow-I3D 97.9% (2.6), Two-Stream
+I3D 95.8% (3.8). Every architecture beats chance (the binomial 1% tail, 21.9%) but the ConvNet+LSTM:
+its global average pool drops where the object is, and every class has a time-reversed twin whose
+pooled-feature sequence looks alike backwards. It stayed at chance with Table 1's sampling (25 frames
+1 in 5, scrambled by looping: 10.4%), with the clip's 16 frames in order (15.6% at 600 steps, 13.5%
+at 1500, held-out loss rising: memorising), and at lr 0.1 with dropout 0.5 (19.8% and 20.8% with
+two seeds at 600 steps, 10.4% at 1200: never reliably above the 21.9% bar). An open gap.
 """
 import json
 import math
