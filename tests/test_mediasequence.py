@@ -72,7 +72,11 @@ def test_reads_a_mediapipe_layout_example():
   assert parsed["flow"][4] == parsed["flow"][3]  # Padded to T by repeating the last frame.
   assert parsed["start_s"] == 10.0 and parsed["end_s"] == 20.0 and parsed["fps"] == 25.0
   rgb = records.decode_rgb(parsed["rgb"]).numpy()
-  assert rgb.shape == (5, 32, 32, 3) and np.corrcoef(rgb.ravel(), frames.ravel())[0, 1] > 0.95
+  assert rgb.shape == (5, 32, 32, 3)
+  # JPEG keeps luma nearly intact; its chroma subsampling blurs the colour-noise textures.
+  luma = lambda x: x.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # pylint: disable=unnecessary-lambda-assignment
+  assert np.corrcoef(luma(rgb).ravel(), luma(frames).ravel())[0, 1] > 0.98
+  assert np.corrcoef(rgb.ravel(), frames.ravel())[0, 1] > 0.7
   decoded = records.decode_flow(parsed["flow"]).numpy() * 20  # Back to pixels.
   assert decoded.shape == (5, 32, 32, 2)
   # Truncated levels read at their bin centres: within half a level, unbiased.

@@ -21,6 +21,14 @@ def _png_flow(flow):
   return [cv2.imencode(".png", np.ascontiguousarray(im[..., ::-1]))[1].tobytes() for im in images]
 
 
+def _luma(frames):
+  return frames.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def _correlation(a, b):
+  return np.corrcoef(np.ravel(a), np.ravel(b))[0, 1]
+
+
 def _video(index):
   frames = synthetic.make_video(index % synthetic.NUM_CLASSES, index, NUM_FRAMES, SIZE, SIZE)
   return frames, flow_lib.compute_flow(frames, "tvl1_fast")
@@ -112,8 +120,11 @@ def test_parse_and_decode_match_what_was_stored(data_dir):
     assert example["has_flow"] and example["start_s"] == i
     rgb = records.decode_rgb(example["rgb"]).numpy()
     assert rgb.shape == frames.shape and rgb.dtype == np.uint8
-    # JPEG: close, not equal (its chroma subsampling blurs 32 px colour textures).
-    assert np.corrcoef(rgb.ravel(), frames.ravel())[0, 1] > 0.9
+    # JPEG: close, not equal. It keeps luma nearly intact, but its 4:2:0 chroma subsampling blurs
+    # the synthetic set's colour-noise textures (RGB correlation ~0.78 at 32 px): luma tells the
+    # right frames in the right order, RGB the right channel order.
+    assert _correlation(_luma(rgb), _luma(frames)) > 0.98
+    assert _correlation(rgb, frames) > 0.7
     decoded_flow = records.decode_flow(example["flow"], example["flow_offset"],
                                        example["flow_scale"]).numpy()
     assert decoded_flow.shape == flow.shape and decoded_flow.dtype == np.float32
