@@ -91,6 +91,37 @@ def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
   assert len((out / "index.tsv").read_text().splitlines()) == 7
 
 
+def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like, tmp_path):
+  """RGB leaves tf.data as uint8 and extract_features scales it to [-1, 1] itself: its logits must
+  be the run's model's on the centre window of every frame, decoded and scaled here directly."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  from i3d_tf.evaluation import runs as runs_lib  # pylint: disable=import-outside-toplevel
+  data_dir, runs = ucf_like
+  out = tmp_path / "features"
+  result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}", "--endpoint=Logits",
+                   "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
+                   f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  model, run = runs_lib.load_run(runs["i3d_rgb"])
+  crop = run["clip"]["crop_size"]
+  checked = 0
+  for path in records.list_shards(data_dir, "i3d_ucf101/split1", "test"):
+    for serialized in tf.data.TFRecordDataset(path):
+      example = records.parse_tfds_example(serialized)
+      encoded = example["rgb"].numpy()
+      height, width = tf.image.extract_jpeg_shape(encoded[0]).numpy()[:2]
+      window = [(height - crop) // 2, (width - crop) // 2, crop, crop]
+      frames = np.stack([tf.io.decode_and_crop_jpeg(f, window, channels=3).numpy()
+                         for f in encoded])                                   # uint8 [T, c, c, 3]
+      video = frames[None].astype(np.float32) / 127.5 - 1.0                   # [1, T, c, c, 3]
+      expected = model(video, training=False).numpy()[0]
+      got = np.load(out / f"{example['video_id'].numpy().decode()}.npy")
+      np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+      checked += 1
+  assert checked == 6
+
+
 @pytest.mark.slow
 def test_extract_features_from_a_video_file(ucf_like, tmp_path):
   from tests.conftest import shared_path  # pylint: disable=import-outside-toplevel
