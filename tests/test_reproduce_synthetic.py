@@ -55,6 +55,9 @@ def test_beats_chance_threshold_is_the_binomial_one_percent_tail():
   k = round(threshold * n)
   assert tail(k) < 0.01 <= tail(k - 1)
   assert threshold > p
+  # A run whose metrics.json has no evaluated videos beats nothing (and does not divide by 0).
+  assert not 1.0 >= synthetic_lib.beats_chance_threshold(0)
+  assert not 1.0 >= synthetic_lib.beats_chance_threshold(None)
 
 
 def test_table_says_yes_only_above_the_threshold(tmp_path):
@@ -64,10 +67,13 @@ def test_table_says_yes_only_above_the_threshold(tmp_path):
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps(
         {"step": 600, "eval": {"top1": top1, "num_examples": 96}}))
+  run = tmp_path / "synthetic" / "fused_3d"  # evaluated nothing: 'no', not a crash
+  run.mkdir(parents=True)
+  (run / "metrics.json").write_text(json.dumps({"step": 600, "eval": {"top1": 1.0}}))
   rows = {line.split("|")[2].strip(" `"): line for line in
           synthetic_lib.markdown(str(tmp_path)).splitlines() if line.startswith("| ") and "`" in line}
   assert "| yes |" in rows["i3d_flow"]
-  assert "| no |" in rows["i3d_rgb"] and "| no |" in rows["lstm"]
+  assert "| no |" in rows["i3d_rgb"] and "| no |" in rows["lstm"] and "| no |" in rows["fused_3d"]
   assert "| — |" in rows["c3d"]  # not run
 
 

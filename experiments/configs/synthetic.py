@@ -74,7 +74,12 @@ def reduced_config(model, train_steps=EMBEDDED_STEPS):
 
 
 def beats_chance_threshold(num_examples, chance=CHANCE, significance=SIGNIFICANCE):
-  """The smallest top-1 that guessing reaches with probability below `significance` (binomial)."""
+  """The smallest top-1 that guessing reaches with probability below `significance` (binomial).
+
+  With no evaluated videos nothing can beat chance: infinity, which no top-1 reaches.
+  """
+  if not num_examples or num_examples < 1:
+    return float("inf")
   tail = 0.0
   for correct in range(num_examples, -1, -1):
     tail += math.comb(num_examples, correct) * chance ** correct * (1 - chance) ** (
