@@ -77,12 +77,17 @@ def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_pat
   assert lines[0].startswith("class\tname") and len(lines) == 5 and "\tleft\t" in lines[3]
 
 
+def _extract_test_split(data_dir, run_dir, endpoint, out):
+  """extract_features of `endpoint` over the ucf_like build's test split into `out`."""
+  return _binary("extract_features", f"--run_dir={run_dir}", f"--endpoint={endpoint}",
+                 "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
+                 f"--output_dir={out}")
+
+
 def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
   data_dir, runs = ucf_like
   out = tmp_path / "features"
-  result = _binary("extract_features", f"--run_dir={runs['i3d_flow']}", "--endpoint=Mixed_4f",
-                   "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
-                   f"--output_dir={out}")
+  result = _extract_test_split(data_dir, runs["i3d_flow"], "Mixed_4f", out)
   assert result.returncode == 0, result.stderr[-3000:]
   files = sorted(p for p in os.listdir(out) if p.endswith(".npy"))
   assert len(files) == 6
@@ -99,9 +104,7 @@ def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like
   from i3d_tf.evaluation import runs as runs_lib  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
   out = tmp_path / "features"
-  result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}", "--endpoint=Logits",
-                   "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
-                   f"--output_dir={out}")
+  result = _extract_test_split(data_dir, runs["i3d_rgb"], "Logits", out)
   assert result.returncode == 0, result.stderr[-3000:]
   model, run = runs_lib.load_run(runs["i3d_rgb"])
   crop = run["clip"]["crop_size"]
