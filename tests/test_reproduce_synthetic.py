@@ -32,6 +32,12 @@ def test_dry_run_prints_one_command_per_architecture_that_train_kinetics_accepts
   assert parsed.returncode == 0, parsed.stderr[-3000:]
   assert f"PARSED {len(commands)}" in parsed.stdout
   assert not os.path.exists(tmp_path / "synthetic")  # a dry run runs nothing
+  flags = {m: dict(a[2:].split("=", 1) for a in c if a.startswith("--") and "=" in a)
+           for m, c in zip(models, commands)}
+  assert flags["i3d_rgb"]["train_steps"] == "1200"  # RGB-I3D: twice --synthetic_steps
+  assert {flags[m]["train_steps"] for m in models if m != "i3d_rgb"} == {"600"}
+  assert flags["c3d"]["learning_rate"] == "0.003"
+  assert {flags[m]["learning_rate"] for m in models if m != "c3d"} == {"0.01"}
 
 
 def test_reduced_config_gives_i3d_only_flags_to_i3d_only():
@@ -101,7 +107,7 @@ _LSTM_GAP = pytest.mark.xfail(reason="ConvNet+LSTM does not beat chance on synth
                                    for _, m, _ in synthetic_lib.MODELS])
 def test_miniature_architecture_beats_chance(miniature, model):
   top1, step, num_examples = synthetic_lib.read_result(str(miniature / "synthetic" / model))
-  assert step == synthetic_lib.DEFAULT_STEPS and num_examples == 96, model
+  assert step == synthetic_lib.miniature_steps(model) and num_examples == 96, model
   report = (miniature / "synthetic" / "REPORT.md").read_text()
   row = next(line for line in report.splitlines() if f"| `{model}` |" in line)
   threshold = synthetic_lib.beats_chance_threshold(num_examples)
