@@ -79,6 +79,8 @@ def define_flags(default_model="i3d_rgb"):
                      "units, fusion and FC layers; never the logits). 1.0: the paper's / the "
                      "release's networks, the only width --init=imagenet fits; the embedded "
                      "default's reduced configuration uses less.")
+  flags.DEFINE_float("lstm_gamma_init", None, "ConvNet+LSTM: initial gamma of its recurrent batch "
+                     "norms (default: Cooijmans et al.'s 0.1; the synthetic miniature uses 1.0).")
   flags.DEFINE_bool("random_flip", True, "Random left-right flip in training (flow x negated). "
                     "Off where a mirror changes the class (the synthetic set's directions).")
   flags.DEFINE_float("batch_norm_decay", None, "Batch-norm moving-average decay (release 0.999).")
@@ -139,6 +141,7 @@ def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid
       crop_size=FLAGS.crop_size, max_test_frames=FLAGS.max_test_frames,
       final_pool_padding=FLAGS.final_pool_padding, batch_norm_decay=FLAGS.batch_norm_decay,
       random_flip=FLAGS.random_flip, width_multiplier=FLAGS.width_multiplier,
+      lstm_gamma_init=FLAGS.lstm_gamma_init,
       eval_batch_size=FLAGS.eval_batch_size, eval_max_videos=FLAGS.eval_max_videos,
       seed=FLAGS.seed, deterministic=FLAGS.deterministic,
       inject_nan_at_step=FLAGS.inject_nan_at_step)

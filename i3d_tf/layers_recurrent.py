@@ -3,7 +3,7 @@
   [i, f, o, g] = BN(W_h h_{t-1}; gamma_h) + BN(W_x x_t; gamma_x) + b
   c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
   h_t = sigmoid(o) * tanh(BN(c_t; gamma_c, beta_c))
-As in the paper: gammas shared over time and initialised to 0.1, no beta on the two input
+As in the paper: gammas shared over time and initialised to 0.1 (`gamma_init`), no beta on the two input
 normalisations (b plays that role), and separate population statistics per time step (steps
 past `max_steps` reuse the last step's). Training unrolls over a static number of steps; at
 inference a clip of any length (frame count None, as exported SavedModels have) runs in a
@@ -26,9 +26,11 @@ def _bn(name, momentum):
 class BatchNormLSTM(keras.layers.Layer):
   """[B, T, D] -> hidden states [B, T, units]; T must be known when the graph is built."""
 
-  def __init__(self, units, max_steps=50, forget_bias=1.0, bn_momentum=0.99, **kwargs):
+  def __init__(self, units, max_steps=50, forget_bias=1.0, bn_momentum=0.99,
+               gamma_init=GAMMA_INIT, **kwargs):
     super().__init__(**kwargs)
     self.units = units
+    self.gamma_init = gamma_init
     self.max_steps = max_steps
     self.forget_bias = forget_bias
     self.bn_x = [_bn(f"bn_x_{t}", bn_momentum) for t in range(max_steps)]
@@ -42,7 +44,7 @@ class BatchNormLSTM(keras.layers.Layer):
       return tf.concat([tf.zeros([u]), tf.fill([u], float(self.forget_bias)), tf.zeros([2 * u])],
                        axis=0)
 
-    gamma = keras.initializers.Constant(GAMMA_INIT)
+    gamma = keras.initializers.Constant(self.gamma_init)
     self.kernel_x = self.add_weight(shape=(d, 4 * u), initializer="glorot_uniform",
                                     name="kernel_x")
     self.kernel_h = self.add_weight(shape=(u, 4 * u), initializer="orthogonal", name="kernel_h")

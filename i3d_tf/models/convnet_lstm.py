@@ -5,6 +5,9 @@ recurrent batch norm and a fully connected classifier. The loss is on every time
 returns per-step logits [B, T, classes]); at test the last step's logits [B, classes] are the
 output. Input: 25 frames 1 in 5 (5 s) in training, 50 (10 s) at test. An opt-in width_multiplier m
 narrows the Inception-v1 (features 1024 -> ~1024 m) and the LSTM (512 -> round(512 m) units).
+lstm_gamma_init sets the recurrent batch norms' initial gammas (Cooijmans et al.'s 0.1 by default;
+the synthetic miniature's reduced configuration uses 1.0: at 0.1 a from-scratch quarter-width model
+learns no motion there).
 """
 import keras
 import tensorflow as tf
@@ -22,7 +25,8 @@ class ConvNetLSTM(keras.Model):
   """
 
   def __init__(self, num_classes, lstm_units=512, max_steps=50, dropout_rate=0.5,
-               sync_batch_norm=False, width_multiplier=1.0, name="convnet_lstm", **kwargs):
+               sync_batch_norm=False, width_multiplier=1.0,
+               lstm_gamma_init=layers_recurrent.GAMMA_INIT, name="convnet_lstm", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
@@ -32,7 +36,7 @@ class ConvNetLSTM(keras.Model):
         sync_batch_norm=sync_batch_norm, width_multiplier=width_multiplier,
         name="frame_inception_v1")
     self.lstm = layers_recurrent.BatchNormLSTM(self.lstm_units, max_steps=max_steps,
-                                               name="bn_lstm")
+                                               gamma_init=lstm_gamma_init, name="bn_lstm")
     self.dropout = keras.layers.Dropout(dropout_rate)
     self.classifier = keras.layers.Dense(num_classes, name="logits")
 

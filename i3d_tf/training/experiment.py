@@ -65,6 +65,7 @@ class ExperimentConfig:
   final_pool_padding: str = "VALID"
   random_flip: bool = True
   width_multiplier: float = 1.0            # every model's channels x this (1.0: the paper's)
+  lstm_gamma_init: Optional[float] = None  # ConvNet+LSTM only; None keeps Cooijmans et al.'s 0.1
   batch_norm_decay: Optional[float] = None  # None keeps the release's 0.999
   eval_batch_size: int = 1
   eval_max_videos: Optional[int] = None
@@ -127,6 +128,10 @@ def _model_options(config):
     options["sync_batch_norm"] = True
   if config.width_multiplier != 1.0:
     options["width_multiplier"] = config.width_multiplier
+  if config.lstm_gamma_init is not None:
+    if config.model != "lstm":
+      raise ValueError(f"--lstm_gamma_init applies to --model=lstm only, not --model={config.model}")
+    options["lstm_gamma_init"] = config.lstm_gamma_init
   if config.model == "c3d":  # its first fully connected layer is sized by the clip geometry
     if config.crop_size:
       options["crop_size"] = config.crop_size
