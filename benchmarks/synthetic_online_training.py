@@ -7,6 +7,7 @@ the miniature (quarter width, 56 px crops of 64 px frames, batch 8, SGD momentum
 cosine, batch-norm decay 0.9, no dropout), loss on every step of per-step logits as in training.
 
   python -m benchmarks.synthetic_online_training --model=lstm --steps=2400
+  python -m benchmarks.synthetic_online_training --model=lstm --lstm_gamma_init=1.0
   python -m benchmarks.synthetic_online_training --model=i3d_rgb --steps=600   # a control
 
 Training clips use seeds from 10,000,000 and held-out clips from 20,000,000 up, both far from the
@@ -26,6 +27,8 @@ flags.DEFINE_integer("frame_stride", 1, "Take every n-th of the 16 rendered fram
 flags.DEFINE_integer("eval_every", 100, "Evaluate on the held-out clips every this many steps.")
 flags.DEFINE_integer("num_test", 96, "Held-out clips (12 per class).")
 flags.DEFINE_integer("seed", 0, "TensorFlow seed.")
+flags.DEFINE_float("lstm_gamma_init", None, "--model=lstm: initial gamma of the recurrent batch "
+                   "norms (default: the model's, Cooijmans et al.'s 0.1; the miniature's: 1.0).")
 
 TRAIN_SEEDS, TEST_SEEDS = 10_000_000, 20_000_000
 FRAMES, SIZE, CROP, BATCH = 16, 64, 56, 8
@@ -68,6 +71,10 @@ def main(argv):
   options = dict(width_multiplier=0.25, dropout_rate=0.0)
   if FLAGS.model == "i3d_rgb":
     options["final_pool_padding"] = "SAME"
+  if FLAGS.lstm_gamma_init is not None:
+    if FLAGS.model != "lstm":
+      raise app.UsageError(f"--lstm_gamma_init applies to --model=lstm only, not {FLAGS.model}")
+    options["lstm_gamma_init"] = FLAGS.lstm_gamma_init
   model = registry.build_model(FLAGS.model, num_classes, **options)
   model(test_x[:1], training=False)  # builds the variables
   for layer in model._flatten_layers():  # pylint: disable=protected-access
