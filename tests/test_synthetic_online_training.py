@@ -18,5 +18,6 @@ def test_fresh_clip_training_runs_and_reports_held_out_top1_per_class():
     top1 = float(re.search(r"held-out top-1 ([0-9.]+)", line).group(1))
     per_class = [float(v) for v in line.split("per class ")[1].split()]
     assert len(per_class) == 8 and all(0.0 <= v <= 1.0 for v in per_class)
-    assert abs(top1 - sum(per_class) / 8) < 1e-6  # 16 clips: 2 per class, balanced
+    # 16 clips, 2 per class: top-1 is the mean of the per-class figures (printed to 3 decimals).
+    assert abs(top1 - sum(per_class) / 8) <= 0.0005 + 1e-9
     assert 0.0 < float(re.search(r"training loss ([0-9.]+)", line).group(1)) < 10
