@@ -37,8 +37,8 @@ flags.DEFINE_string("imagenet_checkpoint", "checkpoints/inception_v1/inception_v
 flags.DEFINE_bool("skip_done", True, "Skip commands whose run or evaluation is finished.")
 flags.DEFINE_list("models", None, "--table=synthetic: only these models (default: all that fit).")
 flags.DEFINE_integer("synthetic_steps", synthetic_lib.DEFAULT_STEPS,
-                     "--table=synthetic: training steps per architecture (RGB-I3D trains twice as "
-                     "many: synthetic.MINIATURE_STEP_FACTOR).")
+                     "--table=synthetic: training steps per architecture (RGB-I3D and the "
+                     "ConvNet+LSTM train twice as many: synthetic.MINIATURE_STEP_FACTOR).")
 flags.DEFINE_string("cache_dir", None, "--table=synthetic: where the synthetic set is built "
                     "(default $I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).")
 

@@ -3,8 +3,8 @@
   [i, f, o, g] = BN(W_h h_{t-1}; gamma_h) + BN(W_x x_t; gamma_x) + b
   c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
   h_t = sigmoid(o) * tanh(BN(c_t; gamma_c, beta_c))
-As in the paper: gammas shared over time and initialised to 0.1 (`gamma_init`), no beta on the two input
-normalisations (b plays that role), and separate population statistics per time step (steps
+As in the paper: gammas shared over time and initialised to 0.1 (`gamma_init`), no beta on the two
+input normalisations (b plays that role), and separate population statistics per time step (steps
 past `max_steps` reuse the last step's). Training unrolls over a static number of steps; at
 inference a clip of any length (frame count None, as exported SavedModels have) runs in a
 tf.scan with each step's population statistics gathered.
