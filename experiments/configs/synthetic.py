@@ -16,7 +16,8 @@ instead of the paper's days on 64 GPUs. Tuned by measurement (BENCHMARKS.md, 'Em
  - global batch 8, lr 0.01 with a linear warm-up, cosine decay to 0, RGB and flow alike (at lr 0.1
    RGB I3D stays at chance; flow learns faster at 0.01 too: 89.6% vs 66.7% held out at step 600);
    the 3D-ConvNet at 0.003 (at 0.01 its loss spiked: reduced_config); in the miniature RGB-I3D
-   trains 1200 steps, the others 600 (MINIATURE_STEP_FACTOR);
+   and the ConvNet+LSTM train 1200 steps, the others 600 (MINIATURE_STEP_FACTOR); the
+   ConvNet+LSTM's recurrent batch-norm gammas start at 1.0 (see below);
    no dropout (a quarter-width net underfits, not overfits);
  - batch-norm decay 0.9 instead of the release's 0.999: 0.999 would still weigh the initial
    statistics by 0.999^1800 = 0.17 at the end, and evaluation would be off.
@@ -27,8 +28,8 @@ cores, 15.8 min in all): held-out top-1 on 96 videos, ConvNet+LSTM 33.3% (3.7 mi
 81.2% (2.0), Two-Stream 93.8% (1.3), 3D-Fused 92.7% (2.5), RGB-I3D 81.2% (2.6), Flow-I3D 99.0%
 (1.3), Two-Stream I3D 94.8% (2.3): every architecture beats chance (the binomial 1% tail, 21.9%).
 
-Before (22:38-22:51 UTC, 2 idle cores, 12.5 min in all, the ConvNet+LSTM as the release builds it): held-out top-1 on 96 videos, 3D-ConvNet 76.0% (1.7
-min; lr 0.003), Two-Stream 95.8% (1.2), 3D-Fused 87.5% (2.2), RGB-I3D 78.1% (2.2; 1200 steps),
+Before (22:38-22:51 UTC, 2 idle cores, 12.5 min in all, the ConvNet+LSTM with gammas 0.1 and 600
+steps): held-out top-1 on 96 videos, 3D-ConvNet 76.0% (1.7 min; lr 0.003), Two-Stream 95.8% (1.2), 3D-Fused 87.5% (2.2), RGB-I3D 78.1% (2.2; 1200 steps),
 Flow-I3D 97.9% (1.2), Two-Stream I3D 96.9% (2.2), all above chance (the binomial 1% tail, 21.9%);
 ConvNet+LSTM 10.4% (1.8). The ConvNet+LSTM stayed at chance in every configuration with the
 recurrent batch norms' gammas at Cooijmans et al.'s 0.1 (BENCHMARKS.md, 'The ConvNet+LSTM on the
