@@ -30,7 +30,8 @@ cores, 15.8 min in all): held-out top-1 on 96 videos, ConvNet+LSTM 33.3% (3.7 mi
 
 Before (22:38-22:51 UTC, 2 idle cores, 12.5 min in all, the ConvNet+LSTM with gammas 0.1 and 600
 steps): held-out top-1 on 96 videos, 3D-ConvNet 76.0% (1.7 min; lr 0.003), Two-Stream 95.8%
-(1.2), 3D-Fused 87.5% (2.2), RGB-I3D 78.1% (2.2; 1200 steps), Flow-I3D 97.9% (1.2), Two-Stream I3D 96.9% (2.2), all above chance (the binomial 1% tail, 21.9%);
+(1.2), 3D-Fused 87.5% (2.2), RGB-I3D 78.1% (2.2; 1200 steps), Flow-I3D 97.9% (1.2), Two-Stream
+I3D 96.9% (2.2), all above chance (the binomial 1% tail, 21.9%);
 ConvNet+LSTM 10.4% (1.8). The ConvNet+LSTM stayed at chance in every configuration with the
 recurrent batch norms' gammas at Cooijmans et al.'s 0.1 (BENCHMARKS.md, 'The ConvNet+LSTM on the
 synthetic set'):
