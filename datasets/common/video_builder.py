@@ -4,7 +4,9 @@ Subclasses list their videos as `VideoItem`s per split (`_split_items`); this ba
 examples with `video_example.process_video` either in a local process pool (tqdm progress with ETA)
 or in a Beam pipeline (when TFDS is given a beam_runner/beam_options), with the same keys and
 content, hence the same shards. Videos that fail to decode are skipped and recorded, with the
-missing ones (under allow_missing), in `skipped.tsv` beside the shards.
+missing ones (under allow_missing), in `skipped.tsv` beside the shards. A local split with no
+decodable video is left out (TFDS writes no split of 0 examples), the other splits kept. Builds
+of one config take turns (build_lock.py); pool workers die with the build (worker_death.py).
 """
 import collections
 import contextlib
@@ -22,11 +24,12 @@ from etils import epath
 
 from tensorflow_datasets.core import writer as writer_lib
 
-from . import video_example
+from . import build_lock, video_example, worker_death
 
 SKIPPED_FILENAME = "skipped.tsv"
 _SKIPPED_HEADER = "split\tvideo_id\tpath\treason"
 MISSING_REASON = "missing: listed in the split file but not found (built with allow_missing)"
+EMPTY_SPLITS_KEY = "empty_splits"  # metadata.json: {split: videos listed} of splits left unwritten
 _MAX_NAMES_IN_ERROR = 5
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,10 @@ def _main_module_hidden():
       main.__file__ = saved_file
 
 
+class EmptySplitError(Exception):
+  """A split none of whose videos could be decoded (TFDS cannot write a split of 0 examples)."""
+
+
 class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics and synthetic_motion.
 
@@ -148,6 +155,8 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     self._use_beam = False
     self._skipped: Dict[str, List[tuple]] = collections.defaultdict(list)
     self.build_summary: Dict[str, collections.Counter] = {}
+    self.empty_splits: Dict[str, int] = {}
+    self._pending_generators = None
     super().__init__(**kwargs)
 
   # --- what subclasses provide -------------------------------------------------------------
@@ -181,18 +190,63 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   def _example_writer(self):
     return CanonicalExampleWriter(file_format=self.info.file_format)
 
+  def download_and_prepare(self, *args, **kwargs):  # pylint: disable=arguments-differ
+    """TFDS's, under the config's build lock (build_lock.py), after removing dead builds' folders.
+
+    A second build of this config waits for the first and reuses its result.
+    """
+    config_dir = os.fspath(self.data_path.parent)
+    with build_lock.config_lock(config_dir, f"{self.name}/{self.builder_config.name}"):
+      build_lock.remove_stale_incomplete(config_dir)
+      result = super().download_and_prepare(*args, **kwargs)
+    if not self.info.splits and (self.data_path / "dataset_info.json").exists():
+      self.info.read_from_directory(self.data_path)  # built by the build we waited for
+    return result
+
   def _download_and_prepare(self, dl_manager, download_config):
     self._use_beam = (download_config.beam_runner is not None or
                       download_config.beam_options is not None)
     self._skipped.clear()
     self.build_summary = {}
+    self.empty_splits = {}
     super()._download_and_prepare(dl_manager, download_config)
     # Beam: the pipeline has run by now; gather the skips its workers wrote.
     for split in list(self.build_summary):
       self._collect_beam_skips(split)
     self._write_skipped_tsv()
+    self.info.metadata[EMPTY_SPLITS_KEY] = dict(self.empty_splits)
+
+  def _generate_splits(self, dl_manager, download_config):
+    """Local builds: one split at a time, so a split with nothing decodable is left out (recorded
+    in skipped.tsv and metadata.json's `empty_splits`) while the other splits are kept."""
+    if self._use_beam:
+      return super()._generate_splits(dl_manager, download_config)
+    split_infos = []
+    try:
+      for split, generator in self._all_split_generators(dl_manager).items():
+        self._pending_generators = {split: generator}
+        try:
+          split_infos.extend(super()._generate_splits(dl_manager, download_config))
+        except EmptySplitError as e:
+          self.empty_splits[split] = self.build_summary[split]["listed"]
+          log.warning("%s", e)
+    finally:
+      self._pending_generators = None
+    if not split_infos:
+      reasons = "; ".join(f"{os.path.basename(p)}: {r}" for rows in self._skipped.values()
+                          for _, p, r in rows[:_MAX_NAMES_IN_ERROR])
+      raise ValueError(
+          f"{self.name}/{self.builder_config.name}: no split has a decodable video "
+          f"({', '.join(f'{s}: {n} listed' for s, n in sorted(self.empty_splits.items()))}); "
+          f"nothing was written. First reasons: {reasons}")
+    return split_infos
 
   def _split_generators(self, dl_manager):
+    if self._pending_generators is not None:  # set by _generate_splits: the split to write now
+      return self._pending_generators
+    return self._all_split_generators(dl_manager)
+
+  def _all_split_generators(self, dl_manager):
     items_per_split = self._split_items(dl_manager)
     generators = {}
     for split, items in items_per_split.items():
@@ -234,7 +288,8 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
         # Workers unpickle only video_example (OpenCV + numpy), never TensorFlow.
         with _main_module_hidden():
           pool = multiprocessing.get_context("spawn").Pool(
-              workers, initializer=video_example.init_worker)
+              workers, initializer=worker_death.init_worker,
+              initargs=(os.getpid(), video_example.init_worker))
         results = pool.imap_unordered(process_fn, items, chunksize=1)
       for result in results:
         bar.update(1)
@@ -246,6 +301,12 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
         summary["built"] += 1
         summary["frames"] += result.num_frames
         yield result.key, result.example
+      if not summary["built"]:
+        raise EmptySplitError(
+            f"{self.name}/{self.builder_config.name}: split '{split}' has no decodable video (all "
+            f"{len(items)} were skipped; see {SKIPPED_FILENAME}): the split is left out of this "
+            f"build and the other splits are kept. Fix or replace its videos and rebuild with "
+            f"--overwrite to add it.")
     finally:
       bar.close()
       if pool is not None:

@@ -80,10 +80,24 @@ def _read_info(directory):
     return json.load(f)
 
 
+def _empty_splits(directory):
+  """{split: videos listed} of splits a build left out because nothing in them decoded."""
+  path = os.path.join(directory, "metadata.json")
+  if not tf.io.gfile.exists(path):
+    return {}
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f).get("empty_splits") or {}
+
+
 def _split_info(directory, split):
   info = _read_info(directory)
   splits = {s["name"]: s for s in info.get("splits", [])}
   if split not in splits:
+    empty = _empty_splits(directory)
+    if split in empty:
+      raise ValueError(
+          f"split {split!r} of {directory} was built empty: none of its {empty[split]} videos could "
+          f"be decoded (see skipped.tsv there); fix or replace them and rebuild with --overwrite")
     raise ValueError(f"{directory} has no split {split!r}; its splits are {sorted(splits)}")
   return info, splits[split]
 

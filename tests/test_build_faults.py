@@ -1,0 +1,129 @@
+"""Builds under faults (issue #12 items 1-4), on real processes and real files.
+
+An all-unreadable split, kill -9 of a build with its pool workers, the killed build's leftovers,
+and two first builds of one cache racing each other.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+tfds = pytest.importorskip("tensorflow_datasets")
+psutil = pytest.importorskip("psutil")
+
+from datasets import i3d_ucf101  # noqa: E402
+from datasets.common import build_lock, video_builder  # noqa: E402
+from datasets.i3d_ucf101.i3d_ucf101_dataset_builder import Ucf101Config  # noqa: E402
+from i3d_tf.data import records  # noqa: E402
+from tests.conftest import REPO_ROOT  # noqa: E402
+from tests.test_builders_bad_input import TAICHI, TEST_CLIP, _tree  # noqa: E402
+
+
+def _ucf_build(tmp_path, manual, **builder_kwargs):
+  config = Ucf101Config(name="split1_tiny", split_number=1, shorter_side=32, flow_method="none",
+                        max_seconds=0.4)
+  builder = i3d_ucf101.Builder(config=config, data_dir=str(tmp_path / "data"), **builder_kwargs)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(manual), try_download_gcs=False))
+  return builder
+
+
+def _make_unreadable(manual, rel):
+  path = manual / "UCF-101" / rel
+  path.unlink()  # a symlink to ../shared: never write through it
+  path.write_bytes(b"this is not a video\n" * 50)
+
+
+def test_a_split_with_no_decodable_video_is_left_out_and_the_others_kept(tmp_path):
+  manual = _tree(tmp_path, {rel: "tai_chi.mp4" for rel in TAICHI[:2]})
+  _make_unreadable(manual, TEST_CLIP)  # the test split's only video
+  builder = _ucf_build(tmp_path, manual, num_workers=2)
+
+  assert list(builder.info.splits) == ["train"]
+  assert builder.info.splits["train"].num_examples == 2
+  assert builder.empty_splits == {"test": 1}
+  rows = video_builder.read_skipped(builder.data_path)
+  assert [(r["split"], r["video_id"]) for r in rows] == [("test", "v_ApplyEyeMakeup_g01_c01")]
+  data_dir, name = tmp_path / "data", "i3d_ucf101/split1_tiny"
+  assert len(records.list_shards(data_dir, name, "train")) == 1
+  with pytest.raises(ValueError, match=r"split 'test' of .*split1_tiny/1.0.0 was built empty: none "
+                     r"of its 1 videos could be decoded \(see skipped.tsv"):
+    records.list_shards(data_dir, name, "test")
+
+
+def test_a_build_with_no_decodable_video_at_all_says_so(tmp_path):
+  manual = _tree(tmp_path, {TAICHI[0]: "tai_chi.mp4"})
+  for rel in (TAICHI[0], TEST_CLIP):
+    _make_unreadable(manual, rel)
+  with pytest.raises(ValueError, match=r"i3d_ucf101/split1_tiny: no split has a decodable video "
+                     r"\(test: 1 listed, train: 1 listed\); nothing was written. First reasons: "
+                     r"v_TaiChi_g08_c01.avi: "):
+    _ucf_build(tmp_path, manual, num_workers=0)
+
+
+# --- real processes --------------------------------------------------------------------------
+
+_SYNTHETIC_BUILD = textwrap.dedent("""
+  import sys, time, pathlib
+  from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
+  import tensorflow_datasets as tfds
+  data_dir, num_train, workers, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+  config = sm.SyntheticConfig(name="faults", flow_method="tvl1_fast", num_train=num_train,
+                              num_test=4, num_frames=8, height=32, width=32)
+  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=workers)
+  while go != "-" and not pathlib.Path(go).exists():  # start together
+    time.sleep(0.01)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  print("BUILT", builder.info.splits["train"].num_examples, flush=True)
+""")
+
+
+def _start_build(data_dir, num_train, workers, go="-"):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.Popen([sys.executable, "-c", _SYNTHETIC_BUILD, str(data_dir), str(num_train),
+                           str(workers), str(go)], cwd=REPO_ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(condition, timeout_s, what):
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    value = condition()
+    if value:
+      return value
+    time.sleep(0.2)
+  raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_kill_9_of_a_build_leaves_no_workers_and_the_next_build_removes_its_folder(tmp_path):
+  config_dir = tmp_path / "data" / "synthetic_motion" / "faults"
+  parent = _start_build(tmp_path / "data", num_train=4000, workers=2)
+  try:
+    proc = psutil.Process(parent.pid)
+    workers = _wait_for(lambda: len(proc.children()) >= 2 and proc.children(), 90,
+                        "the build's 2 pool workers")
+    _wait_for(lambda: list(config_dir.glob("incomplete.*")), 30, "the incomplete folder")
+    time.sleep(1.0)  # the workers are decoding now
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned pool workers after kill -9 of the build: {alive}"
+    assert len(gone) == len(workers)
+  finally:
+    if parent.poll() is None:
+      parent.kill()
+  stale = list(config_dir.glob("incomplete.*"))
+  assert len(stale) == 1
+
+  # The rerun (here a smaller set under the same config name) removes the dead build's folder.
+  rerun = _start_build(tmp_path / "data", num_train=4, workers=0)
+  out, _ = rerun.communicate(timeout=120)
+  assert rerun.returncode == 0, out
+  assert "BUILT 4" in out
+  assert not stale[0].exists()
+  assert sorted(p.name for p in config_dir.iterdir()) == [build_lock.LOCK_FILENAME, "1.1.0"]
