@@ -28,6 +28,14 @@ IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
 _CHANNELS_TO_STREAM = {3: "rgb", 2: "flow"}
 
 
+class UnreadableCheckpointError(IOError):
+  """A checkpoint file that is missing, truncated or not a checkpoint at all; names the file."""
+
+  def __init__(self, path, problem):
+    self.path = path
+    super().__init__(f"{path}: {problem}")
+
+
 class CheckpointMismatchError(ValueError):
   """A checkpoint whose variables do not match the model one to one; lists every bad name."""
 
@@ -84,10 +92,52 @@ def checkpoint_prefix(path):
 
 
 def _list_variables(path):
-  if not os.path.exists(path + ".index"):
-    raise FileNotFoundError(f"checkpoint index {path}.index does not exist (pass the checkpoint "
+  index = path + ".index"
+  if not os.path.exists(index):
+    if os.path.isfile(path):
+      raise UnreadableCheckpointError(
+          path, f"a file, not a checkpoint prefix: a TensorFlow checkpoint is PREFIX.index plus "
+          f"PREFIX.data-*-of-*, and there is no {os.path.basename(index)} beside it")
+    raise FileNotFoundError(f"checkpoint index {index} does not exist (pass the checkpoint "
                             f"prefix, e.g. data/checkpoints/rgb_imagenet/model.ckpt)")
-  return {name: tuple(shape) for name, shape in tf.train.list_variables(path)}
+  try:
+    return {name: tuple(shape) for name, shape in tf.train.list_variables(path)}
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    raise UnreadableCheckpointError(
+        index, f"not a readable TensorFlow checkpoint index ({os.path.getsize(index)} bytes; "
+        f"{_op_message(e)}): the file is corrupt, cut short or of another format") from e
+
+
+def _op_message(error):
+  return getattr(error, "message", None) or str(error) or type(error).__name__
+
+
+def _data_files(path):
+  folder = os.path.dirname(os.path.abspath(path))
+  base = os.path.basename(path) + ".data-"
+  return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(base))
+
+
+def _unreadable_values(path, error):
+  """Why the tensors of checkpoint `path` cannot be read, naming its data file(s)."""
+  files = _data_files(path)
+  if not files:
+    return UnreadableCheckpointError(
+        f"{path}.data-00000-of-00001", f"missing: the index {path}.index lists tensors but "
+        "their data file is not there (copy the .data-* file(s) beside the .index)")
+  try:
+    reader = tf.train.load_checkpoint(path)
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    listed = sum(int(np.prod(shapes[n], dtype=np.int64)) * dtypes[n].size for n in shapes)
+  except Exception:  # pylint: disable=broad-except
+    listed = None
+  on_disk = sum(os.path.getsize(f) for f in files)
+  sizes = f"{on_disk} bytes on disk" + (
+      f", the index lists {listed} bytes of tensors" if listed is not None else "")
+  name = files[0] if len(files) == 1 else f"{path}.data-* ({len(files)} files)"
+  return UnreadableCheckpointError(
+      name, f"cannot read the checkpoint's tensors ({sizes}): {_op_message(error)}; the file is "
+      "truncated or corrupt (a full disk or a copy cut short?): copy it again")
 
 
 def _is_ignored(name):
@@ -141,9 +191,10 @@ def inspect_checkpoint(path, stream=None, scope=None):
     raise ValueError(f"checkpoint {path}: cannot tell the stream of scope {scope!r} with "
                      f"{in_channels} input channels; pass stream='rgb'|'flow' (--stream)")
   if in_channels != STREAM_CHANNELS[stream]:
-    raise ValueError(f"checkpoint {path}: stream {stream!r} takes "
-                     f"{STREAM_CHANNELS[stream]} channels but {prefix + FIRST_CONV} has "
-                     f"shape {list(shapes[prefix + FIRST_CONV])}")
+    held = inferred or f"{in_channels}-channel"
+    raise ValueError(f"checkpoint {path} holds a {held} stream ({prefix + FIRST_CONV} has shape "
+                     f"{list(shapes[prefix + FIRST_CONV])}: {in_channels} input channels); it was "
+                     f"asked as {stream!r}, which takes {STREAM_CHANNELS[stream]} channels")
 
   other_scopes = [s for s in scopes if s != scope and s]
   variables, ignored = {}, []
@@ -194,9 +245,8 @@ def restore_into(variables, layout, skip_endpoints=()):
   try:
     reader = tf.train.load_checkpoint(layout.path)
     values = [(var, reader.get_tensor(name)) for name, var in plan]
-  except (tf.errors.OpError, ValueError) as e:
-    raise IOError(f"cannot read the values of checkpoint {layout.path} (is its "
-                  f".data-00000-of-00001 file present and complete?): {e}") from e
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    raise _unreadable_values(layout.path, e) from e
   for var, value in values:
     var.assign(np.reshape(value, tuple(var.shape)))
   return len(values)
