@@ -10,7 +10,9 @@ fusion of two runs, and the mean over the three UCF-101 / HMDB-51 splits.
 
 Whole videos, centre crop, logits averaged over time by the model (the paper's test protocol).
 Writes to --output_dir (default <first run>/evaluation): metrics.json, per_class_accuracy.tsv,
-confusion_matrix.png and logits_<run>.npz per evaluated run (reused by later fusions).
+confusion_matrix.png and logits_<run>.npz per evaluated run: <run> is the run folder's name, with
+its parent's (split1_i3d_rgb) where two runs share one, numbered where that is not enough; each
+split's entry in metrics.json names its logits files and run folders.
 """
 import json
 import logging as pylogging
@@ -41,8 +43,27 @@ flags.DEFINE_integer("num_classes", None, "Classes, for --dataset=mediasequence.
 flags.mark_flag_as_required("run_dirs")
 
 
-def run_logits(run_dir, files, record_format, output_dir, progress_desc):
-  """(logits, labels) of one run over `files`, cached in output_dir/logits_<run>.npz."""
+def logits_names(run_dirs):
+  """A distinct logits_<run>.npz name per entry of `run_dirs` (the same run twice is two entries).
+
+  The run folder's name; where entries share it, '<parent>_<name>' (runs/ucf101_split1/i3d_rgb ->
+  ucf101_split1_i3d_rgb); where that is shared too, numbered in order (_1, _2, ...).
+  """
+  parts = [os.path.normpath(os.path.abspath(d)).split(os.sep) for d in run_dirs]
+  names = [p[-1] for p in parts]
+  names = [f"{p[-2]}_{p[-1]}" if names.count(n) > 1 and len(p) > 1 and p[-2] else n
+           for n, p in zip(names, parts)]
+  counts, seen, unique = {n: names.count(n) for n in names}, {}, []
+  for n in names:
+    if counts[n] > 1:
+      seen[n] = seen.get(n, 0) + 1
+      n = f"{n}_{seen[n]}"
+    unique.append(f"logits_{n}.npz")
+  return unique
+
+
+def run_logits(run_dir, files, record_format, output_path, progress_desc):
+  """(logits, labels, class names) of one run over `files`; the logits saved to output_path."""
   from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
   from i3d_tf.evaluation import predict  # pylint: disable=import-outside-toplevel
   from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
@@ -60,8 +81,7 @@ def run_logits(run_dir, files, record_format, output_dir, progress_desc):
 
   logits, labels = predict.predict_logits(model, dataset, progress=progress)
   bar.close()
-  name = os.path.basename(os.path.normpath(run_dir))
-  np.savez(os.path.join(output_dir, f"logits_{name}.npz"), logits=logits, labels=labels)
+  np.savez(output_path, logits=logits, labels=labels)
   return logits, labels, run.get("class_names") or None
 
 
@@ -101,6 +121,8 @@ def main(argv):
   output_dir = FLAGS.output_dir or os.path.join(FLAGS.run_dirs[0], "evaluation")
   os.makedirs(output_dir, exist_ok=True)
   results = []
+  names = logits_names(list(FLAGS.run_dirs) + list(fuse))
+  logits_files = {"run": names[:len(FLAGS.run_dirs)], "fused": names[len(FLAGS.run_dirs):]}
   for i, run_dir in enumerate(FLAGS.run_dirs):
     split = int(splits[i])
     data = training_flags.resolve_data(FLAGS.dataset, FLAGS.data_dir, num_classes=FLAGS.num_classes,
@@ -110,12 +132,16 @@ def main(argv):
       from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
       files = records.list_shards(FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split),
                                   FLAGS.eval_split)
-    logits, labels, class_names = run_logits(run_dir, files, data.record_format, output_dir,
-                                             f"{os.path.basename(run_dir)} split {split}")
+    logits, labels, class_names = run_logits(
+        run_dir, files, data.record_format, os.path.join(output_dir, logits_files["run"][i]),
+        f"{os.path.basename(run_dir)} split {split}")
     label = os.path.basename(os.path.normpath(run_dir))
+    sources = {"run_dir": os.path.abspath(run_dir), "logits": logits_files["run"][i]}
     if fuse:
-      other, other_labels, _ = run_logits(fuse[i], files, data.record_format, output_dir,
-                                          f"{os.path.basename(fuse[i])} split {split}")
+      other, other_labels, _ = run_logits(
+          fuse[i], files, data.record_format, os.path.join(output_dir, logits_files["fused"][i]),
+          f"{os.path.basename(fuse[i])} split {split}")
+      sources.update(fuse_run_dir=os.path.abspath(fuse[i]), fuse_logits=logits_files["fused"][i])
       if not np.array_equal(labels, other_labels):
         raise ValueError(f"{run_dir} and {fuse[i]} saw different videos: cannot fuse")
       logits = metrics.fuse_two_stream(logits, other)
@@ -123,7 +149,7 @@ def main(argv):
     class_names = class_names or list(data.class_names or [])
     num_classes = logits.shape[1]
     summary = metrics.summary(logits, labels, num_classes)
-    summary.update(run=label, split=split)
+    summary.update(run=label, split=split, **sources)
     results.append(summary)
     per_class = metrics.per_class_accuracy(logits, labels, num_classes)
     suffix = f"_split{split}" if len(FLAGS.run_dirs) > 1 else ""

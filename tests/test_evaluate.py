@@ -77,6 +77,28 @@ def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_pat
   assert lines[0].startswith("class\tname") and len(lines) == 5 and "\tleft\t" in lines[3]
 
 
+def test_evaluate_keeps_the_logits_of_two_runs_of_one_name_apart(ucf_like, tmp_path):
+  """Two --run_dirs of one base name (runs/<split>/<model>) write two logits files, recorded."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  data_dir, runs = ucf_like
+  first, second = tmp_path / "split1" / "run", tmp_path / "split2" / "run"
+  shutil.copytree(runs["i3d_flow"], first)
+  shutil.copytree(runs["i3d_rgb"], second)
+  out = tmp_path / "eval"
+  result = _binary("evaluate", f"--run_dirs={first},{second}", "--splits=1,1", "--dataset=ucf101",
+                   f"--data_dir={data_dir}", f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(p.name for p in out.glob("logits_*.npz")) == ["logits_split1_run.npz",
+                                                              "logits_split2_run.npz"]
+  report = json.loads((out / "metrics.json").read_text())
+  for entry, run_dir in zip(report["splits"], (first, second)):
+    assert entry["run_dir"] == str(run_dir)
+    saved = np.load(out / entry["logits"])
+    assert entry["top1"] == pytest.approx(metrics.top_k_accuracy(saved["logits"], saved["labels"], 1))
+  one, two = (np.load(out / e["logits"])["logits"] for e in report["splits"])
+  assert not np.allclose(one, two)  # a flow run and an RGB run: not one file written twice
+
+
 def _extract_test_split(data_dir, run_dir, endpoint, out):
   """extract_features of `endpoint` over the ucf_like build's test split into `out`."""
   return _binary("extract_features", f"--run_dir={run_dir}", f"--endpoint={endpoint}",
