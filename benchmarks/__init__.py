@@ -1,0 +1,2 @@
+"""Benchmarks of i3d_tf (python -m benchmarks.<name>); figures in BENCHMARKS.md."""
+from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU

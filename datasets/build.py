@@ -12,6 +12,7 @@ Local and Beam builds write the same shards (same keys and content). Installed, 
 """
 import os
 
+from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU
 from absl import app
 from absl import flags
 from absl import logging

@@ -1,0 +1,2 @@
+"""i3d_tf's binaries (python -m experiments.<name>)."""
+from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU
