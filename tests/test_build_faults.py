@@ -71,10 +71,10 @@ _SYNTHETIC_BUILD = textwrap.dedent("""
   import sys, time, pathlib
   from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
   import tensorflow_datasets as tfds
-  data_dir, num_train, workers, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-  config = sm.SyntheticConfig(name="faults", flow_method="tvl1_fast", num_train=num_train,
-                              num_test=4, num_frames=8, height=32, width=32)
-  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=workers)
+  data_dir, num_train, workers, go, frames, size, flow = sys.argv[1:]
+  config = sm.SyntheticConfig(name="faults", flow_method=flow, num_train=int(num_train),
+                              num_test=4, num_frames=int(frames), height=int(size), width=int(size))
+  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=int(workers))
   while go != "-" and not pathlib.Path(go).exists():  # start together
     time.sleep(0.01)
   builder.download_and_prepare(
@@ -83,11 +83,13 @@ _SYNTHETIC_BUILD = textwrap.dedent("""
 """)
 
 
-def _start_build(data_dir, num_train, workers, go="-"):
+def _start_build(data_dir, num_train, workers, go="-", frames=8, size=32, flow="tvl1_fast"):
+  """A real build of a small synthetic_motion config 'faults' in its own process."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.Popen([sys.executable, "-c", _SYNTHETIC_BUILD, str(data_dir), str(num_train),
-                           str(workers), str(go)], cwd=REPO_ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  args = [data_dir, num_train, workers, go, frames, size, flow]
+  return subprocess.Popen([sys.executable, "-c", _SYNTHETIC_BUILD, *map(str, args)],
+                          cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
 
 
 def _wait_for(condition, timeout_s, what):
@@ -102,21 +104,30 @@ def _wait_for(condition, timeout_s, what):
 
 def test_kill_9_of_a_build_leaves_no_workers_and_the_next_build_removes_its_folder(tmp_path):
   config_dir = tmp_path / "data" / "synthetic_motion" / "faults"
-  parent = _start_build(tmp_path / "data", num_train=4000, workers=2)
+  # Videos of ~20 s each (full TV-L1 on 48 frames of 128x128): a worker killed with its parent must
+  # not go on decoding its video as an orphan.
+  parent = _start_build(tmp_path / "data", num_train=40, workers=2, frames=48, size=128,
+                        flow="tvl1")
+  workers = []
   try:
     proc = psutil.Process(parent.pid)
-    workers = _wait_for(lambda: len(proc.children()) >= 2 and proc.children(), 90,
-                        "the build's 2 pool workers")
-    _wait_for(lambda: list(config_dir.glob("incomplete.*")), 30, "the incomplete folder")
-    time.sleep(1.0)  # the workers are decoding now
+    _wait_for(lambda: list(config_dir.glob("incomplete.*")), 90, "the incomplete folder")
+    _wait_for(lambda: len(proc.children()) >= 2, 60,
+              "the build's 2 pool workers")
+    time.sleep(2.0)  # the workers are decoding their first video now
+    workers = proc.children(recursive=True)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(timeout=10)
-    gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not alive, f"orphaned pool workers after kill -9 of the build: {alive}"
-    assert len(gone) == len(workers)
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"orphaned pool workers 5 s after kill -9 of the build: {alive}"
   finally:
     if parent.poll() is None:
       parent.kill()
+    for orphan in workers:  # never leave them running, whatever the outcome
+      try:
+        orphan.kill()
+      except psutil.NoSuchProcess:
+        pass
   stale = list(config_dir.glob("incomplete.*"))
   assert len(stale) == 1
 
