@@ -65,6 +65,21 @@ def test_a_build_with_no_decodable_video_at_all_says_so(tmp_path):
     _ucf_build(tmp_path, manual, num_workers=0)
 
 
+@pytest.mark.slow
+def test_on_beam_a_split_with_no_decodable_video_fails_naming_it(tmp_path):
+  from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+  manual = _tree(tmp_path, {rel: "tai_chi.mp4" for rel in TAICHI[:2]})
+  _make_unreadable(manual, TEST_CLIP)
+  config = Ucf101Config(name="split1_tiny", split_number=1, shorter_side=32, flow_method="none",
+                        max_seconds=0.4)
+  builder = i3d_ucf101.Builder(config=config, data_dir=str(tmp_path / "data"))
+  with pytest.raises(ValueError, match=r"i3d_ucf101/split1_tiny: split 'test' has no decodable "
+                     r"video \(of 1 listed\). A Beam build .* build without --beam"):
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual), try_download_gcs=False,
+        beam_options=pipeline_options.PipelineOptions(["--runner=DirectRunner"])))
+
+
 # --- real processes --------------------------------------------------------------------------
 
 _SYNTHETIC_BUILD = textwrap.dedent("""

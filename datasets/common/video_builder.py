@@ -15,6 +15,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import re
 import sys
 from typing import Dict, List, Optional, Sequence
 
@@ -29,6 +30,8 @@ from . import build_lock, video_example, worker_death
 SKIPPED_FILENAME = "skipped.tsv"
 _SKIPPED_HEADER = "split\tvideo_id\tpath\treason"
 MISSING_REASON = "missing: listed in the split file but not found (built with allow_missing)"
+# TFDS's Beam writer on a split of 0 examples (tensorflow_datasets/core/writer.py).
+_BEAM_EMPTY_SPLIT = re.compile(r"generated examples is 0 for split (\S+?)\.")
 EMPTY_SPLITS_KEY = "empty_splits"  # metadata.json: {split: videos listed} of splits left unwritten
 _MAX_NAMES_IN_ERROR = 5
 
@@ -220,7 +223,13 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     """Local builds: one split at a time, so a split with nothing decodable is left out (recorded
     in skipped.tsv and metadata.json's `empty_splits`) while the other splits are kept."""
     if self._use_beam:
-      return super()._generate_splits(dl_manager, download_config)
+      try:
+        return super()._generate_splits(dl_manager, download_config)
+      except ValueError as e:
+        empty = _BEAM_EMPTY_SPLIT.search(str(e))
+        if not empty or empty.group(1) not in self.build_summary:
+          raise
+        raise self._beam_empty_split_error(empty.group(1)) from e
     split_infos = []
     try:
       for split, generator in self._all_split_generators(dl_manager).items():
@@ -240,6 +249,21 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
           f"({', '.join(f'{s}: {n} listed' for s, n in sorted(self.empty_splits.items()))}); "
           f"nothing was written. First reasons: {reasons}")
     return split_infos
+
+  def _beam_empty_split_error(self, split):
+    """A Beam build writes every split in one pipeline: one with nothing decodable fails it all."""
+    try:
+      self._collect_beam_skips(split)  # the skips its workers wrote, if they got that far
+    except OSError:
+      pass
+    rows = self._skipped.get(split, [])
+    reasons = "; ".join(f"{os.path.basename(p)}: {r}" for _, p, r in rows[:_MAX_NAMES_IN_ERROR])
+    return ValueError(
+        f"{self.name}/{self.builder_config.name}: split '{split}' has no decodable video (of "
+        f"{self.build_summary[split]['listed']} listed). A Beam build writes all splits in one "
+        f"pipeline, so nothing was kept: fix or replace its videos, or build without --beam (a "
+        f"local build leaves such a split out and keeps the others)."
+        + (f" First reasons: {reasons}" if reasons else ""))
 
   def _split_generators(self, dl_manager):
     if self._pending_generators is not None:  # set by _generate_splits: the split to write now
