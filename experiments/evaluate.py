@@ -27,10 +27,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("run_dirs", None, "Training runs (model_dirs) to evaluate; one per split.")
 flags.DEFINE_list("fuse_run_dirs", None, "Second-stream runs, fused with --run_dirs by summing "
                   "logits (two-stream I3D); same count and order as --run_dirs.")
-flags.DEFINE_enum("dataset", "kinetics400", list(training_flags.DATASETS), "Dataset.")
+training_flags.define_dataset_flags(default="kinetics400")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir of the built shards.")
-flags.DEFINE_list("splits", None, "Split numbers of --run_dirs for UCF-101/HMDB-51 (default "
-                  "1,2,3 in order).")
+flags.DEFINE_list("splits", None, "Split numbers of --run_dirs for --dataset=ucf101/hmdb51 "
+                  "(default 1,2,3 in order).")
 flags.DEFINE_string("eval_split", None, "Split name to evaluate (default: the dataset's test or "
                     "validation split).")
 flags.DEFINE_integer("max_videos", None, "Evaluate at most this many videos.")
@@ -104,14 +104,19 @@ def main(argv):
   for i, run_dir in enumerate(FLAGS.run_dirs):
     split = int(splits[i])
     data = training_flags.resolve_data(FLAGS.dataset, FLAGS.data_dir, num_classes=FLAGS.num_classes,
-                                       split_number=split)
+                                       split_number=split, dataset_config=FLAGS.dataset_config)
     files = data.eval_files
     if FLAGS.eval_split:
       from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-      files = records.list_shards(FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split),
-                                  FLAGS.eval_split)
+      files = records.list_shards(
+          FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split,
+                                                   dataset_config=FLAGS.dataset_config),
+          FLAGS.eval_split)
     logits, labels, class_names = run_logits(run_dir, files, data.record_format, output_dir,
                                              f"{os.path.basename(run_dir)} split {split}")
+    if data.num_classes and logits.shape[1] != data.num_classes:
+      raise ValueError(f"{run_dir} has {logits.shape[1]} outputs, --dataset={FLAGS.dataset} "
+                       f"{data.num_classes} classes: evaluate a run on the dataset it was trained on")
     label = os.path.basename(os.path.normpath(run_dir))
     if fuse:
       other, other_labels, _ = run_logits(fuse[i], files, data.record_format, output_dir,
