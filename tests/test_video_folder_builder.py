@@ -29,12 +29,13 @@ def _link(source, target):
   os.symlink(source, target)
 
 
-def make_class_folders(root):
-  """<root>/<class>/<clip> links to real clips, plus one unreadable file posing as a video."""
+def make_class_folders(root, broken=True):
+  """<root>/<class>/<clip> links to real clips, plus (broken) an unreadable file posing as a video."""
   for label, clips in CLASS_CLIPS.items():
     for clip in clips:
       _link(shared_path("testdata", "videos", clip), root / label / clip)
-  (root / "makeup" / "broken.mp4").write_bytes(b"not a video" * 50)
+  if broken:
+    (root / "makeup" / "broken.mp4").write_bytes(b"not a video" * 50)
   return root
 
 
