@@ -66,8 +66,8 @@ def main(argv):
     sys.exit(3)
   if final and status == "done":
     what = FLAGS.dataset if full_name else f"{FLAGS.dataset} split {split}"
-    print(f"{what} ({FLAGS.mode}, {data.num_classes} classes): top-1 {final['top1']:.4f}, top-5 "
-          f"{final['top5']:.4f}; run in {model_dir}", flush=True)
+    print(f"{what} ({FLAGS.mode}): top-1 {final['top1']:.4f}, top-5 {final['top5']:.4f} "
+          f"({data.num_classes} classes); run in {model_dir}", flush=True)
 
 
 if __name__ == "__main__":
