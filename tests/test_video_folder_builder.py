@@ -166,3 +166,33 @@ def test_tfds_cli_loads_the_builder_folder():
                           text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.split() == ["i3d_video_folder", "VideoFolderConfig"]
+
+
+@pytest.mark.slow
+def test_local_and_beam_builds_of_a_listed_set_write_the_same_shards(tmp_path):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+  manual = make_listed_set(tmp_path / "manual")
+  with open(manual / "videos.csv", "a") as f:
+    f.write("clips/missing.mp4,board,test,,\n")
+  (manual / "clips" / "garbage.mp4").write_bytes(b"\0" * 999)
+  with open(manual / "videos.csv", "a") as f:
+    f.write("clips/garbage.mp4,board,test,,\n")
+  options = dict(SMALL, flow_method="tvl1_fast", num_workers=2)
+  local = building.make_builder("i3d_video_folder/listed", str(tmp_path / "local"),
+                                allow_missing=True, **options)
+  building.build(local, manual_dir=str(manual))
+  beam = building.make_builder("i3d_video_folder/listed", str(tmp_path / "beam"),
+                               allow_missing=True, **options)
+  beam.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(manual), try_download_gcs=False,
+      beam_options=pipeline_options.PipelineOptions(["--runner=DirectRunner"])))
+  for split, count in (("train", 4), ("test", 3)):
+    records = [[r.numpy() for r in tf.data.TFRecordDataset(
+        [str(f) for f in sorted(b.data_path.glob(f"*-{split}.tfrecord-*"))])]
+        for b in (local, beam)]
+    assert len(records[0]) == count and records[0] == records[1]
+  skipped = video_builder.read_skipped(local.data_path)
+  assert skipped == video_builder.read_skipped(beam.data_path)
+  assert sorted(s["video_id"] for s in skipped) == ["clips/garbage", "clips/missing"]
+  assert beam.info.features["label"].names == local.info.features["label"].names
