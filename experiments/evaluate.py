@@ -103,6 +103,8 @@ def main(argv):
   results = []
   for i, run_dir in enumerate(FLAGS.run_dirs):
     split = int(splits[i])
+    # A <builder>/<config> names its own build: no split number to show.
+    where = "" if training_flags.is_tfds_name(FLAGS.dataset) else f" split {split}"
     data = training_flags.resolve_data(FLAGS.dataset, FLAGS.data_dir, num_classes=FLAGS.num_classes,
                                        split_number=split, dataset_config=FLAGS.dataset_config)
     files = data.eval_files
@@ -113,14 +115,14 @@ def main(argv):
                                                    dataset_config=FLAGS.dataset_config),
           FLAGS.eval_split)
     logits, labels, class_names = run_logits(run_dir, files, data.record_format, output_dir,
-                                             f"{os.path.basename(run_dir)} split {split}")
+                                             f"{os.path.basename(run_dir)}{where}")
     if data.num_classes and logits.shape[1] != data.num_classes:
       raise ValueError(f"{run_dir} has {logits.shape[1]} outputs, --dataset={FLAGS.dataset} "
                        f"{data.num_classes} classes: evaluate a run on the dataset it was trained on")
     label = os.path.basename(os.path.normpath(run_dir))
     if fuse:
       other, other_labels, _ = run_logits(fuse[i], files, data.record_format, output_dir,
-                                          f"{os.path.basename(fuse[i])} split {split}")
+                                          f"{os.path.basename(fuse[i])}{where}")
       if not np.array_equal(labels, other_labels):
         raise ValueError(f"{run_dir} and {fuse[i]} saw different videos: cannot fuse")
       logits = metrics.fuse_two_stream(logits, other)
@@ -141,7 +143,7 @@ def main(argv):
     confusion_png(metrics.confusion_matrix(logits, labels, num_classes), class_names,
                   os.path.join(output_dir, f"confusion_matrix{suffix}.png"),
                   f"{label}: top-1 {summary['top1']:.3f}")
-    print(f"{label} split {split}: top-1 {summary['top1']:.4f}  top-5 {summary['top5']:.4f}  "
+    print(f"{label}{where}: top-1 {summary['top1']:.4f}  top-5 {summary['top5']:.4f}  "
           f"mean class accuracy {summary['mean_class_accuracy']:.4f}  "
           f"({summary['num_examples']} videos)", flush=True)
   report = {"dataset": FLAGS.dataset, "splits": results}

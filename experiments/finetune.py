@@ -45,6 +45,9 @@ def main(argv):
     raise app.UsageError(f"--dataset={FLAGS.dataset}: fine-tuning takes one of "
                          f"{', '.join(FINETUNE_DATASETS)} or a built <builder>/<config> (e.g. "
                          f"i3d_video_folder/mysports)")
+  if full_name and FLAGS["split"].present:
+    raise app.UsageError(f"--split applies to --dataset=ucf101/hmdb51; --dataset={FLAGS.dataset} "
+                         f"names its build (e.g. --dataset=i3d_ucf101/split2)")
   if not FLAGS.init or FLAGS.init == "scratch":
     raise app.UsageError("--init must name the Kinetics checkpoint to fine-tune from (a run's "
                          "model_dir or a DeepMind-layout checkpoint prefix)")

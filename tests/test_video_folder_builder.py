@@ -168,6 +168,15 @@ def test_tfds_cli_loads_the_builder_folder():
   assert result.stdout.split() == ["i3d_video_folder", "VideoFolderConfig"]
 
 
+def test_binaries_reject_a_dataset_value_naming_the_valid_forms():
+  result = subprocess.run([sys.executable, "-m", "experiments.evaluate", "--run_dirs=r",
+                           "--data_dir=d", "--dataset=Kinetics400"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "--dataset='Kinetics400': expected one of kinetics400" in result.stderr
+  assert "i3d_ucf101/split1_none_s128_max2s" in result.stderr
+
+
 @pytest.mark.slow
 def test_local_and_beam_builds_of_a_listed_set_write_the_same_shards(tmp_path):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
