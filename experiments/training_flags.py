@@ -183,7 +183,8 @@ def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_cl
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   check_dataset(dataset)
   if dataset == "mediasequence" or record_format == "mediasequence":
-    train_split, eval_split = data_splits("mediasequence")
+    # MediaSequence shards: the dataset's split names (train/test for ucf101), else train/validation.
+    train_split, eval_split = SPLITS.get(dataset, SPLITS["mediasequence"])
     import glob  # pylint: disable=import-outside-toplevel
     pattern = data_dir if any(c in data_dir for c in "*?[") else os.path.join(data_dir, "*")
     files = sorted(glob.glob(pattern))
