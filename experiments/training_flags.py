@@ -62,16 +62,18 @@ def _valid_config(value):
                               f"'_', '-', '.'), e.g. split1_none_s128_max2s")
 
 
-def define_dataset_flags(default=None):
+def define_dataset_flags(default=None, flag_values=flags.FLAGS):
   """--dataset and --dataset_config, as every binary that reads a dataset takes them."""
   flags.DEFINE_string(
       "dataset", default, f"{' | '.join(DATASETS)}, or any built <builder>/<config> in "
       "--data_dir (e.g. i3d_ucf101/split1_none_s128_max2s, i3d_video_folder/mysports). Without "
-      "--data_dir and --dataset (training): the embedded synthetic_motion set.")
-  flags.register_validator("dataset", _valid_dataset)
+      "--data_dir and --dataset (training): the embedded synthetic_motion set.",
+      flag_values=flag_values)
+  flags.register_validator("dataset", _valid_dataset, flag_values=flag_values)
   flags.DEFINE_string("dataset_config", None, "The build config of --dataset to read, replacing "
-                      "its default (e.g. --dataset=ucf101 --dataset_config=split1_none_s128_max2s).")
-  flags.register_validator("dataset_config", _valid_config)
+                      "its default (e.g. --dataset=ucf101 --dataset_config=split1_none_s128_max2s).",
+                      flag_values=flag_values)
+  flags.register_validator("dataset_config", _valid_config, flag_values=flag_values)
 
 
 def tfds_name(dataset, split_number=1, synthetic_config=None, dataset_config=None):

@@ -92,6 +92,10 @@ def test_class_folders_build_with_classes_from_the_folders(tmp_path):
                                      str(tmp_path / "tfds"))
   assert data.num_classes == 3 and list(data.class_names) == ["boarding", "lifting", "makeup"]
   assert len(data.train_files) == len(data.eval_files) == 1
+  # TFDS reads it back by name (any name is a set of the user's), label names included.
+  again = tfds.builder("i3d_video_folder/mine_none_s32_max0.5s", data_dir=str(tmp_path / "tfds"))
+  assert again.info.features["label"].names == ["boarding", "lifting", "makeup"]
+  assert again.info.splits["train"].num_examples + again.info.splits["test"].num_examples == 6
   # The same set with another seed: the same classes, a different draw.
   other, _ = build("mine", manual, tmp_path / "tfds", test_fraction=0.5, split_seed=2,
                    shorter_side=40)
@@ -137,6 +141,8 @@ def test_dataset_names_and_errors():
       training_flags.check_dataset(bad)
   with pytest.raises(ValueError, match="set's name is letters"):
     building.make_builder("i3d_video_folder/bad name", "/tmp/unused")
+  default = building.make_builder("i3d_video_folder", "/tmp/unused", test_fraction=0.3)
+  assert (default.builder_config.name, default.builder_config.test_fraction) == ("default", 0.3)
   with pytest.raises(ValueError, match="i3d_ucf101 has no option test_fraction"):
     building.make_builder("i3d_ucf101/split1", "/tmp/unused", test_fraction=0.3)
 
@@ -168,13 +174,19 @@ def test_tfds_cli_loads_the_builder_folder():
   assert result.stdout.split() == ["i3d_video_folder", "VideoFolderConfig"]
 
 
-def test_binaries_reject_a_dataset_value_naming_the_valid_forms():
-  result = subprocess.run([sys.executable, "-m", "experiments.evaluate", "--run_dirs=r",
-                           "--data_dir=d", "--dataset=Kinetics400"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
-  assert result.returncode != 0
-  assert "--dataset='Kinetics400': expected one of kinetics400" in result.stderr
-  assert "i3d_ucf101/split1_none_s128_max2s" in result.stderr
+def test_dataset_flags_reject_a_value_naming_the_valid_forms():
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  values = flags.FlagValues()
+  training_flags.define_dataset_flags(default="kinetics400", flag_values=values)
+  values(["prog", "--dataset=i3d_ucf101/split1_none_s128_max2s"])
+  assert values.dataset == "i3d_ucf101/split1_none_s128_max2s"
+  values.unparse_flags()
+  with pytest.raises(flags.IllegalFlagValueError, match="expected one of kinetics400.*"
+                     "i3d_ucf101/split1_none_s128_max2s"):
+    values(["prog", "--dataset=Kinetics400"])
+  values.unparse_flags()
+  with pytest.raises(flags.IllegalFlagValueError, match="--dataset_config='a/b': a config name"):
+    values(["prog", "--dataset_config=a/b"])
 
 
 @pytest.mark.slow

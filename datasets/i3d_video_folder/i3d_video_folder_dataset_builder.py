@@ -63,6 +63,17 @@ class Builder(video_builder.VideoDatasetBuilder):
   BUILDER_CONFIGS = [VideoFolderConfig(name="default", description="Your videos")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = "Put your videos in manual_dir, one of:\n" + LAYOUT
 
+  def _create_builder_config(self, builder_config, version):
+    """Any name is a set of the user's: `tfds.builder('i3d_video_folder/mysports')` reads it back,
+    and the `default` set takes options (TFDS otherwise refuses a registered name's variant)."""
+    if isinstance(builder_config, VideoFolderConfig):
+      return builder_config
+    if isinstance(builder_config, str):
+      name = builder_config.split(":")[0]
+      if self.get_builder_config(name) is None:
+        return user_config(name)
+    return super()._create_builder_config(builder_config, version)
+
   def _class_names(self):
     return None  # known once manual_dir is listed (_split_items); restored from label.labels.txt
 
