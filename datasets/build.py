@@ -40,7 +40,8 @@ _FLOW_METHOD = flags.DEFINE_enum("flow_method", None, ["tvl1", "tvl1_fast", "non
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")
 _LIST_FILE = flags.DEFINE_string("list_file", None, "i3d_video_folder: the CSV/TSV list to read "
-                                 "(relative to --manual_dir or absolute; default: the one .csv/.tsv "
+                                 "(relative to --manual_dir or absolute; default: the one .csv/.tsv"
+                                 " "
                                  "at its top, else class folders).")
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", None, "i3d_video_folder without given splits: "
                                     "the fraction of each class drawn into 'test' (default 0.2).")

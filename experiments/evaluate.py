@@ -118,7 +118,7 @@ def main(argv):
                                              f"{os.path.basename(run_dir)}{where}")
     if data.num_classes and logits.shape[1] != data.num_classes:
       raise ValueError(f"{run_dir} has {logits.shape[1]} outputs, --dataset={FLAGS.dataset} "
-                       f"{data.num_classes} classes: evaluate a run on the dataset it was trained on")
+                       f"{data.num_classes} classes: evaluate a run on the data it was trained on")
     label = os.path.basename(os.path.normpath(run_dir))
     if fuse:
       other, other_labels, _ = run_logits(fuse[i], files, data.record_format, output_dir,

@@ -71,7 +71,8 @@ def define_dataset_flags(default=None, flag_values=flags.FLAGS):
       flag_values=flag_values)
   flags.register_validator("dataset", _valid_dataset, flag_values=flag_values)
   flags.DEFINE_string("dataset_config", None, "The build config of --dataset to read, replacing "
-                      "its default (e.g. --dataset=ucf101 --dataset_config=split1_none_s128_max2s).",
+                      "its default (e.g. --dataset=ucf101 "
+                      "--dataset_config=split1_none_s128_max2s).",
                       flag_values=flag_values)
   flags.register_validator("dataset_config", _valid_config, flag_values=flag_values)
 
@@ -185,7 +186,7 @@ def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_cl
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   check_dataset(dataset)
   if dataset == "mediasequence" or record_format == "mediasequence":
-    # MediaSequence shards: the dataset's split names (train/test for ucf101), else train/validation.
+    # MediaSequence shards: the dataset's split names (ucf101: train/test), else train/validation.
     train_split, eval_split = SPLITS.get(dataset, SPLITS["mediasequence"])
     import glob  # pylint: disable=import-outside-toplevel
     pattern = data_dir if any(c in data_dir for c in "*?[") else os.path.join(data_dir, "*")

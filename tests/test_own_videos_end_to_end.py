@@ -1,4 +1,4 @@
-"""Your own videos, end to end: build, fine-tune from a release-layout checkpoint, evaluate, by name.
+"""Own videos end to end: build, fine-tune from a release-layout checkpoint, evaluate, by name.
 
 A folder-per-class set (3 classes) and a CSV-listed set (4 classes) of real clips from
 ../shared/testdata (skipped with a reason where it is absent) are built small (no flow, short

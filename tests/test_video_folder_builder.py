@@ -30,7 +30,7 @@ def _link(source, target):
 
 
 def make_class_folders(root, broken=True):
-  """<root>/<class>/<clip> links to real clips, plus (broken) an unreadable file posing as a video."""
+  """<root>/<class>/<clip> links to real clips, and (broken) an unreadable file posing as one."""
   for label, clips in CLASS_CLIPS.items():
     for clip in clips:
       _link(shared_path("testdata", "videos", clip), root / label / clip)
@@ -113,7 +113,8 @@ def test_listed_set_keeps_its_splits_labels_and_windows(tmp_path):
   assert {s: c["examples"] for s, c in result["splits"].items()} == {"train": 4, "test": 3}
   test = {e["video_id"].decode(): e for e in _examples(builder, "test")}
   videos = shared_path("testdata", "videos")
-  outside = lambda name: str(videos / name).lstrip("/")  # absolute paths: their own path  # noqa: E731
+  # Listed by absolute path: the key is that path.
+  outside = lambda name: str(videos / name).lstrip("/")  # noqa: E731
   assert sorted(test) == sorted(["clips/tai_chi_1_1.5", outside("mmaction2_test"),
                                  outside("clean_and_jerk_2_2.4")])
   window = test["clips/tai_chi_1_1.5"]

@@ -11,7 +11,8 @@ import time
 
 def _builder_modules():
   """Imports (registers) the builders; relative, so it works as datasets or i3d_tf_datasets."""
-  from .. import i3d_hmdb51, i3d_kinetics, i3d_ucf101, i3d_video_folder, synthetic_motion  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from .. import i3d_hmdb51, i3d_kinetics, i3d_ucf101, i3d_video_folder, synthetic_motion
   return {"i3d_ucf101": i3d_ucf101, "i3d_hmdb51": i3d_hmdb51, "i3d_kinetics": i3d_kinetics,
           "i3d_video_folder": i3d_video_folder, "synthetic_motion": synthetic_motion}
 

@@ -2,7 +2,7 @@
 
 Pure Python (no TensorFlow, no TFDS): what the `i3d_video_folder` builder lists before it builds,
 and what its unit tests check. Two inputs:
-  - class folders: <dir>/<class>/**/<video>, or already split: <dir>/{train,validation,test}/<class>/
+  - class folders: <dir>/<class>/**/<video>, or split: <dir>/{train,validation,test}/<class>/
   - a list file (.csv, .tsv): rows `path,label[,split][,start,end]` (2 to 5 fields, or a header
     row naming the columns), paths relative to the list's folder or absolute.
 Classes are the folder names / labels, sorted (numerically when all are integers). Without given

@@ -86,7 +86,8 @@ class Builder(video_builder.VideoDatasetBuilder):
       label.names = listing.class_names
     elif list(label.names) != listing.class_names:
       raise ValueError(f"{self.name}/{config.name}: {listing.source} has classes "
-                       f"{listing.class_names[:5]}..., the builder was made for {label.names[:5]}...")
+                       f"{listing.class_names[:5]}..., the builder was made for "
+                       f"{label.names[:5]}...")
     self.info.metadata.update(
         listing.metadata(), manual_dir=str(dl_manager.manual_dir), list_file=config.list_file,
         test_fraction=config.test_fraction if listing.splits_from == "stratified" else None,
