@@ -3,6 +3,8 @@ r"""Builds one of i3d_tf's TFDS datasets, locally (process pool) or with Apache 
   python -m datasets.build --dataset=synthetic_motion/small
   python -m datasets.build --dataset=i3d_ucf101/split1 --manual_dir=data/manual/ucf101 \
       --data_dir=data/tfds [--num_workers=16] [--allow_missing]
+  python -m datasets.build --dataset=i3d_video_folder/mysports --manual_dir=my_videos \
+      [--test_fraction=0.2] [--split_seed=0] [--list_file=videos.csv]   # your own videos
   python -m datasets.build --dataset=i3d_kinetics/400 --manual_dir=... --data_dir=gs://... --beam \
       --beam_options="--runner=DataflowRunner --project=P --region=R --temp_location=gs://... \
       --setup_file=./setup.py"
@@ -20,7 +22,8 @@ from absl import logging
 from .common.building import build, format_summary, make_builder  # noqa: F401
 
 _DATASET = flags.DEFINE_string("dataset", None, "name[/config], e.g. i3d_ucf101/split1, "
-                               "i3d_hmdb51/split2, i3d_kinetics/400, synthetic_motion/small.")
+                               "i3d_hmdb51/split2, i3d_kinetics/400, synthetic_motion/small, "
+                               "i3d_video_folder/<any name for your set>.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where the shards go (TFDS data_dir).")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "The raw videos and annotation files "
                                   "(default data/manual/<name>); see WORKSPACE.md for layouts.")
@@ -37,6 +40,14 @@ _FLOW_METHOD = flags.DEFINE_enum("flow_method", None, ["tvl1", "tvl1_fast", "non
                                  "Override the config's flow method (a new config name).")
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")
+_LIST_FILE = flags.DEFINE_string("list_file", None, "i3d_video_folder: the CSV/TSV list to read "
+                                 "(relative to --manual_dir or absolute; default: the one .csv/.tsv"
+                                 " "
+                                 "at its top, else class folders).")
+_TEST_FRACTION = flags.DEFINE_float("test_fraction", None, "i3d_video_folder without given splits: "
+                                    "the fraction of each class drawn into 'test' (default 0.2).")
+_SPLIT_SEED = flags.DEFINE_integer("split_seed", None, "i3d_video_folder: seed of that stratified "
+                                   "split (default 0).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete an existing build of this version.")
 
 
@@ -48,7 +59,8 @@ def main(argv):
   manual_dir = _MANUAL_DIR.value or os.path.join("data", "manual", name)
   builder = make_builder(_DATASET.value, _DATA_DIR.value, _NUM_WORKERS.value,
                          _ALLOW_MISSING.value, _FLOW_METHOD.value, _SHORTER_SIDE.value,
-                         _MAX_SECONDS.value)
+                         _MAX_SECONDS.value, list_file=_LIST_FILE.value,
+                         test_fraction=_TEST_FRACTION.value, split_seed=_SPLIT_SEED.value)
   use_beam = _BEAM.value or flags.FLAGS["beam_options"].present
   logging.info("Building %s/%s (%s)", builder.name, builder.builder_config.name,
                "Apache Beam" if use_beam else "local pool")

@@ -29,10 +29,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("run_dirs", None, "Training runs (model_dirs) to evaluate; one per split.")
 flags.DEFINE_list("fuse_run_dirs", None, "Second-stream runs, fused with --run_dirs by summing "
                   "logits (two-stream I3D); same count and order as --run_dirs.")
-flags.DEFINE_enum("dataset", "kinetics400", list(training_flags.DATASETS), "Dataset.")
+training_flags.define_dataset_flags(default="kinetics400")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir of the built shards.")
-flags.DEFINE_list("splits", None, "Split numbers of --run_dirs for UCF-101/HMDB-51 (default "
-                  "1,2,3 in order).")
+flags.DEFINE_list("splits", None, "Split numbers of --run_dirs for --dataset=ucf101/hmdb51 "
+                  "(default 1,2,3 in order).")
 flags.DEFINE_string("eval_split", None, "Split name to evaluate (default: the dataset's test or "
                     "validation split).")
 flags.DEFINE_integer("max_videos", None, "Evaluate at most this many videos.")
@@ -125,22 +125,29 @@ def main(argv):
   logits_files = {"run": names[:len(FLAGS.run_dirs)], "fused": names[len(FLAGS.run_dirs):]}
   for i, run_dir in enumerate(FLAGS.run_dirs):
     split = int(splits[i])
+    # A <builder>/<config> names its own build: no split number to show.
+    where = "" if training_flags.is_tfds_name(FLAGS.dataset) else f" split {split}"
     data = training_flags.resolve_data(FLAGS.dataset, FLAGS.data_dir, num_classes=FLAGS.num_classes,
-                                       split_number=split)
+                                       split_number=split, dataset_config=FLAGS.dataset_config)
     files = data.eval_files
     if FLAGS.eval_split:
       from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-      files = records.list_shards(FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split),
-                                  FLAGS.eval_split)
+      files = records.list_shards(
+          FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split,
+                                                   dataset_config=FLAGS.dataset_config),
+          FLAGS.eval_split)
     logits, labels, class_names = run_logits(
         run_dir, files, data.record_format, os.path.join(output_dir, logits_files["run"][i]),
-        f"{os.path.basename(run_dir)} split {split}")
+        f"{os.path.basename(run_dir)}{where}")
+    if data.num_classes and logits.shape[1] != data.num_classes:
+      raise ValueError(f"{run_dir} has {logits.shape[1]} outputs, --dataset={FLAGS.dataset} "
+                       f"{data.num_classes} classes: evaluate a run on the data it was trained on")
     label = os.path.basename(os.path.normpath(run_dir))
     sources = {"run_dir": os.path.abspath(run_dir), "logits": logits_files["run"][i]}
     if fuse:
       other, other_labels, _ = run_logits(
           fuse[i], files, data.record_format, os.path.join(output_dir, logits_files["fused"][i]),
-          f"{os.path.basename(fuse[i])} split {split}")
+          f"{os.path.basename(fuse[i])}{where}")
       sources.update(fuse_run_dir=os.path.abspath(fuse[i]), fuse_logits=logits_files["fused"][i])
       if not np.array_equal(labels, other_labels):
         raise ValueError(f"{run_dir} and {fuse[i]} saw different videos: cannot fuse")
@@ -162,7 +169,7 @@ def main(argv):
     confusion_png(metrics.confusion_matrix(logits, labels, num_classes), class_names,
                   os.path.join(output_dir, f"confusion_matrix{suffix}.png"),
                   f"{label}: top-1 {summary['top1']:.3f}")
-    print(f"{label} split {split}: top-1 {summary['top1']:.4f}  top-5 {summary['top5']:.4f}  "
+    print(f"{label}{where}: top-1 {summary['top1']:.4f}  top-5 {summary['top5']:.4f}  "
           f"mean class accuracy {summary['mean_class_accuracy']:.4f}  "
           f"({summary['num_examples']} videos)", flush=True)
   report = {"dataset": FLAGS.dataset, "splits": results}

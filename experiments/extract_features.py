@@ -25,7 +25,7 @@ flags.DEFINE_string("run_dir", None, "Training run (model_dir) whose latest chec
 flags.DEFINE_string("endpoint", "Mixed_5c", "Endpoint to extract (I3D: Conv3d_1a_7x7 ... "
                     "Mixed_5c, Logits, Predictions).")
 flags.DEFINE_enum("pool", "none", ["none", "mean"], "mean: average the endpoint over T, H, W.")
-flags.DEFINE_enum("dataset", None, list(training_flags.DATASETS), "Dataset of --split_name.")
+training_flags.define_dataset_flags()  # the dataset of --split_name
 flags.DEFINE_string("data_dir", None, "TFDS data_dir of the built shards.")
 flags.DEFINE_string("split_name", "test", "Split to extract (train, test, validation).")
 flags.DEFINE_enum("split", "1", ["1", "2", "3"], "UCF-101/HMDB-51 split number.")
@@ -97,7 +97,8 @@ def main(argv):
       raise app.UsageError("give --videos, or --dataset and --data_dir (and --split_name)")
     from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
     name = training_flags.tfds_name(FLAGS.dataset, int(FLAGS.split), "small"
-                                    if FLAGS.dataset == "synthetic_motion" else None)
+                                    if FLAGS.dataset == "synthetic_motion" else None,
+                                    dataset_config=FLAGS.dataset_config)
     files = records.list_shards(FLAGS.data_dir, name, FLAGS.split_name)
     total = records.num_examples(FLAGS.data_dir, name, FLAGS.split_name)
     examples = pipeline.read_examples(files, deterministic=True, cycle_length=1)

@@ -5,6 +5,8 @@
       REDUCED configuration (says so), then writes checkpoint, metrics.json and a SavedModel.
   python -m experiments.train_kinetics --model=i3d_rgb --dataset=kinetics400 \
       --data_dir=data/tfds --batch_size=384 --strategy=multi_worker   # the release's recipe
+  python -m experiments.train_kinetics --model=i3d_rgb --dataset=i3d_video_folder/mysports \
+      --data_dir=data/tfds --init=rgb_imagenet/model.ckpt   # any built <builder>/<config>
 
 Rerun with the same --model_dir to resume (also after kill -9). See README, 'Training and
 evaluation', and WORKSPACE.md, 'Training on many GPUs and machines'.
@@ -80,7 +82,8 @@ def main(argv):
   data = training_flags.resolve_data(dataset, data_dir, FLAGS.record_format,
                                      num_classes=FLAGS.num_classes,
                                      synthetic_config=FLAGS.synthetic_config if embedded or
-                                     dataset == "synthetic_motion" else None)
+                                     dataset == "synthetic_motion" else None,
+                                     dataset_config=None if embedded else FLAGS.dataset_config)
   config = training_flags.config_from_flags(FLAGS, model_dir, **overrides)
   from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel

@@ -1,11 +1,18 @@
-"""Flags and data resolution shared by train_kinetics.py and finetune.py.
+"""Flags and data resolution shared by train_kinetics.py, finetune.py, evaluate.py and
+extract_features.py.
 
-`--dataset` names -> TFDS builder names (the builders in datasets/): kinetics400/600/700 ->
+`--dataset` takes a short name -> a TFDS build of the builders in datasets/: kinetics400/600/700 ->
 i3d_kinetics/<n>, ucf101 / hmdb51 -> i3d_ucf101/split<N>, i3d_hmdb51/split<N>, synthetic_motion; or
-`mediasequence` for MediaSequence shards (--data_dir: a folder or glob; files whose name contains the
-split name). Enum flags reject unknown values with the list of valid ones.
+any built `<builder>/<config>[:version]` in --data_dir, e.g. i3d_ucf101/split1_none_s128_max2s (a
+smoke build's derived config) or i3d_video_folder/mysports (your own videos); or `mediasequence`
+for MediaSequence shards (--data_dir: a folder or glob; files whose name contains the split name).
+`--dataset_config` swaps the config of either form (--dataset=ucf101
+--dataset_config=split1_none_s128_max2s). The classes (count and names) always come from the
+build's label feature, never from a constant. Enum flags reject unknown values with the list of
+valid ones.
 """
 import os
+import re
 
 from absl import flags
 
@@ -20,27 +27,97 @@ SPLITS = {"kinetics400": ("train", "validation"), "kinetics600": ("train", "vali
           "kinetics700": ("train", "validation"), "ucf101": ("train", "test"),
           "hmdb51": ("train", "test"), "synthetic_motion": ("train", "test"),
           "mediasequence": ("train", "validation")}
+# A TFDS name as datasets/ and `tfds build` write it: builder[/config][:version].
+_TFDS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?(:\d+\.\d+\.\d+)?$")
+_CONFIG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+EVAL_SPLITS = ("validation", "test")  # the held-out split of a build, the first it has
 
 
-def tfds_name(dataset, split_number=1, synthetic_config=None):
-  """The TFDS builder name (with config) of a --dataset value."""
+def is_tfds_name(dataset):
+  """True for a `<builder>[/<config>][:version]` value of --dataset (not a short name)."""
+  return bool(dataset) and dataset not in DATASETS and bool(_TFDS_NAME_RE.match(dataset))
+
+
+def check_dataset(dataset):
+  """Raises ValueError naming the valid forms unless `dataset` is a short name or a TFDS name."""
+  if dataset is None or dataset in DATASETS or is_tfds_name(dataset):
+    return
+  raise ValueError(f"--dataset={dataset!r}: expected one of {', '.join(DATASETS)}, or a built "
+                   f"<builder>/<config> in --data_dir (e.g. i3d_ucf101/split1_none_s128_max2s, "
+                   f"i3d_video_folder/mysports)")
+
+
+def _valid_dataset(value):
+  try:
+    check_dataset(value)
+  except ValueError as e:
+    raise flags.ValidationError(str(e)) from None
+  return True
+
+
+def _valid_config(value):
+  if value is None or _CONFIG_RE.match(value):
+    return True
+  raise flags.ValidationError(f"--dataset_config={value!r}: a config name (letters, digits, "
+                              f"'_', '-', '.'), e.g. split1_none_s128_max2s")
+
+
+def define_dataset_flags(default=None, flag_values=flags.FLAGS):
+  """--dataset and --dataset_config, as every binary that reads a dataset takes them."""
+  flags.DEFINE_string(
+      "dataset", default, f"{' | '.join(DATASETS)}, or any built <builder>/<config> in "
+      "--data_dir (e.g. i3d_ucf101/split1_none_s128_max2s, i3d_video_folder/mysports). Without "
+      "--data_dir and --dataset (training): the embedded synthetic_motion set.",
+      flag_values=flag_values)
+  flags.register_validator("dataset", _valid_dataset, flag_values=flag_values)
+  flags.DEFINE_string("dataset_config", None, "The build config of --dataset to read, replacing "
+                      "its default (e.g. --dataset=ucf101 "
+                      "--dataset_config=split1_none_s128_max2s).",
+                      flag_values=flag_values)
+  flags.register_validator("dataset_config", _valid_config, flag_values=flag_values)
+
+
+def tfds_name(dataset, split_number=1, synthetic_config=None, dataset_config=None):
+  """The TFDS builder name (with config) of a --dataset value (+ --dataset_config)."""
+  if is_tfds_name(dataset):
+    name, _, version = dataset.partition(":")
+    if dataset_config:
+      name = f"{name.partition('/')[0]}/{dataset_config}"
+    return f"{name}:{version}" if version else name
   if dataset.startswith("kinetics"):
-    return f"i3d_kinetics/{dataset[len('kinetics'):]}"
-  if dataset in ("ucf101", "hmdb51"):
-    return f"i3d_{dataset}/split{split_number}"
-  if dataset == "synthetic_motion":
-    return f"synthetic_motion/{synthetic_config}" if synthetic_config else "synthetic_motion"
-  raise ValueError(f"--dataset={dataset!r} has no TFDS builder")
+    builder, config = "i3d_kinetics", dataset[len("kinetics"):]
+  elif dataset in ("ucf101", "hmdb51"):
+    builder, config = f"i3d_{dataset}", f"split{split_number}"
+  elif dataset == "synthetic_motion":
+    builder, config = "synthetic_motion", synthetic_config
+  else:
+    raise ValueError(f"--dataset={dataset!r} has no TFDS builder")
+  config = dataset_config or config
+  return f"{builder}/{config}" if config else builder
+
+
+def data_splits(dataset, data_dir=None, name=None):
+  """(train split, held-out split) of a --dataset: fixed for the short names, read from the build
+  (train, and validation else test) for a <builder>/<config>."""
+  if not is_tfds_name(dataset):
+    return SPLITS[dataset]
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  names = records.split_names(data_dir, name or dataset)
+  held_out = [s for s in EVAL_SPLITS if s in names]
+  if "train" not in names or not held_out:
+    raise ValueError(f"--dataset={dataset}: the build in {data_dir} has splits {names}; training "
+                     f"needs 'train' and one of {', '.join(EVAL_SPLITS)}")
+  return "train", held_out[0]
 
 
 def define_flags(default_model="i3d_rgb"):
   """Defines the flags common to the training binaries."""
   flags.DEFINE_enum("model", default_model, list(registry.names()), "Model from the registry.")
-  flags.DEFINE_enum("dataset", None, list(DATASETS),
-                    "Dataset. Without --data_dir and --dataset: the embedded synthetic_motion set.")
+  define_dataset_flags()
   flags.DEFINE_string("data_dir", None, "TFDS data_dir holding the built shards (or, for "
                       "--dataset=mediasequence, a folder or glob of SequenceExample shards).")
-  flags.DEFINE_integer("num_classes", None, "Classes, for --dataset=mediasequence only.")
+  flags.DEFINE_integer("num_classes", None, "Classes, for --dataset=mediasequence only (a TFDS "
+                       "build names its own; a different value there is an error).")
   flags.DEFINE_string("model_dir", None, "Where the run's checkpoints, logs, metrics and "
                       "SavedModel go (default runs/<model>_<dataset>). Rerun to resume.")
   flags.DEFINE_string("init", "scratch", "scratch | imagenet | <checkpoint>: a run's model_dir "
@@ -94,7 +171,8 @@ def define_flags(default_model="i3d_rgb"):
 
 
 def default_model_dir(model, dataset, suffix=""):
-  return os.path.join("runs", f"{model}_{dataset}{suffix}")
+  """runs/<model>_<dataset><suffix>; a <builder>/<config> dataset as <builder>_<config>."""
+  return os.path.join("runs", f"{model}_{dataset.replace('/', '_').replace(':', '_')}{suffix}")
 
 
 def default_schedule(model):
@@ -102,11 +180,14 @@ def default_schedule(model):
 
 
 def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_classes=None,
-                 synthetic_config=None):
-  """An experiment.DataSource for a --dataset/--data_dir pair."""
+                 synthetic_config=None, dataset_config=None):
+  """An experiment.DataSource for a --dataset/--data_dir pair; a TFDS build's classes (count and
+  names) are its label feature's."""
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  train_split, eval_split = SPLITS[dataset]
+  check_dataset(dataset)
   if dataset == "mediasequence" or record_format == "mediasequence":
+    # MediaSequence shards: the dataset's split names (ucf101: train/test), else train/validation.
+    train_split, eval_split = SPLITS.get(dataset, SPLITS["mediasequence"])
     import glob  # pylint: disable=import-outside-toplevel
     pattern = data_dir if any(c in data_dir for c in "*?[") else os.path.join(data_dir, "*")
     files = sorted(glob.glob(pattern))
@@ -118,8 +199,18 @@ def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_cl
     if not num_classes:
       raise ValueError("--dataset=mediasequence needs --num_classes")
     return experiment.DataSource(train, evaluation, num_classes, None, "mediasequence")
-  name = tfds_name(dataset, split_number, synthetic_config)
-  num, class_names = records.dataset_info(data_dir, name)
+  name = tfds_name(dataset, split_number, synthetic_config, dataset_config)
+  try:
+    num, class_names = records.dataset_info(data_dir, name)
+  except FileNotFoundError as e:
+    built = records.built_datasets(data_dir)
+    raise FileNotFoundError(f"--dataset={dataset}" + (f" --dataset_config={dataset_config}" if
+                            dataset_config else "") + f": {e}. Built in {data_dir}: "
+                            f"{', '.join(built) or 'nothing'}") from None
+  if num_classes and num_classes != num:
+    raise ValueError(f"--num_classes={num_classes}, but {name} in {data_dir} has {num} classes "
+                     f"(its label feature): leave --num_classes out")
+  train_split, eval_split = data_splits(dataset, data_dir, name)
   return experiment.DataSource(
       records.list_shards(data_dir, name, train_split),
       records.list_shards(data_dir, name, eval_split), num, class_names, "tfds")

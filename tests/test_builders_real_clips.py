@@ -246,4 +246,4 @@ def test_installed_layout_imports_as_i3d_tf_datasets(tmp_path):
   result = _run(["-c", code], cwd=tmp_path, env={"PYTHONPATH": f"{lib}{os.pathsep}{REPO_ROOT}"})
   assert result.returncode == 0, result.stderr[-3000:]
   assert "51 i3d_tf_datasets.build ['i3d_hmdb51', 'i3d_kinetics', 'i3d_ucf101', " \
-         "'synthetic_motion']" in result.stdout
+         "'i3d_video_folder', 'synthetic_motion']" in result.stdout

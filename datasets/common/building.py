@@ -11,9 +11,10 @@ import time
 
 def _builder_modules():
   """Imports (registers) the builders; relative, so it works as datasets or i3d_tf_datasets."""
-  from .. import i3d_hmdb51, i3d_kinetics, i3d_ucf101, synthetic_motion  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from .. import i3d_hmdb51, i3d_kinetics, i3d_ucf101, i3d_video_folder, synthetic_motion
   return {"i3d_ucf101": i3d_ucf101, "i3d_hmdb51": i3d_hmdb51, "i3d_kinetics": i3d_kinetics,
-          "synthetic_motion": synthetic_motion}
+          "i3d_video_folder": i3d_video_folder, "synthetic_motion": synthetic_motion}
 
 
 def override_config(config, flow_method=None, shorter_side=None, max_seconds=None):
@@ -34,8 +35,12 @@ def override_config(config, flow_method=None, shorter_side=None, max_seconds=Non
 
 
 def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_method=None,
-                 shorter_side=None, max_seconds=None):
-  """The builder instance for 'name[/config]' (configs as registered, plus overrides)."""
+                 shorter_side=None, max_seconds=None, **config_options):
+  """The builder instance for 'name[/config]' (configs as registered, plus overrides).
+
+  i3d_video_folder takes any config name (the user's name for their set) and `config_options`
+  (list_file, test_fraction, split_seed); None values are left at the config's.
+  """
   modules = _builder_modules()
   name, _, config_name = dataset.partition("/")
   if name not in modules:
@@ -44,10 +49,20 @@ def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_
   builder_cls = modules[name].Builder
   configs = {c.name: c for c in builder_cls.BUILDER_CONFIGS}
   config_name = config_name or builder_cls.BUILDER_CONFIGS[0].name
-  if config_name not in configs:
+  config_options = {k: v for k, v in config_options.items() if v is not None}
+  user_config = getattr(modules[name], "user_config", None)
+  if user_config is not None and config_name not in configs:
+    config = user_config(config_name)
+  elif config_name not in configs:
     raise ValueError(f"--dataset={dataset!r}: unknown config {config_name!r} of {name}; expected "
                      f"one of {sorted(configs)}")
-  config = override_config(configs[config_name], flow_method, shorter_side, max_seconds)
+  else:
+    config = configs[config_name]
+  unknown = sorted(k for k in config_options if not hasattr(config, k))
+  if unknown:
+    raise ValueError(f"--dataset={dataset!r}: {name} has no option {', '.join(unknown)}")
+  config = override_config(dataclasses.replace(config, **config_options) if config_options
+                           else config, flow_method, shorter_side, max_seconds)
   return builder_cls(config=config, data_dir=data_dir, num_workers=num_workers,
                      allow_missing=allow_missing)
 

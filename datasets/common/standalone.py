@@ -3,8 +3,9 @@
 TFDS imports the folder without its parent package and meanwhile stands in for the name `datasets`
 (HuggingFace's), so the builders' relative imports fail. Loaded by file path (stdlib only, no
 package needed), `make_importable()` makes `i3d_tf_datasets` importable: the installed package if
-there is one, else this `datasets/` folder linked under that name, for this process and its workers
-(pool workers inherit sys.path; Beam's worker processes the environment, hence PYTHONPATH).
+it is this folder, else this `datasets/` folder linked under that name ahead of any other install,
+for this process and its workers (pool workers inherit sys.path; Beam's worker processes the
+environment, hence PYTHONPATH).
 """
 import os
 import pathlib
@@ -15,11 +16,13 @@ _DATASETS_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 
 def make_importable():
-  try:
-    import i3d_tf_datasets  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
-    return
-  except ImportError:
-    pass
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  spec = importlib.util.find_spec("i3d_tf_datasets")
+  locations = list(getattr(spec, "submodule_search_locations", None) or []) if spec else []
+  if any(pathlib.Path(p).resolve() == _DATASETS_DIR for p in locations):
+    return  # the installed package is this very folder
+  # Not installed, or installed from another copy (e.g. an older install beside this checkout):
+  # the builder loaded from this folder must import this folder's modules, not that copy's.
   link_dir = tempfile.mkdtemp(prefix="i3d_tf_datasets_")
   (pathlib.Path(link_dir) / "i3d_tf_datasets").symlink_to(_DATASETS_DIR)
   paths = [link_dir, str(_DATASETS_DIR.parent)]  # the parent: i3d_tf, if not installed

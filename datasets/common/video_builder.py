@@ -54,10 +54,11 @@ class VideoBuilderConfig(tfds.core.BuilderConfig):
 
 
 def video_features(class_names):
-  """The features of FORMAT.md section 2."""
+  """The features of FORMAT.md section 2 (class_names None: named once the videos are listed)."""
   return tfds.features.FeaturesDict({
       "video_id": tfds.features.Text(),
-      "label": tfds.features.ClassLabel(names=list(class_names)),
+      "label": (tfds.features.ClassLabel(names=list(class_names)) if class_names is not None
+                else tfds.features.ClassLabel()),
       # [T, H, W, 3] uint8, 25 fps, shorter side `shorter_side`.
       "rgb": tfds.features.Video(shape=(None, None, None, 3), encoding_format="jpeg"),
       # [T, H, W, 3] uint8: R = quantized x, G = quantized y, B = 0.
@@ -146,7 +147,7 @@ class EmptySplitError(Exception):
 
 
 class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
-  """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics and synthetic_motion.
+  """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics, i3d_video_folder and synthetic_motion.
 
   Builder kwargs beyond TFDS's: `num_workers` (local build processes; 0 = in this process; default
   all cores) and `allow_missing` (build the videos that exist, count the others).

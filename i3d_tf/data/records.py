@@ -130,6 +130,30 @@ def num_examples(data_dir, dataset_name, split):
   return sum(int(n) for n in split_info.get("shardLengths", []))
 
 
+def split_names(data_dir, dataset_name):
+  """The split names of a finished build, from its dataset_info.json."""
+  return [s["name"] for s in _read_info(dataset_dir(data_dir, dataset_name)).get("splits", [])]
+
+
+def built_datasets(data_dir):
+  """'builder/config' (or 'builder' for builders without configs) of every finished build in
+  data_dir, sorted: what a --dataset=<builder>/<config> flag can name."""
+  data_dir = str(data_dir)
+  if not tf.io.gfile.isdir(data_dir):
+    return []
+  found = []
+  for builder in sorted(b.rstrip("/") for b in tf.io.gfile.listdir(data_dir)):
+    base = os.path.join(data_dir, builder)
+    if builder.startswith(".") or not tf.io.gfile.isdir(base):
+      continue
+    if _versions(base):
+      found.append(builder)
+    for config in sorted(c.rstrip("/") for c in tf.io.gfile.listdir(base)):
+      if not config.startswith(".") and _versions(os.path.join(base, config)):
+        found.append(f"{builder}/{config}")
+  return found
+
+
 def dataset_info(data_dir, dataset_name):
   """(num_classes, class_names) of the `label` ClassLabel; names are 'class_<i>' if unnamed."""
   directory = dataset_dir(data_dir, dataset_name)
