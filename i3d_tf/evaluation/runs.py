@@ -165,3 +165,30 @@ def model_folder_writer(output_dir):
   except BaseException:
     shutil.rmtree(tmp_dir, ignore_errors=True)
     raise
+
+
+def load_model_folders(model_dir, flow_model_dir=None, **model_overrides):
+  """[(model, run, stream names, folder)] for a model folder and an optional Flow-model folder.
+
+  A two-stream model is one folder (i3d_two_stream) or an RGB folder + `flow_model_dir`; their
+  logits are summed, as the release does. The folders must agree on classes and crop size.
+  """
+  loaded = []
+  for folder in [model_dir] + ([flow_model_dir] if flow_model_dir else []):
+    model, run = load_run(folder, **model_overrides)
+    streams = clip_spec_of_run(run).stream_names
+    loaded.append((model, run, streams, folder))
+  if flow_model_dir:
+    (_, first, first_streams, _), (_, flow, flow_streams, _) = loaded
+    if flow_streams != ("flow",) or "flow" in first_streams:
+      raise ValueError(f"--flow_model_dir={flow_model_dir} must hold a flow-only model (it holds "
+                       f"{flow['model']}) beside a model without a flow stream in --model_dir="
+                       f"{model_dir} (it holds {first['model']})")
+    if first["num_classes"] != flow["num_classes"]:
+      raise ValueError(f"--model_dir={model_dir} has {first['num_classes']} classes, "
+                       f"--flow_model_dir={flow_model_dir} {flow['num_classes']}: they must agree")
+    sizes = [r.get("clip", {}).get("crop_size") or 224 for _, r, _, _ in loaded]
+    if sizes[0] != sizes[1]:
+      raise ValueError(f"--model_dir={model_dir} takes {sizes[0]} px crops, --flow_model_dir="
+                       f"{flow_model_dir} {sizes[1]} px: they must agree")
+  return loaded
