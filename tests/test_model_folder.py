@@ -1,0 +1,135 @@
+"""One model folder: the importer's output is read as a run; kill -9 and failed exports leave
+nothing half-written; the uint8 serving signature in a process that never imports i3d_tf."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from i3d_tf import export
+from i3d_tf.evaluation import runs
+from i3d_tf.models import registry
+from i3d_tf.video import decode
+from i3d_tf.video import model_input
+from tests import pretrained_fixtures as pf
+from tests.conftest import REPO_ROOT, shared_path
+
+
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+  return pf.imported_folder(tmp_path_factory.mktemp("folder"))
+
+
+def test_import_writes_a_model_folder_read_as_a_run(rgb_folder):
+  run = runs.read_run_config(str(rgb_folder))
+  assert (run["model"], run["num_classes"], run["clip"]["crop_size"]) == ("i3d_rgb", 7, pf.CROP)
+  assert run["model_options"] == {"final_pool_padding": "SAME"}
+  assert runs.class_names(run, str(rgb_folder)) == pf.CLASSES
+  assert runs.is_model_folder(str(rgb_folder))
+  for name in ("saved_model", "model.weights.h5", "label_map.txt", "import_info.json",
+               "checkpoint", "ckpt-0.index"):
+    assert (rgb_folder / name).exists(), name
+  assert not [p for p in os.listdir(rgb_folder.parent) if ".writing-" in p]
+
+
+def test_a_folder_without_run_config_or_marker_is_not_a_model(tmp_path, rgb_folder):
+  old = tmp_path / "old_import"
+  (old / "saved_model").mkdir(parents=True)
+  (old / "model.weights.h5").write_bytes(b"")
+  with pytest.raises(FileNotFoundError, match="not a complete model folder"):
+    runs.read_run_config(str(old))
+  cut = tmp_path / "cut"
+  cut.mkdir()
+  (cut / "run_config.json").write_text((rgb_folder / "run_config.json").read_text())
+  assert not runs.is_model_folder(str(cut))
+  with pytest.raises(FileNotFoundError, match="import_info.json: an import that did not finish"):
+    runs.read_run_config(str(cut))
+  with pytest.raises(FileNotFoundError, match="expected a model folder"):
+    runs.read_run_config(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.slow
+def test_kill_9_during_import_leaves_no_model_folder(tmp_path):
+  checkpoint = pf.release_checkpoint(tmp_path / "release")
+  out = tmp_path / "imported"
+  command = [sys.executable, "-m", "experiments.import_deepmind_checkpoint",
+             f"--checkpoint={checkpoint}", f"--output_dir={out}", "--crop_size=64",
+             "--final_pool_padding=SAME"]
+  process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+  deadline = time.time() + 240
+  writing = []
+  while time.time() < deadline and process.poll() is None:
+    writing = [p for p in tmp_path.iterdir() if p.name.startswith(".imported.writing-")]
+    if writing and (writing[0] / "saved_model").exists():
+      break  # killed while it writes: the SavedModel begun, the weights and marker not yet
+    time.sleep(0.02)
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait()
+  assert writing, "the import ended before it wrote anything"
+  assert not out.exists()  # nothing at --output_dir: no half model folder to be read
+  with pytest.raises(FileNotFoundError):
+    runs.read_run_config(str(out))
+  result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert runs.is_model_folder(str(out))
+  assert not [p for p in tmp_path.iterdir() if ".writing-" in p.name]  # the leftover removed
+
+
+@pytest.mark.slow
+def test_a_failed_export_leaves_no_temporary_folder(tmp_path, monkeypatch):
+  temp = tmp_path / "tmp"
+  temp.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(temp))
+  spec = registry.get("i3d_flow").input_spec
+  model = registry.build_model("i3d_flow", 2, final_pool_padding="SAME")
+  (tmp_path / "a_file").write_text("in the way")
+  with pytest.raises(Exception):  # the export folder's path is a file
+    export.export_saved_model(model, str(tmp_path / "a_file" / "sm"), spec, label_map=["a", "b"])
+  assert os.listdir(temp) == []
+
+
+_SERVE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    export_dir, inputs_path, outputs_path = sys.argv[1:]
+    loaded = tf.saved_model.load(export_dir)
+    inputs = np.load(inputs_path)
+    uint8 = loaded.signatures["serving_uint8"](frames=tf.constant(inputs["frames"]))
+    floats = loaded.signatures["serving_default"](video=tf.constant(inputs["video"]))
+    np.savez(outputs_path, uint8=uint8["logits"].numpy(), float=floats["logits"].numpy())
+    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "i3d_tf")))
+""")
+
+
+@pytest.mark.slow
+def test_uint8_signature_gives_the_float_signatures_logits_without_i3d_tf(rgb_folder, tmp_path):
+  video = shared_path("testdata", "videos", "v_ApplyEyeMakeup_g01_c01.avi")
+  raw = decode.read_video(str(video), shorter_side=None)[:10]  # uint8 [10, 240, 320, 3]
+  assert raw.shape[1:3] != (256, 256)
+  spec = model_input.VideoInputSpec(streams=("rgb",), crop_size=pf.CROP)
+  # The project's own path: cv2 resize to shorter side 256, centre crop, [-1, 1].
+  frames = decode.read_video(str(video))[:10]
+  video_input = model_input.frames_to_inputs(frames, spec)[0]["rgb"]
+  np.savez(tmp_path / "in.npz", frames=raw[None], video=video_input[None])
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # i3d_tf not importable
+  result = subprocess.run(
+      [sys.executable, "-c", _SERVE, str(rgb_folder / "saved_model"), str(tmp_path / "in.npz"),
+       str(tmp_path / "out.npz")], cwd=tmp_path, env=env, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+  out = np.load(tmp_path / "out.npz")
+  scale = np.abs(out["float"]).max()
+  assert scale > 1e-2
+  # Equal up to the 8-bit rounding of the resized pixels (TF's and OpenCV's bilinear differ there).
+  print("max |uint8 - float| logits:", np.abs(out["uint8"] - out["float"]).max(), "of", scale)
+  np.testing.assert_allclose(out["uint8"], out["float"], atol=0.02 * scale)
+  assert np.argmax(out["uint8"]) == np.argmax(out["float"])
