@@ -170,3 +170,24 @@ def test_rerun_after_kill_9_skips_done_videos_and_names_do_not_collide(rgb_folde
   assert a.shape == b.shape == (math.ceil((40 - 16) / 8) + 1, len(pf.CLASSES))
   assert not np.allclose(a, b)  # two videos, two outputs
   assert not [p for p in out.rglob("*.tmp-*")]  # no temporary files left
+
+
+@pytest.mark.slow
+def test_beam_runs_the_same_per_video_function(rgb_folder, tmp_path):
+  videos = tmp_path / "videos"
+  videos.mkdir()
+  for i in range(2):
+    _noise_video(videos / f"v{i}.avi", 24, seed=i, size=(64, 80))
+  outputs = {}
+  for mode, extra in (("local", []), ("beam", ["--beam", "--beam_options=--runner=DirectRunner"])):
+    out = tmp_path / mode
+    result = subprocess.run(_extract(rgb_folder, videos, out, "--window=16", "--stride=8",
+                                     "--endpoint=Logits", *extra),
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 videos' features" in result.stdout
+    outputs[mode] = {n: np.load(out / n) for n in ("v0.avi.npy", "v1.avi.npy")}
+    assert (out / "index.tsv").read_text().count("\n") == 3
+  for name, value in outputs["local"].items():
+    assert value.shape == (3, len(pf.CLASSES))
+    np.testing.assert_allclose(outputs["beam"][name], value, rtol=1e-5, atol=1e-6)
