@@ -89,3 +89,38 @@ def test_videos_flag_takes_folders_and_globs_and_names_what_is_missing(tmp_path)
     model_input.list_videos([str(tmp_path / "nope.mp4")])
   with pytest.raises(decode.VideoDecodeError, match="is a folder, not a video file"):
     decode.read_video(str(tmp_path / "a"))
+
+
+@pytest.mark.slow
+def test_two_stream_as_one_folder_or_two_gives_the_summed_logits(tmp_path):
+  """An i3d_two_stream import and an RGB + a Flow folder of the same weights: one answer, the sum
+  of the streams' logits on frames and TV-L1 flow computed here."""
+  from i3d_tf.checkpoints import import_release  # pylint: disable=import-outside-toplevel
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
+  video = str(shared_path("testdata", "videos", "v_ApplyEyeMakeup_g01_c01.avi"))
+  rgb_ckpt = pf.release_checkpoint(tmp_path / "release", "rgb", seed=0)
+  flow_ckpt = pf.release_checkpoint(tmp_path / "release", "flow", seed=1)
+  names = pf.label_map(tmp_path)
+  folders = {}
+  for name, checkpoint, flow in (("rgb", rgb_ckpt, None), ("flow", flow_ckpt, None),
+                                 ("joint", rgb_ckpt, flow_ckpt)):
+    folders[name] = str(tmp_path / name)
+    import_release.import_checkpoint(checkpoint, folders[name], names, flow_checkpoint=flow,
+                                     crop_size=pf.CROP, final_pool_padding="SAME")
+  frames = 10
+  joint, _, _ = classify.Classifier(folders["joint"], flow_method="tvl1_fast").classify(
+      video, max_frames=frames)
+  pair, _, _ = classify.Classifier(folders["rgb"], folders["flow"], "tvl1_fast").classify(
+      video, max_frames=frames)
+  np.testing.assert_allclose(joint, pair, rtol=1e-5, atol=1e-5)
+  decoded = decode.read_video(video)[:frames + 1]  # the 11th frame: the last flow's target
+  flow = flow_lib.compute_flow(decoded, "tvl1_fast")[:frames]
+  top, left = (decoded.shape[1] - pf.CROP) // 2, (decoded.shape[2] - pf.CROP) // 2
+  flow = flow[:, top:top + pf.CROP, left:left + pf.CROP] / 20.0
+  rgb_model, _ = runs.load_run(folders["rgb"])
+  flow_model, _ = runs.load_run(folders["flow"])
+  expected = (rgb_model(pf.centre_crop_scaled(decoded[:frames], pf.CROP)[None]).numpy()[0] +
+              flow_model(flow[None]).numpy()[0])
+  np.testing.assert_allclose(joint, expected, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="must hold a flow-only model"):
+    classify.Classifier(folders["rgb"], folders["rgb"])

@@ -174,3 +174,15 @@ def test_the_import_folder_drives_evaluate_extract_features_and_finetune(tmp_pat
   before, after = imported.deepmind_variables(), tuned.deepmind_variables()
   for name in ("Conv3d_1a_7x7/conv_3d/w", "Mixed_5c/Branch_3/Conv3d_0b_1x1/batch_norm/beta"):
     np.testing.assert_array_equal(after[name].numpy(), before[name].numpy())
+
+
+def test_an_import_never_replaces_a_folder_it_did_not_write(tmp_path):
+  checkpoint = pf.release_checkpoint(tmp_path / "release")
+  run = tmp_path / "a_training_run"
+  run.mkdir()
+  (run / "run_config.json").write_text("{}")
+  from i3d_tf.checkpoints import import_release  # pylint: disable=import-outside-toplevel
+  with pytest.raises(FileExistsError, match="neither an earlier import nor empty"):
+    import_release.import_checkpoint(checkpoint, str(run), crop_size=64, final_pool_padding="SAME")
+  assert os.listdir(run) == ["run_config.json"]
+  assert not [p for p in os.listdir(tmp_path) if ".writing-" in p]

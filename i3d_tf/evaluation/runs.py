@@ -141,13 +141,14 @@ def model_folder_writer(output_dir):
 
   A killed writer leaves only the temporary folder (.NAME.writing-XXXX), which the next writer of
   the same output_dir removes; an exception removes it at once. An existing output_dir is replaced
-  only when it is a model folder or empty (anything else is refused, naming it).
+  only when it is an earlier import or empty (a training run or anything else is refused).
   """
   output_dir = os.path.abspath(output_dir)
   parent, name = os.path.split(output_dir)
   os.makedirs(parent, exist_ok=True)
-  if os.path.exists(output_dir) and os.listdir(output_dir) and not is_model_folder(output_dir):
-    raise FileExistsError(f"{output_dir} exists and is not a model folder (nor empty): "
+  if (os.path.exists(output_dir) and os.listdir(output_dir) and
+      not os.path.isfile(os.path.join(output_dir, IMPORT_MARKER))):
+    raise FileExistsError(f"{output_dir} exists and is neither an earlier import nor empty: "
                           f"give another --output_dir or remove it")
   for leftover in os.listdir(parent):
     if leftover.startswith(f".{name}{_TMP_INFIX}"):
