@@ -61,7 +61,7 @@ def main(argv):
   del argv
   from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
   from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
-  from experiments import classify  # pylint: disable=import-outside-toplevel
+  from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
   source = FLAGS.video
   if source is None:
     from tests.conftest import SHARED_DIR  # pylint: disable=import-outside-toplevel

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from experiments import classify
+from i3d_tf.evaluation import classify
 from i3d_tf.evaluation import runs
 from i3d_tf.video import decode
 from tests import pretrained_fixtures as pf
