@@ -32,6 +32,7 @@ def _expected_top(folder, video, k):
   return [(pf.CLASSES[i], probabilities[i]) for i in order]
 
 
+@pytest.mark.slow
 def test_top_k_equals_the_model_on_the_same_frames(rgb_folder, tmp_path):
   video = shared_path("testdata", "videos", "v_ApplyEyeMakeup_g01_c01.avi")
   out = tmp_path / "labels.json"
