@@ -66,6 +66,7 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
   `final_pool_padding` set the clip geometry the folder is used with (default: the release's 224 px
   and VALID pool; crops under 224 need 'SAME').
   """
+  runs.check_replaceable(output_dir)  # before minutes of work, not after
   if flow_checkpoint is None:
     layouts = {"single": deepmind.inspect_checkpoint(checkpoint, stream=stream, scope=scope)}
     model_name = {"rgb": "i3d_rgb", "flow": "i3d_flow"}[layouts["single"].stream]

@@ -135,6 +135,16 @@ def write_model_folder(folder, model, model_name, num_classes, model_options, in
   return run_info
 
 
+def check_replaceable(output_dir):
+  """Absolute `output_dir`, if it is absent, empty or an earlier import; else FileExistsError."""
+  output_dir = os.path.abspath(output_dir)
+  if (os.path.exists(output_dir) and os.listdir(output_dir) and
+      not os.path.isfile(os.path.join(output_dir, IMPORT_MARKER))):
+    raise FileExistsError(f"{output_dir} exists and is neither an earlier import nor empty: "
+                          f"give another --output_dir or remove it")
+  return output_dir
+
+
 @contextlib.contextmanager
 def model_folder_writer(output_dir):
   """Yields a temporary folder beside `output_dir`; on success it replaces `output_dir` by rename.
@@ -143,13 +153,9 @@ def model_folder_writer(output_dir):
   the same output_dir removes; an exception removes it at once. An existing output_dir is replaced
   only when it is an earlier import or empty (a training run or anything else is refused).
   """
-  output_dir = os.path.abspath(output_dir)
+  output_dir = check_replaceable(output_dir)
   parent, name = os.path.split(output_dir)
   os.makedirs(parent, exist_ok=True)
-  if (os.path.exists(output_dir) and os.listdir(output_dir) and
-      not os.path.isfile(os.path.join(output_dir, IMPORT_MARKER))):
-    raise FileExistsError(f"{output_dir} exists and is neither an earlier import nor empty: "
-                          f"give another --output_dir or remove it")
   for leftover in os.listdir(parent):
     if leftover.startswith(f".{name}{_TMP_INFIX}"):
       shutil.rmtree(os.path.join(parent, leftover), ignore_errors=True)
