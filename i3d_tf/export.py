@@ -44,6 +44,7 @@ def uint8_frames_to_video(frames, crop_size, shorter_side=SHORTER_SIDE):
       f"frames resized to shorter side {shorter_side} are smaller than the {crop_size} px crop"))
   cropped = resized[:, top:top + crop_size, left:left + crop_size]
   video = tf.reshape(cropped, tf.concat([shape[:2], [crop_size, crop_size, 3]], axis=0))
+  video = tf.ensure_shape(video, [None, None, crop_size, crop_size, 3])  # static for e.g. C3D's FC
   return video / 127.5 - 1.0
 
 
