@@ -191,3 +191,28 @@ def test_beam_runs_the_same_per_video_function(rgb_folder, tmp_path):
   for name, value in outputs["local"].items():
     assert value.shape == (math.ceil((24 - 16) / 8) + 1, len(pf.CLASSES))
     np.testing.assert_allclose(outputs["beam"][name], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_streams_concatenated_or_separate(tmp_path):
+  from i3d_tf.checkpoints import import_release  # pylint: disable=import-outside-toplevel
+  joint = str(tmp_path / "joint")
+  import_release.import_checkpoint(
+      pf.release_checkpoint(tmp_path / "release", "rgb", seed=0), joint, pf.label_map(tmp_path),
+      flow_checkpoint=pf.release_checkpoint(tmp_path / "release", "flow", seed=1),
+      crop_size=pf.CROP, final_pool_padding="SAME")
+  video = _noise_video(tmp_path / "v.avi", 20, size=(64, 80))
+  outputs = {}
+  for combine in ("concat", "separate"):
+    out = tmp_path / combine
+    result = subprocess.run(_extract(joint, video, out, "--window=8", "--stride=8",
+                                     "--flow_method=tvl1_fast", f"--combine={combine}"),
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs[combine] = {p.name: np.load(p) for p in out.glob("*.npy")}
+  assert sorted(outputs["separate"]) == ["v.avi.flow.npy", "v.avi.rgb.npy"]
+  rgb, flow = outputs["separate"]["v.avi.rgb.npy"], outputs["separate"]["v.avi.flow.npy"]
+  assert rgb.shape == flow.shape == (3, 1024)  # 20 frames: windows at 0, 8, 16 (padded)
+  np.testing.assert_allclose(outputs["concat"]["v.avi.npy"], np.concatenate([rgb, flow], -1),
+                             rtol=1e-5, atol=1e-6)
+  assert not np.allclose(rgb, flow[:, :1024])
