@@ -18,7 +18,6 @@ import time
 from absl import app
 from absl import flags
 import cv2
-import numpy as np
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "Source clip (default ../shared/testdata/videos/tai_chi.mp4)")

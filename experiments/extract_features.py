@@ -3,7 +3,7 @@
   # Video files of any length: a [windows, dims] .npy per video, 64-frame windows every 64 frames
   python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
       --videos=videos/ --window=64 --stride=64 --endpoint=Mixed_5c --output_dir=features/mine
-  # Two streams (one two-stream folder, or --flow_model_dir), 16-frame steps, RGB and flow side by side
+  # Two streams (one two-stream folder, or --flow_model_dir), 16-frame steps, one file per stream
   python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
       --flow_model_dir=checkpoints/flow_imagenet --videos='videos/**/*.mp4' --window=16 \
       --stride=16 --combine=separate --output_dir=features/tal
@@ -102,7 +102,7 @@ def _write_index_atomically(output_dir, rows):
 
 
 def extract_split(model_dir, output_dir):
-  """A built dataset split: one whole-video (centre crop) feature per video, as evaluation sees it."""
+  """A built split: one whole-video (centre crop) feature per video, as evaluation sees it."""
   from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel

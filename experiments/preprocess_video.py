@@ -35,7 +35,8 @@ flags.DEFINE_integer("frames", None, "Keep at most this many frames (the release
 flags.DEFINE_enum("flow_method", "tvl1", flow_lib.METHODS, "Flow method (i3d_tf.video.flow."
                   "METHODS); none writes NAME_rgb.npy only.")
 flags.DEFINE_float("fps", decode.DEFAULT_FPS, "Frame rate to resample to.")
-flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE, "Resize the shorter side to this.")
+flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE,
+                     "Resize the shorter side to this.")
 flags.DEFINE_integer("crop_size", 224, "Centre crop size.")
 flags.DEFINE_bool("quantize_flow", False,
                   "Round the flow through the 8-bit storage (as training shards hold it).")

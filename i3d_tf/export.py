@@ -5,8 +5,8 @@ models take one input per stream, named by the stream ('rgb', 'flow'). T is None
 a served model takes whole videos. Outputs: `logits` [B, classes] and `probabilities` (softmax), both
 float32 whatever the model's compute dtype. RGB models also get `serving_uint8`: `frames` uint8
 [B, T, H, W, 3] of any size, resized (shorter side 256, bilinear), centre-cropped and scaled to
-[-1, 1] inside the graph, so a TF Serving client sends decoded frames and needs no project code. The label map, when given, travels as the asset
-`assets/label_map.txt` (and `label_map.txt` beside `saved_model/` is the importer's business).
+[-1, 1] inside the graph, so a TF Serving client sends decoded frames and needs no project code.
+The label map, when given, travels as the asset `assets/label_map.txt` (and `label_map.txt` beside `saved_model/` is the importer's business).
 """
 import os
 import tempfile
@@ -26,7 +26,8 @@ def uint8_frames_to_video(frames, crop_size, shorter_side=SHORTER_SIDE):
   """uint8 RGB [B, T, H, W, 3] of any size -> float32 [B, T, crop, crop, 3] in [-1, 1], in-graph.
 
   As model_input does with OpenCV: shorter side to `shorter_side` (bilinear, half-pixel centres,
-  no antialiasing, rounded to 8 bits as cv2.resize of uint8 frames is), the centre crop, / 127.5 - 1.
+  no antialiasing, rounded to 8 bits as cv2.resize of uint8 frames is), the centre crop,
+  / 127.5 - 1.
   """
   frames = tf.convert_to_tensor(frames, tf.uint8)
   shape = tf.shape(frames)

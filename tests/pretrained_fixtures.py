@@ -1,4 +1,4 @@
-"""Model folders for the pretrained-model tests: release-layout checkpoints imported at small crops."""
+"""Model folders for the pretrained-model tests: release-layout checkpoints imported, small crops."""
 import numpy as np
 
 from i3d_tf.checkpoints import import_release
@@ -31,6 +31,7 @@ def imported_folder(root, stream="rgb", crop=CROP, names=CLASSES, seed=0):
 
 
 def centre_crop_scaled(frames, size):
-  """uint8 [T, H, W, 3] -> float32 [T, size, size, 3] in [-1, 1], computed here (not model_input)."""
+  """uint8 [T, H, W, 3] -> float32 [T, size, size, 3] in [-1, 1], computed here, not by
+  model_input."""
   top, left = (frames.shape[1] - size) // 2, (frames.shape[2] - size) // 2
   return frames[:, top:top + size, left:left + size].astype(np.float32) / 127.5 - 1.0

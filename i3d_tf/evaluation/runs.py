@@ -5,7 +5,8 @@ spec and clip geometry), ckpt-* checkpoints of `loop.checkpoint_variables`, save
 the classes have names, label_map.txt. An imported folder also holds model.weights.h5 and
 import_info.json, its completion marker: the importer writes it in a temporary folder beside and
 renames it into place, so a folder without the marker is never read as a model. `load_run` rebuilds
-the model and restores the latest (or a given) checkpoint, checking that every variable was restored.
+the model and restores the latest (or a given) checkpoint, checking that every variable was
+restored.
 """
 import contextlib
 import json

@@ -11,7 +11,7 @@ Clips shorter than the model takes (9 frames for I3D's VALID pool) or than a win
 import collections
 import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
