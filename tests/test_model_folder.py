@@ -92,7 +92,8 @@ def test_a_failed_export_leaves_no_temporary_folder(tmp_path, monkeypatch):
   (tmp_path / "a_file").write_text("in the way")
   with pytest.raises(Exception):  # the export folder's path is a file
     export.export_saved_model(model, str(tmp_path / "a_file" / "sm"), spec, label_map=["a", "b"])
-  assert os.listdir(temp) == []
+  # (autograph may leave its own generated modules there; no export folder may stay)
+  assert [p for p in os.listdir(temp) if p.startswith("i3d_tf_export_")] == []
 
 
 _SERVE = textwrap.dedent("""
