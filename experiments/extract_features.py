@@ -1,14 +1,32 @@
-"""Extracts any endpoint's features of a trained run, for a dataset split or a list of video files.
+"""Features of any endpoint: sliding windows over whole video files, or a dataset split's videos.
 
+  # Video files of any length: a [windows, dims] .npy per video, 64-frame windows every 64 frames
+  python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
+      --videos=videos/ --window=64 --stride=64 --endpoint=Mixed_5c --output_dir=features/mine
+  # Two streams (one two-stream folder, or --flow_model_dir), 16-frame steps, one file per stream
+  python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
+      --flow_model_dir=checkpoints/flow_imagenet --videos='videos/**/*.mp4' --window=16 \
+      --stride=16 --combine=separate --output_dir=features/tal
+  # The same per-video function on an Apache Beam runner
+  python -m experiments.extract_features --model_dir=... --videos=... --output_dir=... --beam \
+      --beam_options="--runner=DirectRunner --direct_num_workers=2"
+  # A built dataset split: one whole-video feature per video (as before)
   python -m experiments.extract_features --run_dir=runs/i3d_rgb_kinetics400 --endpoint=Mixed_5c \
       --dataset=ucf101 --data_dir=data/tfds --split_name=test --output_dir=features/ucf101_test
-  python -m experiments.extract_features --run_dir=runs/i3d_flow_kinetics400 --endpoint=Logits \
-      --videos=a.mp4,b.avi --output_dir=features/mine
 
-One <video_id>.npy per video: the endpoint's tensor for the whole video, centre crop ([T', h, w, C]
-for a feature map, [classes] for Logits/Predictions), or its mean over time and space with
---pool=mean. Video files are decoded as the datasets store them (25 fps, shorter side 256, TV-L1
-flow for flow streams). An index.tsv lists video_id, label, file and shape. Shows progress.
+--model_dir / --run_dir is a model folder (import_deepmind_checkpoint's output or a training run).
+Video files: decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
+crop, flow only for the streams asked), at most --window + 1 frames held, so hour-long videos take
+the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
+N <= window); the last ones are completed by --pad (loop: the window's frames repeated; last: its
+last frame). Output: <key>.npy [windows, dims] (--combine=concat: the streams' features side by
+side; separate: <key>.rgb.npy and <key>.flow.npy), where key is the video's path relative to the
+deepest folder holding all videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives each
+window's frames and seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
+each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
+--pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
+A dataset split: one <video_id>.npy per video, the endpoint on the centre crop of the whole video,
+pooled only with --pool=mean.
 """
 import logging as pylogging
 import os
@@ -19,22 +37,42 @@ import numpy as np
 import tqdm
 
 from experiments import training_flags
+from i3d_tf.video import flow as flow_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("run_dir", None, "Training run (model_dir) whose latest checkpoint to use.")
+flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
+                    "or a training run's --model_dir.")
+flags.DEFINE_string("run_dir", None, "Same as --model_dir (the older name).")
+flags.DEFINE_string("flow_model_dir", None, "A Flow model folder beside an RGB --model_dir.")
 flags.DEFINE_string("endpoint", "Mixed_5c", "Endpoint to extract (I3D: Conv3d_1a_7x7 ... "
                     "Mixed_5c, Logits, Predictions).")
-flags.DEFINE_enum("pool", "none", ["none", "mean"], "mean: average the endpoint over T, H, W.")
+flags.DEFINE_enum("pool", None, ["mean", "time", "none"], "mean: average the endpoint over T, H, "
+                  "W; time: over H, W; none: keep it (default: mean for --videos, none for a "
+                  "dataset split).")
 training_flags.define_dataset_flags()  # the dataset of --split_name
 flags.DEFINE_string("data_dir", None, "TFDS data_dir of the built shards.")
 flags.DEFINE_string("split_name", "test", "Split to extract (train, test, validation).")
 flags.DEFINE_enum("split", "1", ["1", "2", "3"], "UCF-101/HMDB-51 split number.")
-flags.DEFINE_list("videos", None, "Video files to extract instead of a dataset split.")
-flags.DEFINE_string("flow_method", "tvl1", "Flow for --videos: tvl1 | tvl1_fast.")
-flags.DEFINE_integer("max_test_frames", None, "Longest video in frames (default the run's).")
+flags.DEFINE_list("videos", None, "Video files, folders of videos, or globs (instead of a "
+                  "dataset split).")
+flags.DEFINE_integer("window", 64, "Frames per window (25 fps).", lower_bound=1)
+flags.DEFINE_integer("stride", None, "Frames between window starts (default --window).",
+                     lower_bound=1)
+flags.DEFINE_enum("pad", "loop", ["loop", "last"], "How the windows at a video's end are "
+                  "completed.")
+flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every stream of the "
+                  "model folders).")
+flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
+                  "side by side, or one file per stream.")
+flags.DEFINE_enum("flow_method", "tvl1", [m for m in flow_lib.METHODS if m != "none"],
+                  "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS).")
+flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")
+flags.DEFINE_string("beam_options", "--runner=DirectRunner", "Beam pipeline options.")
+flags.DEFINE_integer("max_test_frames", None, "Dataset split: longest video in frames (default "
+                     "the run's).")
 flags.DEFINE_integer("max_videos", None, "Stop after this many videos.")
 flags.DEFINE_string("output_dir", None, "Where the .npy files go.")
-flags.mark_flags_as_required(["run_dir", "output_dir"])
+flags.mark_flags_as_required(["output_dir"])
 
 
 def endpoint_fn(model, endpoint):
@@ -47,7 +85,7 @@ def endpoint_fn(model, endpoint):
 
   @tf.function(reduce_retracing=True)
   def fn(inputs):
-    # The pipeline's uint8 RGB -> [-1, 1]; video_file_inputs' float inputs pass unchanged.
+    # The pipeline's uint8 RGB -> [-1, 1]; float inputs pass unchanged.
     _, endpoints = model.call_with_endpoints(pipeline.to_model_range(inputs), training=False)
     if endpoint not in endpoints:
       raise ValueError(f"--endpoint={endpoint} is not one of {', '.join(endpoints)}")
@@ -55,80 +93,133 @@ def endpoint_fn(model, endpoint):
   return fn
 
 
-def video_file_inputs(path, spec, flow_method):
-  """A video file -> (the model's inputs for the whole video, centre crop, batch 1)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
-  frames = decode.read_video(path)[:spec.max_test_frames]  # uint8 [T, H, W, 3], 25 fps
-  size = spec.crop_size
-  h, w = frames.shape[1:3]
-  y, x = (h - size) // 2, (w - size) // 2
-  if min(h, w) < size:
-    raise ValueError(f"{path}: frames of {h}x{w} are smaller than the {size}px crop")
-  streams = {}
-  for stream in spec.streams:
-    if stream.name == "rgb":
-      value = frames.astype(np.float32) / 127.5 - 1.0
-    else:
-      value = np.clip(flow_lib.compute_flow(frames, flow_method), -20, 20) / 20.0
-    value = value[:, y:y + size, x:x + size]
-    reps = -(-spec.min_frames // len(value))
-    value = np.concatenate([value] * reps)[:max(len(value), spec.min_frames)]
-    streams[stream.name] = tf.constant(value[None], tf.float32)
-  return streams[spec.streams[0].name] if len(streams) == 1 else streams
+def _write_index_atomically(output_dir, rows):
+  path = os.path.join(output_dir, "index.tsv")
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write("video_id\tlabel\tsource\tshape\n" + "".join(r + "\n" for r in rows))
+  os.replace(tmp, path)
+
+
+def extract_split(model_dir, output_dir):
+  """A built split: one whole-video (centre crop) feature per video, as evaluation sees it."""
+  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
+  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
+  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  model, run = runs.load_run(model_dir)
+  spec = runs.clip_spec_of_run(run, FLAGS.max_test_frames)
+  fn = endpoint_fn(model, FLAGS.endpoint)
+  name = training_flags.tfds_name(FLAGS.dataset, int(FLAGS.split), "small"
+                                  if FLAGS.dataset == "synthetic_motion" else None,
+                                  dataset_config=FLAGS.dataset_config)
+  files = records.list_shards(FLAGS.data_dir, name, FLAGS.split_name)
+  total = records.num_examples(FLAGS.data_dir, name, FLAGS.split_name)
+  if FLAGS.max_videos:
+    total = min(total, FLAGS.max_videos)
+  examples = pipeline.read_examples(files, deterministic=True, cycle_length=1)
+  decoders = pipeline._default_decoders()  # pylint: disable=protected-access
+  index = []
+  for i, example in enumerate(tqdm.tqdm(examples, total=total, unit="video")):
+    if FLAGS.max_videos and i >= FLAGS.max_videos:
+      break
+    streams, label = pipeline.test_transform(example, spec, decoders)
+    inputs = {k: v[None] for k, v in streams.items()}
+    if len(inputs) == 1:
+      inputs = next(iter(inputs.values()))
+    video_id = example["video_id"].numpy().decode()
+    features = fn(inputs).numpy()[0]
+    if (FLAGS.pool or "none") == "mean" and features.ndim == 4:
+      features = features.mean(axis=(0, 1, 2))
+    safe_id = video_id.replace("/", "_")
+    path = os.path.join(output_dir, f"{safe_id}.npy")
+    np.save(path + ".tmp.npy", features)
+    os.replace(path + ".tmp.npy", path)
+    index.append(f"{safe_id}\t{int(label)}\t{FLAGS.split_name}\t"
+                 f"{'x'.join(map(str, features.shape))}")
+  _write_index_atomically(output_dir, index)
+  print(f"{len(index)} feature files ({FLAGS.endpoint}) in {output_dir}", flush=True)
+
+
+def feature_config(model_dir):
+  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
+  return features.FeatureConfig(
+      model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
+      streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
+      pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
+      pad=FLAGS.pad, flow_method=FLAGS.flow_method)
+
+
+def _run_beam(config, todo, output_dir, beam_options):
+  """The per-video function on a Beam runner; each worker loads the model folder(s) once."""
+  import shlex  # pylint: disable=import-outside-toplevel
+  import apache_beam as beam  # pylint: disable=import-outside-toplevel
+  from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
+
+  class ExtractDoFn(beam.DoFn):
+    def setup(self):
+      self.extractor = features.Extractor(config)
+      self.progress = features.Progress(output_dir)
+
+    def process(self, item):
+      path, key = item
+      record = features.run_one(self.extractor, path, key, output_dir)
+      self.progress.add(record)  # one appended line per video, as the local loop
+      yield record["status"]
+
+  options = pipeline_options.PipelineOptions(shlex.split(beam_options or ""))
+  with beam.Pipeline(options=options) as p:
+    _ = (p | beam.Create(todo) | beam.Reshuffle() | beam.ParDo(ExtractDoFn())
+         | beam.combiners.Count.PerElement())
+
+
+def extract_videos(model_dir, output_dir):
+  """Sliding-window features of video files, resumable (see the module docstring)."""
+  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
+  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+  try:
+    videos = model_input.list_videos(FLAGS.videos)
+  except FileNotFoundError as e:
+    raise app.UsageError(str(e)) from None
+  if FLAGS.max_videos:
+    videos = videos[:FLAGS.max_videos]
+  config = feature_config(model_dir)
+  os.makedirs(output_dir, exist_ok=True)
+  progress = features.Progress(output_dir)
+  todo = [(p, k) for p, k in videos if not progress.done(k)]
+  if len(todo) < len(videos):
+    print(f"{len(videos) - len(todo)} of {len(videos)} videos already done in {output_dir} "
+          f"(progress.jsonl): skipped", flush=True)
+  if todo and FLAGS.beam:
+    _run_beam(config, todo, output_dir, FLAGS.beam_options)
+  elif todo:
+    extractor = features.Extractor(config)
+    for path, key in tqdm.tqdm(todo, unit="video", desc="extract_features"):
+      record = features.run_one(extractor, path, key, output_dir)
+      if record["status"] == "skipped":
+        tqdm.tqdm.write(f"{path}: skipped ({record['reason']})")
+      progress.add(record)
+  progress = features.Progress(output_dir)
+  done, skipped = features.write_index(output_dir, [k for _, k in videos], progress.records)
+  print(f"{done} videos' features ({config.endpoint}, windows of {config.window} every "
+        f"{config.stride} frames) in {output_dir}; {skipped} skipped (skipped.tsv)", flush=True)
+  return done, skipped
 
 
 def main(argv):
   del argv
   pylogging.getLogger("i3d_tf").setLevel(pylogging.INFO)
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
-  model, run = runs.load_run(FLAGS.run_dir)
-  spec = runs.clip_spec_of_run(run, FLAGS.max_test_frames)
-  fn = endpoint_fn(model, FLAGS.endpoint)
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  model_dir = FLAGS.model_dir or FLAGS.run_dir
+  if not model_dir:
+    raise app.UsageError("--model_dir: a model folder (import_deepmind_checkpoint's output or a "
+                         "training run)")
   if FLAGS.videos:
-    items = ((os.path.splitext(os.path.basename(p))[0], -1, p,
-              lambda p=p: video_file_inputs(p, spec, FLAGS.flow_method)) for p in FLAGS.videos)
-    total = len(FLAGS.videos)
-  else:
-    if not (FLAGS.dataset and FLAGS.data_dir):
-      raise app.UsageError("give --videos, or --dataset and --data_dir (and --split_name)")
-    from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-    name = training_flags.tfds_name(FLAGS.dataset, int(FLAGS.split), "small"
-                                    if FLAGS.dataset == "synthetic_motion" else None,
-                                    dataset_config=FLAGS.dataset_config)
-    files = records.list_shards(FLAGS.data_dir, name, FLAGS.split_name)
-    total = records.num_examples(FLAGS.data_dir, name, FLAGS.split_name)
-    examples = pipeline.read_examples(files, deterministic=True, cycle_length=1)
-    decoders = pipeline._default_decoders()  # pylint: disable=protected-access
-
-    def dataset_items():
-      for example in examples:
-        streams, label = pipeline.test_transform(example, spec, decoders)
-        inputs = {k: v[None] for k, v in streams.items()}
-        if len(inputs) == 1:
-          inputs = next(iter(inputs.values()))
-        video_id = example["video_id"].numpy().decode()
-        yield video_id, int(label), f"{FLAGS.split_name}", lambda i=inputs: i
-    items = dataset_items()
-  if FLAGS.max_videos:
-    total = min(total, FLAGS.max_videos)
-  index = []
-  for i, (video_id, label, source, make_inputs) in enumerate(tqdm.tqdm(items, total=total,
-                                                                      unit="video")):
-    if FLAGS.max_videos and i >= FLAGS.max_videos:
-      break
-    features = fn(make_inputs()).numpy()[0]
-    if FLAGS.pool == "mean" and features.ndim == 4:
-      features = features.mean(axis=(0, 1, 2))
-    safe_id = video_id.replace("/", "_")
-    np.save(os.path.join(FLAGS.output_dir, f"{safe_id}.npy"), features)
-    index.append(f"{safe_id}\t{label}\t{source}\t{'x'.join(map(str, features.shape))}")
-  with open(os.path.join(FLAGS.output_dir, "index.tsv"), "w") as f:
-    f.write("video_id\tlabel\tsource\tshape\n" + "\n".join(index) + "\n")
-  print(f"{len(index)} feature files ({FLAGS.endpoint}) in {FLAGS.output_dir}", flush=True)
+    extract_videos(model_dir, FLAGS.output_dir)
+    return
+  if not (FLAGS.dataset and FLAGS.data_dir):
+    raise app.UsageError("give --videos, or --dataset and --data_dir (and --split_name)")
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  extract_split(model_dir, FLAGS.output_dir)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ both in [-1, 1], in the form of deepmind/kinetics-i3d's data/v_CricketShot_g04_c
 truncated to [-20, 20] px, / 20; then the centre 224x224 crop of both. RGB and flow have the same
 T. Flow frame t goes from frame t to frame t+1, and that holds for the last kept frame too when the
 video goes on past the kept span (one more frame is decoded for it); only when the video itself ends
-does the last flow frame repeat the one before (flow.compute_flow's convention).
+does the last flow frame repeat the one before (flow.compute_flow's convention). This is
+i3d_tf/video/model_input.py's path, the one classify and extract_features use. --flow_method=none
+writes no flow file.
 Then `evaluate_sample` (first issue) classifies the clip from these files.
 """
 import math
@@ -22,6 +24,7 @@ import numpy as np
 
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import model_input
 
 flags.DEFINE_string("video", None, "Video file to preprocess (mp4, avi, mkv, webm).")
 flags.DEFINE_string("output_dir", None, "Folder for NAME_rgb.npy and NAME_flow.npy.")
@@ -29,52 +32,39 @@ flags.DEFINE_string("name", None, "Output name prefix; default the video's file 
 flags.DEFINE_float("start_s", None, "Start of the span to keep, seconds (default: 0).")
 flags.DEFINE_float("end_s", None, "End of the span to keep, seconds (default: the video's end).")
 flags.DEFINE_integer("frames", None, "Keep at most this many frames (the release's sample: 79).")
-flags.DEFINE_enum("flow_method", "tvl1", flow_lib.METHODS, "TV-L1 setting, or none (zeros).")
+flags.DEFINE_enum("flow_method", "tvl1", flow_lib.METHODS, "Flow method (i3d_tf.video.flow."
+                  "METHODS); none writes NAME_rgb.npy only.")
 flags.DEFINE_float("fps", decode.DEFAULT_FPS, "Frame rate to resample to.")
-flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE, "Resize the shorter side to this.")
+flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE,
+                     "Resize the shorter side to this.")
 flags.DEFINE_integer("crop_size", 224, "Centre crop size.")
 flags.DEFINE_bool("quantize_flow", False,
                   "Round the flow through the 8-bit storage (as training shards hold it).")
 FLAGS = flags.FLAGS
 
 
-def centre_crop(frames, size):
-  """[T, H, W, C] -> [T, size, size, C], the centre (as the release crops at test time)."""
-  height, width = frames.shape[1:3]
-  if height < size or width < size:
-    raise ValueError(f"frames of {height}x{width} are smaller than the {size}x{size} crop; "
-                     f"raise --shorter_side")
-  top, left = (height - size) // 2, (width - size) // 2
-  return frames[:, top:top + size, left:left + size]
-
-
 def preprocess(path, start_s=None, end_s=None, num_frames=None, flow_method="tvl1",
                fps=decode.DEFAULT_FPS, shorter_side=decode.DEFAULT_SHORTER_SIDE, crop_size=224,
                quantize_flow=False):
-  """-> (rgb float32 [1, T, crop, crop, 3], flow float32 [1, T, crop, crop, 2]), both in [-1, 1]."""
+  """-> (rgb float32 [1, T, crop, crop, 3], flow float32 [1, T, crop, crop, 2] or None for
+  flow_method 'none'), both in [-1, 1], through model_input (classify's and extract_features' path).
+  """
   if num_frames is not None and num_frames < 1:
     raise ValueError(f"--frames must be >= 1, got {num_frames}")
   begin = 0.0 if start_s is None else start_s
-  # One frame beyond the kept span, so the last kept frame's flow sees the real next frame.
-  decode_end = None
+  keep = num_frames
   if end_s is not None:
-    decode_end = end_s + 1.0 / fps
-  if num_frames is not None:
-    frames_end = begin + (num_frames + 1) / fps
-    decode_end = frames_end if decode_end is None else min(decode_end, frames_end)
-  frames = decode.read_video(path, fps=fps, start_s=start_s, end_s=decode_end,
-                             shorter_side=shorter_side)  # [T or T+1, H, W, 3]
-  keep = len(frames)
-  if end_s is not None:
-    keep = min(keep, max(1, int(math.ceil((end_s - begin) * fps - 1e-6))))
-  if num_frames is not None:
-    keep = min(keep, num_frames)
-  flow = flow_lib.compute_flow(frames[:keep + 1], flow_method)[:keep]  # [T, H, W, 2] px.
-  if quantize_flow:
-    flow = flow_lib.dequantize(flow_lib.quantize(flow))
-  rgb = centre_crop(frames[:keep], crop_size).astype(np.float32) / 127.5 - 1.0
-  flow = centre_crop(flow, crop_size) / flow_lib.FLOW_BOUND
-  return rgb[None], flow[None].astype(np.float32)
+    span = max(1, int(math.ceil((end_s - begin) * fps - 1e-6)))
+    keep = span if keep is None else min(keep, span)
+  streams = ("rgb",) if flow_method == "none" else ("rgb", "flow")
+  spec = model_input.VideoInputSpec(streams=streams, crop_size=crop_size, flow_method=flow_method,
+                                    fps=fps, shorter_side=shorter_side)
+  # Decoding goes on past end_s only for the frame after the span (the last flow frame's target).
+  inputs = model_input.read_inputs(path, spec, max_frames=keep, start_s=start_s)[0]
+  flow = inputs.get("flow")
+  if flow is not None and quantize_flow:
+    flow = flow_lib.dequantize(flow_lib.quantize(flow * flow_lib.FLOW_BOUND)) / flow_lib.FLOW_BOUND
+  return inputs["rgb"][None], None if flow is None else flow[None].astype(np.float32)
 
 
 def main(argv):
@@ -87,6 +77,8 @@ def main(argv):
                          FLAGS.fps, FLAGS.shorter_side, FLAGS.crop_size, FLAGS.quantize_flow)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   for stream, array in (("rgb", rgb), ("flow", flow)):
+    if array is None:
+      continue  # --flow_method=none: no flow file (all zeros would read as "nothing moves")
     path = os.path.join(FLAGS.output_dir, f"{name}_{stream}.npy")
     np.save(path, array)
     print(f"{path}: {array.dtype} {list(array.shape)} in [{array.min():.3f}, {array.max():.3f}]")

@@ -154,10 +154,11 @@ def test_extract_features_from_a_video_file(ucf_like, tmp_path):
   _, runs = ucf_like
   out = tmp_path / "features"
   result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}", "--endpoint=Logits",
-                   f"--videos={video}", "--max_test_frames=20", f"--output_dir={out}")
+                   f"--videos={video}", "--window=20", "--stride=20", f"--output_dir={out}")
   assert result.returncode == 0, result.stderr[-3000:]
-  logits = np.load(out / "v_ApplyEyeMakeup_g01_c01.npy")
-  assert logits.shape == (4,) and np.all(np.isfinite(logits))
+  logits = np.load(out / "v_ApplyEyeMakeup_g01_c01.avi.npy")  # [windows, classes]
+  frames = json.loads((out / "progress.jsonl").read_text())["frames"]
+  assert logits.shape == (-(-(frames - 20) // 20) + 1, 4) and np.all(np.isfinite(logits))
 
 
 @pytest.mark.slow

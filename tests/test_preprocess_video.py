@@ -44,9 +44,20 @@ def test_shapes_ranges_and_the_last_flow_frame(tmp_path):
   assert flow_to_end.shape[1] == 3
   np.testing.assert_array_equal(flow_to_end[0, 2], flow_to_end[0, 1])
   # A span: [0.08, 0.2) s holds frames 2, 3, 4.
-  rgb_span, _ = preprocess_video.preprocess(video, start_s=0.08, end_s=0.2, flow_method="none",
-                                            shorter_side=64, crop_size=48)
+  rgb_span, no_flow = preprocess_video.preprocess(video, start_s=0.08, end_s=0.2,
+                                                  flow_method="none", shorter_side=64, crop_size=48)
   np.testing.assert_array_equal(rgb_span[0], rgb[0, 2:5])
+  assert no_flow is None  # --flow_method=none computes and writes no flow
+
+
+def test_flow_method_none_writes_no_flow_file(tmp_path):
+  video = _moving_texture_video(tmp_path / "moving.avi", 4)
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.preprocess_video", f"--video={video}",
+       f"--output_dir={tmp_path / 'out'}", "--flow_method=none", "--shorter_side=64",
+       "--crop_size=48"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["moving_rgb.npy"]
 
 
 def test_binary_on_a_real_clip(tmp_path):

@@ -3,6 +3,7 @@
 The library side of `python -m experiments.import_deepmind_checkpoint` (see its docstring): one
 stream from one checkpoint, or the release's two-stream model from an RGB and a Flow checkpoint.
 """
+import dataclasses
 import json
 import os
 
@@ -11,6 +12,7 @@ from absl import logging
 from i3d_tf import export
 from i3d_tf import labels
 from i3d_tf.checkpoints import deepmind
+from i3d_tf.evaluation import runs
 from i3d_tf.models import registry
 
 _RELEASE_LABEL_MAPS = ("label_map.txt", "label_map_600.txt")
@@ -52,12 +54,19 @@ def _layout_info(layout, assigned):
 
 
 def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope=None,
-                      flow_checkpoint=None):
-  """Does the import; returns the dict written to import_info.json.
+                      flow_checkpoint=None, crop_size=None, final_pool_padding="VALID"):
+  """Does the import into a model folder; returns the dict written to import_info.json.
 
+  The folder is the kind a training run leaves (runs.py: run_config.json, a ckpt-0 checkpoint,
+  saved_model/, label_map.txt) plus model.weights.h5 and import_info.json, its completion marker
+  (written last). It is written in a temporary folder beside `output_dir` and renamed into place,
+  so a killed import leaves no half model folder (the next import removes its leftover).
   With `flow_checkpoint`, `checkpoint` is the RGB stream and the result is the release's two-stream
-  model (i3d_two_stream: RGB + Flow logits; SavedModel inputs `rgb` and `flow`).
+  model (i3d_two_stream: RGB + Flow logits; SavedModel inputs `rgb` and `flow`). `crop_size` and
+  `final_pool_padding` set the clip geometry the folder is used with (default: the release's 224 px
+  and VALID pool; crops under 224 need 'SAME').
   """
+  runs.check_replaceable(output_dir)  # before minutes of work, not after
   if flow_checkpoint is None:
     layouts = {"single": deepmind.inspect_checkpoint(checkpoint, stream=stream, scope=scope)}
     model_name = {"rgb": "i3d_rgb", "flow": "i3d_flow"}[layouts["single"].stream]
@@ -70,8 +79,17 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
     model_name = "i3d_two_stream"
   first = next(iter(layouts.values()))
   class_names, label_map_path = _class_names(label_map, first)
+  options = {}
+  if str(final_pool_padding).upper() != "VALID":
+    options["final_pool_padding"] = final_pool_padding
+  input_spec = registry.get(model_name).input_spec
+  if crop_size:
+    input_spec = dataclasses.replace(input_spec, crop_size=crop_size)
+  if input_spec.crop_size < 224 and not options:
+    raise ValueError(f"--crop_size={input_spec.crop_size} is under 224: the release's VALID "
+                     f"final pool needs 224 px; pass --final_pool_padding=SAME")
 
-  model = registry.build_model(model_name, first.num_classes)
+  model = registry.build_model(model_name, first.num_classes, **options)
   if flow_checkpoint is None:
     model.build((None, None, 224, 224, first.in_channels))
     streams = {"single": model}
@@ -81,18 +99,20 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
   assigned = {key: deepmind.restore_into(streams[key].deepmind_variables(), layout)
               for key, layout in layouts.items()}
 
-  os.makedirs(output_dir, exist_ok=True)
-  export.export_saved_model(model, os.path.join(output_dir, "saved_model"),
-                            registry.get(model_name).input_spec, label_map=class_names)
-  model.save_weights(os.path.join(output_dir, "model.weights.h5"))
-  if class_names is not None:
-    labels.write_label_map(class_names, os.path.join(output_dir, "label_map.txt"))
   info = {"model": model_name, "num_classes": first.num_classes, "label_map": label_map_path}
   if flow_checkpoint is None:
     info.update(_layout_info(first, assigned["single"]))
   else:
     info["streams"] = {key: _layout_info(layout, assigned[key]) for key, layout in layouts.items()}
     info["variables_assigned"] = sum(assigned.values())
-  with open(os.path.join(output_dir, "import_info.json"), "w", encoding="utf-8") as f:
-    json.dump(info, f, indent=2)
+  with runs.model_folder_writer(output_dir) as tmp_dir:
+    export.export_saved_model(model, os.path.join(tmp_dir, "saved_model"), input_spec,
+                              label_map=class_names)
+    model.save_weights(os.path.join(tmp_dir, "model.weights.h5"))
+    if class_names is not None:
+      labels.write_label_map(class_names, os.path.join(tmp_dir, "label_map.txt"))
+    runs.write_model_folder(tmp_dir, model, model_name, first.num_classes, options, input_spec,
+                            class_names, source={"import_deepmind_checkpoint": info})
+    with open(os.path.join(tmp_dir, runs.IMPORT_MARKER), "w", encoding="utf-8") as f:
+      json.dump(info, f, indent=2)
   return info

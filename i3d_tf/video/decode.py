@@ -66,6 +66,9 @@ def video_properties(path):
 
 def _open(path):
   path = str(path)
+  if os.path.isdir(path):
+    raise VideoDecodeError(path, "is a folder, not a video file (a binary's --videos takes "
+                           "files, a folder of videos or a glob)")
   if not os.path.isfile(path):
     raise VideoDecodeError(path, "no such file")
   capture = cv2.VideoCapture(path)
@@ -78,11 +81,22 @@ def _open(path):
 def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE):
   """Decodes `path` to uint8 RGB [T, H, W, 3] at `fps`, within [start_s, end_s) seconds.
 
+  All of iter_frames' frames stacked (see there); for videos of any length, stream with
+  iter_frames instead.
+  """
+  return np.stack(list(iter_frames(path, fps, start_s, end_s, shorter_side)))
+
+
+def iter_frames(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE):
+  """Yields `path`'s frames one at a time: uint8 RGB [H, W, 3] at `fps`, within [start_s, end_s).
+
+  Holds one decoded frame at a time, so an hour-long video streams in bounded memory.
   Output frame k has time t_k = start_s + k / fps and shows the source frame on screen at t_k:
   source frame i has timestamp i / native_fps (OpenCV's per-frame POS_MSEC is not usable: avi
   reports the next frame's time, mp4 the current one), so frames are dropped or repeated to
   reach `fps`. `fps=None` keeps every source frame. T is what decodes, never the header's count.
-  Raises VideoDecodeError when the file cannot be opened, is truncated, or yields no frame.
+  Raises VideoDecodeError when the file cannot be opened, is truncated (after yielding the frames
+  before the cut), or yields no frame. Argument errors raise before anything is yielded.
   """
   if fps is not None and fps <= 0:
     raise ValueError(f"fps must be positive or None, got {fps}")
@@ -92,12 +106,16 @@ def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEF
   if end_s is not None and end_s <= start_s:
     raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
   capture = _open(path)
+  return _frames(capture, path, fps, start_s, end_s, shorter_side)
+
+
+def _frames(capture, path, fps, start_s, end_s, shorter_side):
+  """The generator behind iter_frames (a separate function so that argument errors raise early)."""
   try:
     native_fps = capture.get(cv2.CAP_PROP_FPS)
     if not native_fps or not math.isfinite(native_fps) or native_fps <= 0:
       native_fps = DEFAULT_FPS  # Header without a rate: assume the Kinetics rate.
     header_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = []
     source_index = 0  # Index of the next source frame the capture will deliver.
     out_index = 0
     stream_ended = False
@@ -125,7 +143,7 @@ def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEF
         source_index += 1
         current = resize_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), shorter_side)
       # else: the wanted frame is the one already decoded (native fps below `fps`): repeat it.
-      frames.append(current)
+      yield current
       out_index += 1
   finally:
     capture.release()
@@ -136,8 +154,7 @@ def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEF
       raise VideoDecodeError(
           path, f"truncated: the header claims {header_count} frames but decoding stopped "
           f"after {source_index}")
-  if not frames:
+  if not out_index:
     span = f"[{start_s}, {end_s if end_s is not None else 'end'}) s"
     raise VideoDecodeError(path, f"no frame decodes in {span} (the video holds "
                            f"{source_index} decodable frames at {native_fps:g} fps)")
-  return np.stack(frames)

@@ -1,0 +1,99 @@
+"""Classifies video files with a model folder: the top-k classes and their probabilities per video.
+
+  python -m experiments.classify --model_dir=checkpoints/rgb_imagenet --videos=a.mp4,b.avi
+  python -m experiments.classify --model_dir=checkpoints/rgb_imagenet \
+      --flow_model_dir=checkpoints/flow_imagenet --videos=clips/ --top_k=5 --json=labels.json
+  python -m experiments.classify --model_dir=runs/rgb_ucf_s1 --videos='new/*.mp4' \
+      --num_clips=4 --num_crops=3
+
+--model_dir is a model folder: what import_deepmind_checkpoint writes or a training run's model_dir
+(i3d_tf/evaluation/runs.py); a two-stream model is one folder or an RGB folder plus
+--flow_model_dir (logits summed, as the release does). --videos takes files, folders (searched
+recursively) and globs. Each video goes through i3d_tf/video/model_input.py (25 fps, shorter side
+256, flow only when a model has a flow stream, centre crop), its first --max_frames frames (the
+paper's test protocol: 250 frames, 10 s, whole, logits averaged over time by the model). With
+--num_clips=N, N clips of --clip_frames evenly spaced over those frames; with --num_crops=3, three
+crops along the longer side (Model Garden's num_test_clips / num_test_crops): the logits are
+averaged over clips and crops, then the softmax. A video that cannot be decoded is reported and
+skipped (exit status 1 at the end).
+"""
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from i3d_tf.evaluation import classify as classify_lib
+from i3d_tf.video import flow as flow_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
+                    "or a training run's --model_dir.")
+flags.DEFINE_string("flow_model_dir", None, "A Flow model folder to add to an RGB --model_dir "
+                    "(two-stream: logits summed).")
+flags.DEFINE_list("videos", None, "Video files, folders of videos, or globs, comma-separated.")
+flags.DEFINE_integer("top_k", 5, "Classes to print per video.", lower_bound=1)
+flags.DEFINE_integer("num_clips", 1, "Clips per video (1: the first --max_frames frames whole).",
+                     lower_bound=1)
+flags.DEFINE_integer("clip_frames", 64, "Frames per clip when --num_clips > 1.", lower_bound=1)
+flags.DEFINE_enum("num_crops", "1", ["1", "3"], "1: the centre crop; 3: start, centre and end of "
+                  "the longer side.")
+flags.DEFINE_integer("max_frames", None, "Frames read per video (default the model's "
+                     "max_test_frames, 250 = 10 s).", lower_bound=1)
+flags.DEFINE_enum("flow_method", "tvl1", [m for m in flow_lib.METHODS if m != "none"],
+                  "Flow for a model with a flow stream (i3d_tf.video.flow.METHODS).")
+flags.DEFINE_string("json", None, "Also write the results to this JSON file (atomically).")
+flags.mark_flags_as_required(["model_dir", "videos"])
+
+
+def write_json_atomically(path, value):
+  tmp = f"{path}.tmp-{os.getpid()}"
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(value, f, indent=2)
+  os.replace(tmp, path)
+
+
+def main(argv):
+  del argv
+  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
+  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+  try:
+    videos = model_input.list_videos(FLAGS.videos)
+  except FileNotFoundError as e:
+    raise app.UsageError(str(e)) from None
+  classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method)
+  results, failed = [], 0
+  for path, _ in videos:
+    try:
+      logits, frames, views = classifier.classify(path, FLAGS.num_clips, FLAGS.clip_frames,
+                                                  int(FLAGS.num_crops), FLAGS.max_frames)
+    except (decode.VideoDecodeError, ValueError) as e:
+      failed += 1
+      print(f"{path}: ERROR {e}", flush=True)
+      results.append({"video": path, "error": str(e)})
+      continue
+    best = classify_lib.top_k(logits, classifier.class_names, FLAGS.top_k)
+    print(f"{path} ({frames} frames, {views} clip x crop views)")
+    for row in best:
+      print(f"  {row['probability']:.4f}  {row['class']}")
+    sys.stdout.flush()
+    results.append({"video": path, "frames": frames, "views": views, "top_k": best})
+  if FLAGS.json:
+    write_json_atomically(FLAGS.json, {
+        "model_dir": os.path.abspath(FLAGS.model_dir),
+        "flow_model_dir": FLAGS.flow_model_dir and os.path.abspath(FLAGS.flow_model_dir),
+        "num_clips": FLAGS.num_clips, "num_crops": int(FLAGS.num_crops), "videos": results})
+  if failed:
+    print(f"{failed} of {len(videos)} videos could not be classified", file=sys.stderr)
+    sys.exit(1)
+
+
+def console_main():
+  """Entry point of the `i3d-classify` console script."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,0 +1,73 @@
+"""Classifying video files with model folder(s): averaged logits over clips and crops, top-k.
+
+The library side of `python -m experiments.classify` (see its docstring): each video goes through
+i3d_tf/video/model_input.py; logits of several model folders (an RGB and a Flow one) are summed,
+then averaged over clips and crops.
+"""
+import numpy as np
+
+
+def clip_starts(num_frames, num_clips, clip_frames):
+  """Starts of `num_clips` clips of `clip_frames` evenly spaced over `num_frames` frames."""
+  if num_clips == 1:
+    return [0]
+  last = max(num_frames - clip_frames, 0)
+  return sorted({int(round(s)) for s in np.linspace(0, last, num_clips)}) if last else [0]
+
+
+class Classifier:
+  """Model folder(s) -> averaged logits of a video file."""
+
+  def __init__(self, model_dir, flow_model_dir=None, flow_method="tvl1"):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+    self.models = runs.load_model_folders(model_dir, flow_model_dir)
+    first_run = self.models[0][1]
+    streams = tuple(s for _, _, names, _ in self.models for s in names)
+    self.spec = model_input.VideoInputSpec.of_run(first_run, flow_method, streams=streams,
+                                                  min_frames=max(runs.min_frames_of_run(r)
+                                                                 for _, r, _, _ in self.models))
+    self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames
+    self.class_names = (runs.class_names(first_run, model_dir) or
+                        [f"class_{i}" for i in range(first_run["num_classes"])])
+    self._fns = []
+    for model, _, names, _ in self.models:
+      @tf.function(reduce_retracing=True)
+      def fn(inputs, model=model):
+        return tf.cast(model(inputs, training=False), tf.float32)  # [B, classes]
+      self._fns.append((fn, names))
+
+  def logits_of_inputs(self, inputs):
+    """{stream: float32 [T, crop, crop, C]} -> logits [classes], summed over the model folders."""
+    total = 0.0
+    for fn, names in self._fns:
+      batch = {n: inputs[n][None] for n in names}
+      total = total + fn(batch[names[0]] if len(names) == 1 else batch).numpy()[0]
+    return total
+
+  def classify(self, path, num_clips=1, clip_frames=64, num_crops=1, max_frames=None):
+    """(mean logits [classes], frames read, clips x crops evaluated) of one video file."""
+    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+    frames, next_frame = model_input.read_frames(path, self.spec,
+                                                 max_frames or self.max_test_frames)
+    logits = []
+    for start in clip_starts(len(frames), num_clips, clip_frames):
+      end = len(frames) if num_clips == 1 else min(start + clip_frames, len(frames))
+      after = frames[end] if end < len(frames) else next_frame
+      for inputs in model_input.frames_to_inputs(
+          frames[start:end], self.spec, after, num_crops,
+          length=None if num_clips == 1 else clip_frames):
+        logits.append(self.logits_of_inputs(inputs))
+    return np.mean(logits, axis=0), len(frames), len(logits)
+
+
+def top_k(logits, class_names, k):
+  """[{class, index, probability, logit}] of the k most probable classes (softmax of `logits`)."""
+  shifted = np.exp(logits - logits.max())
+  probabilities = shifted / shifted.sum()
+  order = np.argsort(-probabilities, kind="stable")[:k]
+  return [{"class": class_names[i], "index": int(i), "probability": float(probabilities[i]),
+           "logit": float(logits[i])} for i in order]
+
+

@@ -1,0 +1,210 @@
+"""Sliding-window features of whole videos: one [windows, dims] array per video, resumable.
+
+`Extractor` holds model folder(s) and runs any endpoint of each stream on a window's inputs;
+`extract_video` streams one video file through model_input.WindowReader (at most window + 1 decoded
+frames held), writes its features atomically and returns its record. `Progress` is the resumable
+log of an output folder: a video is done once its record is in progress.jsonl (appended after its
+files are renamed into place), so a rerun after kill -9 skips it; a video that cannot be decoded is
+recorded as skipped with its reason. `write_index` writes index.tsv, windows.tsv and skipped.tsv
+atomically from that log. The same `extract_video` runs locally or in a Beam DoFn.
+"""
+import dataclasses
+import json
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+POOLS = ("mean", "time", "none")
+COMBINES = ("concat", "separate")
+PROGRESS = "progress.jsonl"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+  """Everything that decides a video's features (the same in every Beam worker)."""
+  model_dir: str
+  flow_model_dir: Optional[str] = None
+  endpoint: str = "Mixed_5c"
+  streams: Optional[Sequence[str]] = None  # None: every stream of the model(s)
+  combine: str = "concat"
+  pool: str = "mean"
+  window: int = 64
+  stride: int = 64
+  pad: str = "loop"
+  flow_method: str = "tvl1"
+
+  def __post_init__(self):
+    if self.pool not in POOLS:
+      raise ValueError(f"--pool={self.pool}: expected one of {POOLS}")
+    if self.combine not in COMBINES:
+      raise ValueError(f"--combine={self.combine}: expected one of {COMBINES}")
+    if self.window < 1 or self.stride < 1:
+      raise ValueError(f"--window={self.window} --stride={self.stride}: both must be >= 1 frame")
+
+
+def pool_features(value, pool):
+  """An endpoint's [T', h, w, C] (or [C]) -> [C] ('mean' over T', h, w), [T', C] ('time': mean
+  over h, w) or itself ('none')."""
+  if value.ndim != 4 or pool == "none":
+    return value
+  if pool == "mean":
+    return value.mean(axis=(0, 1, 2))
+  return value.mean(axis=(1, 2))
+
+
+class Extractor:
+  """Model folder(s) -> per-stream endpoint features of a window's inputs."""
+
+  def __init__(self, config):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+    self.config = config
+    loaded = runs.load_model_folders(config.model_dir, config.flow_model_dir)
+    stream_models = {}
+    for model, run, names, folder in loaded:
+      parts = getattr(model, "streams", None)
+      if len(names) == 1:
+        stream_models[names[0]] = model
+      elif isinstance(parts, dict) and set(parts) == set(names):
+        stream_models.update(parts)  # the two-stream I3D's own RGB and Flow I3Ds
+      else:
+        raise ValueError(f"{folder} holds {run['model']}, whose streams are not separate "
+                         f"models: extract its Logits per stream is not possible")
+    wanted = tuple(config.streams or stream_models)
+    missing = [s for s in wanted if s not in stream_models]
+    if missing:
+      raise ValueError(f"--streams={','.join(wanted)}: the model folder(s) have only "
+                       f"{','.join(stream_models)}")
+    self.streams = wanted
+    for name in wanted:
+      if not hasattr(stream_models[name], "call_with_endpoints"):
+        raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
+                         f"endpoints")
+    self.spec = model_input.VideoInputSpec.of_run(
+        loaded[0][1], config.flow_method, streams=wanted,
+        min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
+    endpoint = config.endpoint
+    self._fns = {}
+    for name in wanted:
+      model = stream_models[name]
+
+      @tf.function(reduce_retracing=True)
+      def fn(inputs, model=model):
+        _, endpoints = model.call_with_endpoints(inputs, training=False)
+        if endpoint not in endpoints:
+          raise ValueError(f"--endpoint={endpoint} is not one of {', '.join(endpoints)}")
+        return tf.cast(endpoints[endpoint], tf.float32)
+      self._fns[name] = fn
+
+  def window_features(self, inputs):
+    """{stream: float32 [T, crop, crop, C]} -> {stream: pooled features of the endpoint}."""
+    return {name: pool_features(self._fns[name](inputs[name][None]).numpy()[0], self.config.pool)
+            for name in self.streams}
+
+
+def output_names(key, streams, combine):
+  """{part: file name relative to the output folder} of a video's features."""
+  if combine == "concat":
+    return {"all": f"{key}.npy"}
+  return {s: f"{key}.{s}.npy" for s in streams}
+
+
+def _save_atomically(path, array):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp-{os.getpid()}.npy"
+  np.save(tmp, array)
+  os.replace(tmp, path)
+
+
+def extract_video(extractor, path, key, output_dir, label=-1):
+  """Features of every window of one video file -> its .npy file(s); returns its record.
+
+  Raises decode.VideoDecodeError for a video that cannot be decoded (nothing written).
+  """
+  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
+  config = extractor.config
+  reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad)
+  per_stream = {s: [] for s in extractor.streams}
+  windows = []
+  for window in reader.windows(path):
+    for name, value in extractor.window_features(window.inputs).items():
+      per_stream[name].append(value)
+    windows.append([window.start, window.end, round(window.start_s, 4), round(window.end_s, 4)])
+  arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, dims...]
+  if config.combine == "concat":
+    arrays = {"all": np.concatenate([arrays[s] for s in extractor.streams], axis=-1)}
+  files = output_names(key, extractor.streams, config.combine)
+  for part, name in files.items():
+    _save_atomically(os.path.join(output_dir, name), arrays[part])
+  return {"key": key, "status": "done", "source": path, "label": label,
+          "files": list(files.values()), "shape": list(next(iter(arrays.values())).shape),
+          "frames": reader.num_frames, "windows": windows,
+          "peak_frames_held": reader.peak_frames_held}
+
+
+class Progress:
+  """output_dir/progress.jsonl: one JSON record per finished (done or skipped) video."""
+
+  def __init__(self, output_dir):
+    self.path = os.path.join(output_dir, PROGRESS)
+    self.records = {}
+    if os.path.exists(self.path):
+      with open(self.path, encoding="utf-8") as f:
+        for line in f:
+          try:
+            record = json.loads(line)
+          except ValueError:
+            continue  # a line cut by a kill: that video is redone
+          self.records[record["key"]] = record
+
+  def done(self, key):
+    return key in self.records
+
+  def add(self, record):
+    """Appends `record` (one write + fsync, so a kill leaves whole lines or a cut last line)."""
+    self.records[record["key"]] = record
+    with open(self.path, "a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+      f.flush()
+      os.fsync(f.fileno())
+
+
+def run_one(extractor, path, key, output_dir, label=-1):
+  """extract_video, or a 'skipped' record naming why the video could not be decoded."""
+  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
+  try:
+    return extract_video(extractor, path, key, output_dir, label)
+  except decode.VideoDecodeError as e:
+    return {"key": key, "status": "skipped", "source": path, "reason": e.reason}
+
+
+def _write_atomically(path, text):
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_index(output_dir, keys, records):
+  """index.tsv (done videos, in `keys` order), windows.tsv and skipped.tsv, each atomically."""
+  index = ["key\tlabel\tsource\tshape\tframes\tfiles"]
+  windows = ["key\twindow\tstart_frame\tend_frame\tstart_s\tend_s"]
+  skipped = ["key\tsource\treason"]
+  for key in keys:
+    record = records.get(key)
+    if record is None:
+      continue
+    if record["status"] == "skipped":
+      skipped.append(f"{key}\t{record['source']}\t{record['reason']}")
+      continue
+    index.append(f"{key}\t{record.get('label', -1)}\t{record['source']}\t"
+                 f"{'x'.join(map(str, record['shape']))}\t{record.get('frames', '')}\t"
+                 f"{','.join(record['files'])}")
+    for i, window in enumerate(record.get("windows", [])):
+      windows.append(f"{key}\t{i}\t" + "\t".join(map(str, window)))
+  _write_atomically(os.path.join(output_dir, "index.tsv"), "\n".join(index) + "\n")
+  _write_atomically(os.path.join(output_dir, "windows.tsv"), "\n".join(windows) + "\n")
+  _write_atomically(os.path.join(output_dir, "skipped.tsv"), "\n".join(skipped) + "\n")
+  return len(index) - 1, len(skipped) - 1
