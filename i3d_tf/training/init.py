@@ -124,7 +124,7 @@ def init_from_run(model, run_dir, allow_partial=False, model_name=None):
       latest).expect_partial().assert_existing_objects_matched()
   source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
   target = _variables_by_name(model)
-  check_mismatches(run_dir, f"{latest} (a {run['model']} run)", source, target, model,
+  check_mismatches(run_dir, f"{latest} ({run['model']} run)", source, target, model,
                    allow_partial, model_name)
   copied, skipped = _copy_matching(source, target)
   if copied == 0:
@@ -165,6 +165,8 @@ def init_from_deepmind(model, path, allow_partial=False, model_name=None):
 def initialize(model, init, imagenet_checkpoint=None, allow_partial=False, model_name=None):
   """Applies `--init` to a built model (only when the run starts; a resumed run restores instead).
 
+  Returns (variables copied, names kept fresh) for a checkpoint, None for scratch / imagenet.
+
   allow_partial: --allow_partial_init (keep variables of another stream's shape fresh).
   """
   if init == "scratch":
@@ -176,10 +178,8 @@ def initialize(model, init, imagenet_checkpoint=None, allow_partial=False, model
     inflation.init_from_imagenet(model, imagenet_checkpoint)
     return
   if _is_own_run(init):
-    init_from_run(model, init, allow_partial, model_name)
-    return
+    return init_from_run(model, init, allow_partial, model_name)
   if os.path.exists(init) or os.path.exists(init + ".index") or tf.io.gfile.glob(init + "*"):
-    init_from_deepmind(model, init, allow_partial, model_name)
-    return
+    return init_from_deepmind(model, init, allow_partial, model_name)
   raise ValueError(f"--init={init!r}: expected one of {', '.join(INIT_CHOICES)} (a training "
                    f"run's model_dir or a DeepMind-layout checkpoint prefix); no such path")
