@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -251,9 +252,10 @@ def _toy_command(model_dir, shard_dir, config=None):
 
 @pytest.mark.slow
 def test_two_training_processes_on_one_model_dir(shard_dir, tmp_path):
-  """The second of two racing runs is refused naming the first; the first trains to the end."""
+  """The second of two racing runs is refused naming the first; the first trains on."""
   model_dir = str(tmp_path / "run")
-  first = subprocess.Popen(_toy_command(model_dir, shard_dir, {"train_steps": 40}), cwd=REPO_ROOT,
+  first = subprocess.Popen(_toy_command(model_dir, shard_dir, {"train_steps": 100_000}),
+                           cwd=REPO_ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   lock_file = os.path.join(model_dir, run_lock.CHIEF_LOCK)
   start = time.time()
@@ -262,9 +264,15 @@ def test_two_training_processes_on_one_model_dir(shard_dir, tmp_path):
     time.sleep(0.2)
   second = subprocess.run(_toy_command(model_dir, shard_dir, {"train_steps": 40}), cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
+  assert first.poll() is None  # still training: the refusal was while it held the lock
+  while not os.path.exists(os.path.join(model_dir, "train")):  # in the loop (SIGTERM handled)
+    assert first.poll() is None and time.time() - start < 300, first.stderr.read()[-3000:]
+    time.sleep(0.2)
+  time.sleep(3)
+  first.send_signal(signal.SIGTERM)  # it saves and stops (preemption)
   out, err = first.communicate(timeout=300)
   assert first.returncode == 0, err[-3000:]
-  assert "STATUS done STEP 40" in out
+  assert "STATUS preempted" in out
   assert second.returncode != 0
   assert f"model_dir {model_dir} is in use by another training run: pid {first.pid}" in \
       second.stderr
