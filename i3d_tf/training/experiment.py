@@ -212,6 +212,10 @@ def example_inputs(spec, frames=None):
   return {name: tf.zeros(shape) for name, shape in shapes.items()}
 
 
+class ModelDirMismatchError(ValueError):
+  """model_dir holds the run of another model, class count or width than the command's."""
+
+
 # Model options that change the variables' shapes: a run cannot resume under other values.
 STRUCTURAL_OPTIONS = ("width_multiplier", "crop_size", "clip_frames")
 
@@ -240,7 +244,7 @@ def check_model_dir(model_dir, model, num_classes, options):
   differs = (stored.get("model") != model or int(stored.get("num_classes", -1)) != num_classes
              or any(stored_options.get(k) != options.get(k) for k in STRUCTURAL_OPTIONS))
   if differs:
-    raise ValueError(
+    raise ModelDirMismatchError(
         f"model_dir {model_dir} holds an "
         f"{_describe_run(stored.get('model'), stored.get('num_classes'), stored_options)}; this "
         f"command builds {_describe_run(model, num_classes, options).replace(' run with', ' with')}"
@@ -273,6 +277,12 @@ def check_flow_data(model, data):
           f"with --flow_method=none (metadata.json): its flow is all zeros, so the flow stream "
           f"learns nothing. Rebuild the set with --flow_method=tvl1 (or tvl1_fast) for flow "
           f"models.")
+
+
+# Errors whose message says all (which run, file or flag, and what to do): the binaries print
+# them without a traceback.
+USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError, loop.NoReadableCheckpointError,
+               init_lib.StreamMismatchError)
 
 
 def run(config, data, echo=None):

@@ -12,8 +12,10 @@ the saved step on the same schedule, also after `kill -9`. A NaN or Inf loss sto
 NonFiniteLossError before anything is saved, so the last good checkpoint stays intact.
 
 What a run leaves in model_dir: ckpt-* checkpoints, TensorBoard scalars (train/ and eval/: loss,
-top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, and a SavedModel
-in `saved_model/` at the end.
+top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, a SavedModel
+in `saved_model/` at the end, and `.run.lock` (see run_lock). A resume reads every tensor of the
+newest checkpoint back before restoring it: one cut short is named in a warning and the newest
+readable one is used instead.
 """
 import dataclasses
 import json
