@@ -143,6 +143,21 @@ def test_workers_of_one_run_take_their_own_locks(tmp_path):
   run_lock.RunLock(model_dir).acquire().release()
 
 
+def test_leftovers_are_removed_by_the_task_that_owns_them(tmp_path):
+  model_dir = str(tmp_path)
+  for path in (".worker_tmp/worker_1/ckpt-2_temp", ".worker_tmp/worker_2", "ckpt-4_temp",
+               "saved_model/.worker_tmp/worker_1"):
+    os.makedirs(os.path.join(model_dir, path))
+  (tmp_path / ".worker_tmp" / "worker_1" / "ckpt-2_temp" / "part-00000").write_bytes(b"x")
+  removed = run_lock.remove_leftovers(model_dir)  # the chief: its temps and empty worker folders
+  assert not (tmp_path / "ckpt-4_temp").exists() and not (tmp_path / ".worker_tmp/worker_2").exists()
+  assert (tmp_path / ".worker_tmp" / "worker_1").exists()  # a worker's files: its own to remove
+  assert not (tmp_path / "saved_model" / ".worker_tmp").exists()
+  assert len(removed) == 4
+  run_lock.remove_leftovers(model_dir, "worker", 1, chief=False)
+  assert not (tmp_path / ".worker_tmp" / "worker_1").exists()
+
+
 # ---------------------------------------------------------------- 9: another stream's weights
 
 

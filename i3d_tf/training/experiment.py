@@ -303,9 +303,8 @@ def run(config, data, echo=None):
                                else (None, 0, True))
   lock = run_lock.RunLock(config.model_dir, run_lock.lock_name(task_type, task_id, chief))
   with lock:
-    if chief:
-      for path in run_lock.remove_leftovers(config.model_dir):
-        log.info("removed %s, left by a killed run", path)
+    for path in run_lock.remove_leftovers(config.model_dir, task_type, task_id, chief):
+      log.info("removed %s, left by a killed run", path)
     check_model_dir(config.model_dir, config.model, data.num_classes, options)
     warning = check_flow_data(config.model, data)
     if warning:

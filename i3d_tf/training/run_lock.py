@@ -8,8 +8,8 @@ files races); its content is only informative.
 
 Every task of one multi-worker run shares model_dir: the chief (or the single process) takes
 `.run.lock`, every other task its own `.run.<type>_<index>.lock`, so the tasks of one run never
-refuse each other while a second run's tasks are each refused by their twin. Only the chief, holding
-the lock (so no live run writes there), removes what killed runs leave behind (`remove_leftovers`).
+refuse each other while a second run's tasks are each refused by their twin. Holding its lock, each
+task removes what killed runs left behind in its own part of model_dir (`remove_leftovers`).
 """
 import fcntl
 import glob
@@ -92,21 +92,38 @@ class RunLock:
     self.release()
 
 
-def remove_leftovers(model_dir):
-  """Removes the temporary folders of killed runs; call only while holding the chief's lock.
+def _has_files(path):
+  return any(files for _, _, files in os.walk(path))
 
-  `.worker_tmp/` (non-chief workers' checkpoint and SavedModel copies, deleted after every save),
-  `ckpt-*_temp/` (a checkpoint write cut short) and `saved_model/.worker_tmp/`: none of them is
-  ever read back, and the lock guarantees that no live run is writing them. Returns the paths.
+
+def remove_leftovers(model_dir, task_type=None, task_id=0, chief=True):
+  """Removes the temporary folders of killed runs; call only while holding this task's lock.
+
+  The chief (or a single process) removes `ckpt-*_temp/` (its checkpoint writes cut short) and the
+  empty folders under `.worker_tmp/` (non-chief workers' checkpoint and SavedModel copies, deleted
+  after every save); each non-chief task removes its own `.worker_tmp/<type>_<index>/` whatever it
+  holds (its lock says no live process writes there). None of these is ever read back. Returns
+  the removed paths.
   """
   if "://" in model_dir or not os.path.isdir(model_dir):
     return []
-  found = [os.path.join(model_dir, ".worker_tmp"),
-           os.path.join(model_dir, "saved_model", ".worker_tmp")]
-  found += [p for p in glob.glob(os.path.join(model_dir, "ckpt-*_temp")) if os.path.isdir(p)]
+  tmp_roots = [os.path.join(model_dir, ".worker_tmp"),
+               os.path.join(model_dir, "saved_model", ".worker_tmp")]
   removed = []
+  if chief:
+    found = [p for p in glob.glob(os.path.join(model_dir, "ckpt-*_temp")) if os.path.isdir(p)]
+    for root in tmp_roots:
+      if os.path.isdir(root):
+        found += [os.path.join(root, e) for e in sorted(os.listdir(root))
+                  if not _has_files(os.path.join(root, e))]
+  else:
+    found = [os.path.join(root, f"{task_type}_{task_id}") for root in tmp_roots]
   for path in found:
     if os.path.isdir(path):
       shutil.rmtree(path, ignore_errors=True)
       removed.append(path)
+  for root in tmp_roots:
+    if chief and os.path.isdir(root) and not os.listdir(root):
+      os.rmdir(root)
+      removed.append(root)
   return removed
