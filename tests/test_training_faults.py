@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -185,6 +186,29 @@ def test_init_from_another_stream_is_an_error_unless_partial_init_is_allowed(
   assert "Conv3d_1a_7x7/conv_3d/w" in skipped and copied > 200
   assert any("--allow_partial_init: keeping at random initialisation: Conv3d_1a_7x7" in
              r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("stream,channels,model_name,model_channels", [
+    ("Flow", 2, "i3d_rgb", 3), pytest.param("RGB", 3, "i3d_flow", 2, marks=pytest.mark.slow)])
+def test_a_release_layout_checkpoint_of_the_other_stream_is_refused(
+    tmp_path, stream, channels, model_name, model_channels):
+  """`finetune --model=i3d_rgb --init=<the release's flow_imagenet>` and the reverse."""
+  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
+  from tests import deepmind_fixtures  # pylint: disable=import-outside-toplevel
+  shapes = deepmind_fixtures.model_layout(channels, 4, scope=f"{stream}/inception_i3d")
+  prefix = deepmind_fixtures.write_checkpoint(
+      tmp_path / "model.ckpt", deepmind_fixtures.random_values(shapes))
+  model = registry.build_model(model_name, 4, final_pool_padding="SAME")
+  model(tf.zeros((1, 4, 32, 32, model_channels)))
+  before = model.blocks["Mixed_5c"].units["Branch_0/Conv3d_0a_1x1"].conv.kernel.numpy()
+  with pytest.raises(init_lib.StreamMismatchError) as error:
+    init_lib.initialize(model, prefix, model_name=model_name)
+  message = str(error.value)
+  assert f"--init={prefix}: {prefix} holds a {stream} stream ({channels} input channels" in message
+  assert f"--model={model_name} takes" in message and f"({model_channels} channels" in message
+  # Nothing was loaded (the check runs before any assignment).
+  np.testing.assert_array_equal(
+      before, model.blocks["Mixed_5c"].units["Branch_0/Conv3d_0a_1x1"].conv.kernel.numpy())
 
 
 def test_flow_model_on_a_set_built_without_flow_warns(shard_dir, flow_run, tmp_path):
