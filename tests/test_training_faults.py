@@ -37,7 +37,7 @@ def _train_only(shard_dir):
 
 @pytest.fixture(scope="module")
 def flow_run(shard_dir, tmp_path_factory):
-  """A finished four-step i3d_flow toy run (4 classes; ckpt-2, ckpt-4). Tests copy it to change it."""
+  """A finished four-step i3d_flow toy run (4 classes; ckpt-2, ckpt-4): copied to be changed."""
   model_dir = str(tmp_path_factory.mktemp("flow_run") / "run")
   experiment.run(testing.toy_config(model_dir, train_steps=4, checkpoint_every=2),
                  _train_only(shard_dir))
@@ -151,7 +151,8 @@ def test_leftovers_are_removed_by_the_task_that_owns_them(tmp_path):
     os.makedirs(os.path.join(model_dir, path))
   (tmp_path / ".worker_tmp" / "worker_1" / "ckpt-2_temp" / "part-00000").write_bytes(b"x")
   removed = run_lock.remove_leftovers(model_dir)  # the chief: its temps and empty worker folders
-  assert not (tmp_path / "ckpt-4_temp").exists() and not (tmp_path / ".worker_tmp/worker_2").exists()
+  assert not (tmp_path / "ckpt-4_temp").exists()
+  assert not (tmp_path / ".worker_tmp" / "worker_2").exists()
   assert (tmp_path / ".worker_tmp" / "worker_1").exists()  # a worker's files: its own to remove
   assert not (tmp_path / "saved_model" / ".worker_tmp").exists()
   assert len(removed) == 4

@@ -1,4 +1,6 @@
-"""The bounded wait of a multi-worker start: `python -m i3d_tf.training.cluster_watchdog PID SECONDS`.
+"""The bounded wait of a multi-worker start.
+
+  python -m i3d_tf.training.cluster_watchdog PID SECONDS
 
 Started by distribute.make_strategy with a pipe on stdin. When the pipe closes first (the cluster
 formed, or the training process died) it exits quietly; after SECONDS it names the tasks of
