@@ -64,6 +64,9 @@ def main(argv):
   from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
   try:
     status, final, _ = experiment.run(config, data)
+  except experiment.USER_ERRORS as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(2)
   except loop.NonFiniteLossError as e:
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(3)

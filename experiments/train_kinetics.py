@@ -90,6 +90,9 @@ def main(argv):
   started = time.time()
   try:
     status, final, _ = experiment.run(config, data)
+  except experiment.USER_ERRORS as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(2)
   except loop.NonFiniteLossError as e:
     logging.error("%s", e)
     print(str(e), file=sys.stderr, flush=True)

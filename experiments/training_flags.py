@@ -168,6 +168,56 @@ def define_flags(default_model="i3d_rgb"):
                     "order and ops (slower).")
   flags.DEFINE_enum("record_format", "tfds", ["tfds", "mediasequence"], "Shard format.")
   flags.DEFINE_integer("inject_nan_at_step", -1, "Testing: make the loss NaN at this step.")
+  flags.DEFINE_bool("allow_partial_init", False, "--init: load the variables that fit and keep "
+                    "those of another shape (another stream's first conv: Flow weights into an "
+                    "RGB model) at random initialisation, with a warning. Without it that is an "
+                    "error.")
+  flags.DEFINE_float("cluster_wait_seconds", distribute.DEFAULT_CLUSTER_WAIT_S,
+                     "--strategy=multi_worker: give up (naming the tasks that did not start) when "
+                     "the cluster of TF_CONFIG has not connected after this long.")
+  register_validators()
+
+
+# (flag, test, what it must be): checked when the flags are parsed, before anything is built.
+_POSITIVE = ("batch_size", "train_steps", "log_every", "eval_batch_size", "crop_size",
+             "train_frames", "test_frames", "frame_stride", "max_test_frames", "eval_max_videos")
+_CHECKS = (
+    [(name, lambda v: v is None or v > 0, "a positive integer") for name in _POSITIVE] + [
+        ("checkpoint_every", lambda v: v >= 0, ">= 0 (0: only at the end)"),
+        ("eval_every", lambda v: v >= 0, ">= 0 (0: only at the end)"),
+        ("warmup_steps", lambda v: v >= 0, ">= 0"),
+        ("learning_rate", lambda v: v > 0, "a positive number"),
+        ("momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ("weight_decay", lambda v: v >= 0, ">= 0"),
+        ("dropout_rate", lambda v: 0 <= v < 1, "in [0, 1) (the release's 0.5)"),
+        ("width_multiplier", lambda v: v > 0, "a positive number (1.0: the paper's network)"),
+        ("batch_norm_decay", lambda v: v is None or 0 < v < 1, "in (0, 1) (the release's 0.999)"),
+        ("cluster_wait_seconds", lambda v: v > 0, "a positive number of seconds"),
+    ])
+
+
+def register_validators(flag_values=flags.FLAGS):
+  """Parse-time checks of the common flags: the message names the flag and what it expects."""
+  for name, test, expected in _CHECKS:
+    flags.register_validator(
+        name, test, message=f"--{name} must be {expected}", flag_values=flag_values)
+
+  def geometry(values):
+    # The embedded synthetic set's reduced configuration (no --data_dir) picks the SAME pool
+    # itself unless --final_pool_padding is given; experiment.run checks the final values.
+    if values["data_dir"] is None and not flag_values["final_pool_padding"].present:
+      return True
+    if values["crop_size"] is None and values["train_frames"] is None:
+      return True
+    try:
+      experiment.check_clip_geometry(values["model"], values["final_pool_padding"],
+                                     values["crop_size"], values["train_frames"])
+    except ValueError as e:
+      raise flags.ValidationError(str(e)) from None
+    return True
+  flags.register_multi_flags_validator(
+      ["model", "final_pool_padding", "crop_size", "train_frames", "data_dir"], geometry,
+      flag_values=flag_values)
 
 
 def default_model_dir(model, dataset, suffix=""):
@@ -235,6 +285,7 @@ def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid
       lstm_gamma_init=FLAGS.lstm_gamma_init,
       eval_batch_size=FLAGS.eval_batch_size, eval_max_videos=FLAGS.eval_max_videos,
       seed=FLAGS.seed, deterministic=FLAGS.deterministic,
-      inject_nan_at_step=FLAGS.inject_nan_at_step)
+      inject_nan_at_step=FLAGS.inject_nan_at_step, allow_partial_init=FLAGS.allow_partial_init,
+      cluster_wait_seconds=FLAGS.cluster_wait_seconds)
   values.update(overrides)
   return experiment.ExperimentConfig(**values)

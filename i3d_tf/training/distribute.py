@@ -9,15 +9,61 @@ the others save into temporary folders that they delete (TF requires every worke
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "bfloat16", "mixed_float16")
+# How long a multi-worker task waits for its peers to start (--cluster_wait_seconds).
+DEFAULT_CLUSTER_WAIT_S = 600
 
 
-def make_strategy(name, tpu_address=None):
+def tf_config_task():
+  """(task_type, task_id, is_chief) from TF_CONFIG, before any strategy exists; (None, 0, True)
+  without one."""
+  config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+  task = config.get("task", {})
+  task_type, task_id = task.get("type"), int(task.get("index", 0) or 0)
+  if not task_type:
+    return None, 0, True
+  cluster = config.get("cluster", {})
+  chief = task_type == "chief" if "chief" in cluster else (task_type == "worker" and task_id == 0)
+  return task_type, task_id, chief
+
+
+class _ClusterWatchdog:
+  """Ends this process when the cluster has not formed after `seconds`, naming the missing tasks.
+
+  TensorFlow's multi-worker start blocks in C++ ("Waiting for 1/2 tasks to connect") holding the
+  GIL, with no timeout that reaches it, so neither a Python thread nor a signal handler can run:
+  a small stdlib-only process (i3d_tf.training.cluster_watchdog) waits on a pipe from this one and,
+  when the bound passes first, names the tasks whose servers do not answer and kills this process.
+  Nothing has been written then (the strategy is made before the model is built).
+  """
+
+  def __init__(self, seconds):
+    self.seconds = seconds
+    self._process = None
+
+  def __enter__(self):
+    if self.seconds and self.seconds > 0:
+      self._process = subprocess.Popen(
+          [sys.executable, "-m", "i3d_tf.training.cluster_watchdog", str(os.getpid()),
+           str(self.seconds)], stdin=subprocess.PIPE,
+          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    return self
+
+  def __exit__(self, *exc):
+    if self._process is not None:
+      self._process.stdin.close()  # EOF: the watchdog exits quietly
+      self._process.wait()
+
+
+def make_strategy(name, tpu_address=None, cluster_wait_seconds=DEFAULT_CLUSTER_WAIT_S):
+  """The strategy called `name`; a multi-worker start gives up after cluster_wait_seconds."""
   if name not in STRATEGIES:
     raise ValueError(f"--strategy={name!r} is not one of: {', '.join(STRATEGIES)}")
   if name == "default":
@@ -32,7 +78,10 @@ def make_strategy(name, tpu_address=None):
                        "many GPUs and machines')")
     communication = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
+    with _ClusterWatchdog(cluster_wait_seconds):
+      # Blocks until every task of the cluster has registered with the coordination service.
+      strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
+    return strategy
   resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
   tf.config.experimental_connect_to_cluster(resolver)
   tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -56,13 +105,10 @@ def task_info(strategy):
 
 
 def is_chief(strategy):
-  task_type, task_id = task_info(strategy)
+  task_type, _ = task_info(strategy)
   if task_type is None:
     return True
-  cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-  if "chief" in cluster:
-    return task_type == "chief"
-  return task_type == "worker" and task_id == 0
+  return tf_config_task()[2]
 
 
 def write_dir(directory, strategy):

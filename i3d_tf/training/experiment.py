@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable, Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from i3d_tf.data import pipeline
@@ -17,6 +18,7 @@ from i3d_tf.models import registry
 from i3d_tf.training import distribute
 from i3d_tf.training import init as init_lib
 from i3d_tf.training import loop
+from i3d_tf.training import run_lock
 from i3d_tf.training import schedules
 
 log = pylogging.getLogger("i3d_tf.training")
@@ -72,6 +74,9 @@ class ExperimentConfig:
   seed: Optional[int] = None
   deterministic: bool = False
   finetune_mode: str = "full"
+  # --init: load what fits and keep mismatched variables (another stream's first conv) fresh.
+  allow_partial_init: bool = False
+  cluster_wait_seconds: float = distribute.DEFAULT_CLUSTER_WAIT_S
   export_saved_model: bool = True
   progress_bar: bool = True
   inject_nan_at_step: int = -1
@@ -140,12 +145,52 @@ def _model_options(config):
   return options
 
 
+def _has_valid_final_pool(model, final_pool_padding):
+  """Whether `model` ends in I3D's VALID 2x7x7 pool (the release's), which bounds its input."""
+  return model.startswith("i3d") and final_pool_padding.upper() == "VALID"
+
+
+def minimum_clip(model, final_pool_padding="VALID"):
+  """(frames, crop) of the smallest clip `model` accepts, or (1, 1) where it has no bound.
+
+  I3D's VALID final pool (FINAL_POOL, 2x7x7) needs a feature map at least that large after the
+  network's strides (the first conv's 2, then the max pools'): frames >= 8 * (2 - 1) + 1 = 9 and
+  crop >= 32 * (7 - 1) + 1 = 193 under TF 'SAME' padding (ceil(size / stride)).
+  """
+  if not _has_valid_final_pool(model, final_pool_padding):
+    return 1, 1
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
+  first_conv_stride = 2  # Conv3d_1a_7x7, stride 2 in t, h and w (the release's)
+  t_stride = first_conv_stride * int(np.prod([s[0] for _, s in i3d.MAX_POOLS.values()]))
+  s_stride = first_conv_stride * int(np.prod([s[1] for _, s in i3d.MAX_POOLS.values()]))
+  frames = t_stride * (i3d.FINAL_POOL[0] - 1) + 1
+  crop = s_stride * (i3d.FINAL_POOL[1] - 1) + 1
+  return max(frames, i3d.MIN_FRAMES_VALID), crop
+
+
+def check_clip_geometry(model, final_pool_padding, crop_size=None, train_frames=None):
+  """A ValueError naming --crop_size / --train_frames when the clip is too small for `model`."""
+  spec = registry.get(model).input_spec
+  min_frames, min_crop = minimum_clip(model, final_pool_padding)
+  crop = crop_size or spec.crop_size
+  if crop < min_crop:
+    raise ValueError(
+        f"--crop_size={crop} is too small for --model={model} with the release's VALID final "
+        f"pool (--final_pool_padding=VALID): its 2x7x7 pool needs crops of at least {min_crop} "
+        f"px (registry's {spec.crop_size}). Pass --final_pool_padding=SAME for small crops, or "
+        f"--crop_size>={min_crop}.")
+  frames = [train_frames] if train_frames else [s.train_frames for s in spec.streams]
+  if min(frames) < min_frames:
+    raise ValueError(
+        f"--train_frames={min(frames)} is too short for --model={model} with the release's VALID "
+        f"final pool (--final_pool_padding=VALID): it needs clips of at least {min_frames} "
+        f"frames. Pass --final_pool_padding=SAME for short clips, or --train_frames>="
+        f"{min_frames}.")
+
+
 def clip_spec(config):
   """The pipeline's ClipSpec: the registry's input spec with the config's overrides."""
-  min_frames = 1
-  if config.model.startswith("i3d") and config.final_pool_padding.upper() == "VALID":
-    from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
-    min_frames = i3d.MIN_FRAMES_VALID
+  min_frames = minimum_clip(config.model, config.final_pool_padding)[0]
   return pipeline.ClipSpec.for_model(
       config.model, train_frames=config.train_frames, test_frames=config.test_frames,
       frame_stride=config.frame_stride,
@@ -167,12 +212,109 @@ def example_inputs(spec, frames=None):
   return {name: tf.zeros(shape) for name, shape in shapes.items()}
 
 
+class ModelDirMismatchError(ValueError):
+  """model_dir holds the run of another model, class count or width than the command's."""
+
+
+# Model options that change the variables' shapes: a run cannot resume under other values.
+STRUCTURAL_OPTIONS = ("width_multiplier", "crop_size", "clip_frames")
+
+
+def _describe_run(model, num_classes, options):
+  streams = ", ".join(f"{s.name} {s.channels} channels"
+                      for s in registry.get(model).input_spec.streams) if model in \
+      registry.names() else "?"
+  shaped = {k: options[k] for k in STRUCTURAL_OPTIONS if k in options}
+  extra = "".join(f", {k} {v}" for k, v in sorted(shaped.items()))
+  return f"{model} run with {num_classes} classes ({streams}{extra})"
+
+
+def check_model_dir(model_dir, model, num_classes, options):
+  """Refuses a model_dir whose checkpoints belong to another model, class count or width.
+
+  Compares model_dir/run_config.json with this command before anything is built, so the error
+  names both runs instead of a tensor shape deep in a checkpoint restore.
+  """
+  path = os.path.join(model_dir, "run_config.json")
+  if not tf.io.gfile.exists(path) or not loop.checkpoint_candidates(model_dir):
+    return
+  with tf.io.gfile.GFile(path) as f:
+    stored = json.load(f)
+  stored_options = stored.get("model_options", {})
+  differs = (stored.get("model") != model or int(stored.get("num_classes", -1)) != num_classes
+             or any(stored_options.get(k) != options.get(k) for k in STRUCTURAL_OPTIONS))
+  if differs:
+    raise ModelDirMismatchError(
+        f"model_dir {model_dir} holds an "
+        f"{_describe_run(stored.get('model'), stored.get('num_classes'), stored_options)}; this "
+        f"command builds {_describe_run(model, num_classes, options).replace(' run with', ' with')}"
+        f". Its checkpoints cannot resume this model: pass another --model_dir (or --init="
+        f"{model_dir} to start from its weights), or remove {model_dir} to start over.")
+
+
+def dataset_flow_method(data):
+  """The flow method the training shards were built with (their metadata.json), or None."""
+  if getattr(data, "flow_method", None):
+    return data.flow_method
+  if not data.train_files:
+    return None
+  path = os.path.join(os.path.dirname(data.train_files[0]), "metadata.json")
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f).get("flow_method")
+  except (tf.errors.OpError, ValueError):
+    return None
+
+
+def check_flow_data(model, data):
+  """A warning (returned) when a model reads flow from a set built with --flow_method=none."""
+  streams = registry.get(model).input_spec.stream_names
+  method = dataset_flow_method(data)
+  if "flow" not in streams or method != "none":
+    return None
+  where = os.path.dirname(data.train_files[0])
+  return (f"WARNING: --model={model} reads the flow stream, but the dataset in {where} was built "
+          f"with --flow_method=none (metadata.json): its flow is all zeros, so the flow stream "
+          f"learns nothing. Rebuild the set with --flow_method=tvl1 (or tvl1_fast) for flow "
+          f"models.")
+
+
+# Errors whose message says all (which run, file or flag, and what to do): the binaries print
+# them without a traceback.
+USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError, loop.NoReadableCheckpointError,
+               init_lib.StreamMismatchError)
+
+
 def run(config, data, echo=None):
-  """Trains (or resumes) one run; returns (status, final eval metrics or None, the Trainer)."""
+  """Trains (or resumes) one run; returns (status, final eval metrics or None, the Trainer).
+
+  Before anything is built: the clip geometry is checked, model_dir's lock is taken (a second
+  run on it is refused; see run_lock), leftovers of killed runs are removed, and model_dir's
+  run_config.json must describe the same model.
+  """
   echo = echo or (lambda message: print(message, flush=True))
   if config.finetune_mode not in FINETUNE_MODES:
     raise ValueError(f"finetune mode {config.finetune_mode!r} is not one of {FINETUNE_MODES}")
   registry.get(config.model)  # the error lists the valid --model values
+  check_clip_geometry(config.model, config.final_pool_padding, config.crop_size,
+                      config.train_frames)
+  options = _model_options(config)
+  task_type, task_id, chief = (distribute.tf_config_task() if config.strategy == "multi_worker"
+                               else (None, 0, True))
+  lock = run_lock.RunLock(config.model_dir, run_lock.lock_name(task_type, task_id, chief))
+  with lock:
+    for path in run_lock.remove_leftovers(config.model_dir, task_type, task_id, chief):
+      log.info("removed %s, left by a killed run", path)
+    check_model_dir(config.model_dir, config.model, data.num_classes, options)
+    warning = check_flow_data(config.model, data)
+    if warning:
+      log.warning("%s", warning)
+      echo(warning)
+    return _run_locked(config, data, echo, options)
+
+
+def _run_locked(config, data, echo, options):
+  """run() once model_dir is locked and checked."""
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
     if config.seed is None:
@@ -180,7 +322,8 @@ def run(config, data, echo=None):
   if config.seed is not None:
     keras.utils.set_random_seed(config.seed)
   distribute.set_mixed_precision(config.mixed_precision)
-  strategy = distribute.make_strategy(config.strategy)
+  strategy = distribute.make_strategy(config.strategy,
+                                     cluster_wait_seconds=config.cluster_wait_seconds)
   spec = clip_spec(config)
   global_batch = config.batch_size
   if global_batch % strategy.num_replicas_in_sync:
@@ -188,7 +331,6 @@ def run(config, data, echo=None):
                      f"{strategy.num_replicas_in_sync} replicas")
   schedule = schedules.Schedule(config.lr_schedule, config.learning_rate, config.train_steps,
                                 warmup_steps=config.warmup_steps)
-  options = _model_options(config)
 
   def model_fn():
     model = registry.build_model(config.model, data.num_classes, **options)
@@ -249,7 +391,9 @@ def run(config, data, echo=None):
                          train_dataset_fn, eval_fn, export_fn, trainable_filter, run_info)
   after_build(trainer.model)
   start = trainer.restore_or_initialize(
-      lambda model: init_lib.initialize(model, config.init, config.imagenet_checkpoint))
+      lambda model: init_lib.initialize(model, config.init, config.imagenet_checkpoint,
+                                        allow_partial=config.allow_partial_init,
+                                        model_name=config.model))
   if start:
     echo(f"Resuming {config.model_dir} at step {start} of {config.train_steps}.")
   if start >= config.train_steps:

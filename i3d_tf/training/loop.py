@@ -12,8 +12,10 @@ the saved step on the same schedule, also after `kill -9`. A NaN or Inf loss sto
 NonFiniteLossError before anything is saved, so the last good checkpoint stays intact.
 
 What a run leaves in model_dir: ckpt-* checkpoints, TensorBoard scalars (train/ and eval/: loss,
-top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, and a SavedModel
-in `saved_model/` at the end.
+top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, a SavedModel
+in `saved_model/` at the end, and `.run.lock` (see run_lock). A resume reads every tensor of the
+newest checkpoint back before restoring it: one cut short is named in a warning and the newest
+readable one is used instead.
 """
 import dataclasses
 import json
@@ -39,6 +41,63 @@ log = pylogging.getLogger("i3d_tf.training")
 
 class NonFiniteLossError(RuntimeError):
   """The training loss became NaN or Inf; nothing was saved after the last good checkpoint."""
+
+
+class NoReadableCheckpointError(RuntimeError):
+  """model_dir has checkpoints, and none of them can be read."""
+
+
+def checkpoint_candidates(model_dir):
+  """model_dir's checkpoint prefixes, newest first: every ckpt-N with an index, and the one the
+  `checkpoint` state file names (also when its files are gone)."""
+  prefixes = {}
+  for index in tf.io.gfile.glob(os.path.join(model_dir, "ckpt-*.index")):
+    prefix = index[:-len(".index")]
+    step = prefix.rsplit("-", 1)[1]
+    if step.isdigit():
+      prefixes[prefix] = int(step)
+  latest = tf.train.latest_checkpoint(model_dir)
+  if latest and latest not in prefixes:
+    step = latest.rsplit("-", 1)[-1]
+    prefixes[latest] = int(step) if step.isdigit() else -1
+  return sorted(prefixes, key=lambda p: prefixes[p], reverse=True)
+
+
+def checkpoint_problem(prefix):
+  """None if every tensor of the checkpoint at `prefix` reads back; else what is wrong with it.
+
+  A checkpoint cut short (a full disk, an interrupted copy) has an intact index and a short .data
+  file: only reading the tensors finds it ("Read less bytes than requested").
+  """
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except (tf.errors.OpError, IndexError, ValueError, OSError) as e:
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+  return None
+
+
+def newest_readable_checkpoint(model_dir):
+  """The newest checkpoint of model_dir whose tensors all read back, or None when it has none.
+
+  Each unreadable newer one is logged as a warning naming it; when every checkpoint is
+  unreadable a NoReadableCheckpointError names them all.
+  """
+  candidates = checkpoint_candidates(model_dir)
+  bad = []
+  for prefix in candidates:
+    problem = checkpoint_problem(prefix)
+    if problem is None:
+      return prefix
+    bad.append(f"{prefix} ({problem})")
+    log.warning("checkpoint %s is unreadable (%s); falling back to the previous checkpoint",
+                prefix, problem)
+  if bad:
+    raise NoReadableCheckpointError(
+        f"model_dir {model_dir}: no checkpoint can be read: {'; '.join(bad)}. Move these files "
+        f"aside (or pass another --model_dir) to start the run over.")
+  return None
 
 
 @dataclasses.dataclass
@@ -155,11 +214,11 @@ class Trainer:
   # Checkpoints.
 
   def restore_or_initialize(self, init_fn=None):
-    """Resumes from model_dir's latest checkpoint; without one, calls init_fn(model) if given.
+    """Resumes from model_dir's newest readable checkpoint; without one, calls init_fn(model).
 
     Returns the step the run starts at.
     """
-    latest = tf.train.latest_checkpoint(self.config.model_dir)
+    latest = newest_readable_checkpoint(self.config.model_dir)
     if latest:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
       self.last_saved_step = int(self.step.numpy())
