@@ -1,8 +1,9 @@
 """Loading a finished (or running) training run for evaluation and feature extraction.
 
 A run's model_dir holds run_config.json (model, classes, model options, clip geometry) and ckpt-*
-checkpoints of `loop.checkpoint_variables`; `load_run` rebuilds the model and restores the latest
-(or a given) checkpoint, checking that every model variable was restored.
+checkpoints (variables by attribute path; older runs by `loop.checkpoint_variables`' names: both
+read by `loop.restore_model`); `load_run` rebuilds the model and restores the latest (or a given)
+checkpoint, checking that every model variable was restored.
 """
 import json
 import os
@@ -49,6 +50,5 @@ def load_run(run_dir, checkpoint=None, **model_overrides):
   checkpoint = checkpoint or tf.train.latest_checkpoint(run_dir)
   if checkpoint is None:
     raise FileNotFoundError(f"{run_dir} holds no ckpt-* checkpoint")
-  status = tf.train.Checkpoint(model=loop.checkpoint_variables(model)).restore(checkpoint)
-  status.expect_partial().assert_existing_objects_matched()
+  loop.restore_model(model, checkpoint)  # either layout: variables by path, or the older map
   return model, run

@@ -64,8 +64,7 @@ def init_from_run(model, run_dir):
              else tf.zeros(shape))
   source_model(example, training=False)
   from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
-  tf.train.Checkpoint(model=loop.checkpoint_variables(source_model)).restore(
-      latest).expect_partial().assert_existing_objects_matched()
+  loop.restore_model(source_model, latest)  # either layout: by path, or the older map
   source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
   copied, skipped = _copy_matching(source, _variables_by_name(model))
   if copied == 0:
