@@ -21,6 +21,7 @@ _SCRIPTS = {
     "i3d-import": "import_checkpoint", "i3d-extract-features": "extract_features",
     "i3d-classify": "classify", "i3d-preprocess-video": "preprocess_video",
     "i3d-reproduce": "reproduce", "i3d-report": "report", "i3d-model-summary": "model_summary",
+    "i3d-visualize-filters": "visualize_filters", "i3d-plot-curves": "plot_curves",
 }
 
 setuptools.setup(

@@ -13,7 +13,11 @@ from absl import flags
 
 
 def run_binary(*module_names):
-  """Imports the first of `module_names` that exists and runs its main under absl."""
+  """Imports the first of `module_names` that exists and runs its main under absl.
+
+  A binary whose flags are defined only when it runs as a program (`define_flags()` under
+  `if __name__ == "__main__"`, so that others can import it) gets them defined here too.
+  """
   for name in module_names:
     try:
       module = importlib.import_module(name)
@@ -21,6 +25,8 @@ def run_binary(*module_names):
     except ModuleNotFoundError as e:  # the module itself missing (not one it imports): try the next
       if not (e.name and name.startswith(e.name)) or name == module_names[-1]:
         raise
+  if hasattr(module, "define_flags"):
+    module.define_flags()
   for flag in flags.FLAGS.get_key_flags_for_module(module):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(module.main)
@@ -74,3 +80,11 @@ def report():
 
 def model_summary():
   run_binary("experiments.model_summary")
+
+
+def visualize_filters():
+  run_binary("experiments.visualize_filters")
+
+
+def plot_curves():
+  run_binary("experiments.plot_curves")
