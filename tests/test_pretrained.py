@@ -55,7 +55,8 @@ def test_a_release_name_downloads_once_checks_checksums_and_loads(release_dir, t
   _register(monkeypatch, directory)
   opened = []
   real_urlopen = urllib.request.urlopen
-  monkeypatch.setattr(urllib.request, "urlopen", lambda url: opened.append(url) or real_urlopen(url))
+  monkeypatch.setattr(urllib.request, "urlopen",
+                      lambda url: opened.append(url) or real_urlopen(url))
   cache = str(tmp_path / "cache")
   model = pretrained.load("flow_test", cache=cache, final_pool_padding="SAME")
   assert sorted(os.path.basename(u) for u in opened) == sorted([pretrained.INDEX, pretrained.DATA])

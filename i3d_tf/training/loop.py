@@ -133,6 +133,26 @@ def restore_model(model, checkpoint_prefix):
   return status
 
 
+def optimizer_state(optimizer):
+  """{name: variable} of an optimizer's own state, for run checkpoints.
+
+  Iterations, learning rate, loss scale, and the slots (momentum), which Keras names after their
+  model variable's path ('inception_i3d_Conv3d_1a_7x7_conv_3d_kernel_momentum'). The optimizer's
+  list of the model's trainable variables is left out: in the checkpoint it would name them by
+  position ('optimizer/_trainable_variables/0'), ahead of their paths under 'model/'.
+  """
+  inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
+  inner_ids = {id(v) for v in inner.variables} if inner is not None else set()
+  named = {}
+  for v in optimizer.variables:
+    name = v.name if inner is None or id(v) in inner_ids else f"loss_scale_{v.name}"
+    if name in named:
+      raise ValueError(f"optimizer variables {named[name].path} and {v.path} share the "
+                       f"checkpoint name {name!r}")
+    named[name] = v
+  return named
+
+
 def _is_kernel(variable):
   return variable.path.endswith("kernel") if hasattr(variable, "path") else "kernel" in variable.name
 
@@ -179,7 +199,8 @@ class Trainer:
       self.optimizer = optimizer
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    # Every variable under its attribute path (see checkpoint_variables for older runs).
+    # Every model variable under its attribute path, the optimizer's slots under their variable's
+    # (see checkpoint_variables for older runs).
     self.checkpoint = tf.train.Checkpoint(model=self._checkpointed_model(),
                                           **self._checkpointed_state())
     self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
@@ -193,8 +214,9 @@ class Trainer:
   def _checkpointed_model(self):
     return self.model
 
-  def _checkpointed_state(self):
-    return dict(optimizer=self.optimizer, step=self.step, **self.schedule.trackables())
+  def _checkpointed_state(self, optimizer=None):
+    return dict(optimizer=optimizer or optimizer_state(self.optimizer), step=self.step,
+                **self.schedule.trackables())
 
   def restore_or_initialize(self, init_fn=None):
     """Resumes from model_dir's latest checkpoint; without one, calls init_fn(model) if given.
@@ -208,7 +230,7 @@ class Trainer:
         log.info("%s has the older layout (variables by release name or position): reading it; "
                  "the next checkpoint has paths", latest)
         checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
-                                         **self._checkpointed_state())
+                                         **self._checkpointed_state(optimizer=self.optimizer))
       checkpoint.restore(latest).assert_existing_objects_matched()
       self.last_saved_step = int(self.step.numpy())
       log.info("resumed from %s at step %d", latest, self.last_saved_step)
