@@ -83,7 +83,7 @@ def checkpoint_variables(model):
   tf.train.Checkpoint does not follow): the release's names where the model has them, otherwise
   the variable's position in `model.variables` ('variable_0000', ...). Runs now hold the model
   itself (`model=model`: every variable under its attribute path, e.g.
-  'model/Mixed_3b/b0_0a_1x1/conv/kernel'); this map is kept to read the older runs
+  'model/Mixed_3b/b0_0a_1x1/conv/_kernel'); this map is kept to read the older runs
   (`model_checkpoint`, `restore_model`). Dropout's random generator state is left out.
   """
   named = {}
