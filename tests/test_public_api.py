@@ -2,6 +2,7 @@
 lists each binary's own and shared flags but not the test-only ones, a missing flag is named, and
 the installed console scripts run from any directory."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -60,10 +61,16 @@ def test_a_missing_required_flag_is_named():
 
 @pytest.mark.slow
 def test_installed_console_scripts_work_from_any_directory(tmp_path):
+  # Installed from a copy: setuptools leaves build/ and *.egg-info beside setup.py.
+  source = tmp_path / "source"
+  ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+  for name in ("i3d_tf", "experiments", "datasets"):
+    shutil.copytree(os.path.join(REPO_ROOT, name), source / name, ignore=ignore)
+  shutil.copy(os.path.join(REPO_ROOT, "setup.py"), source / "setup.py")
   target = tmp_path / "site"
   build = subprocess.run(
       [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-       "--target", str(target), REPO_ROOT], capture_output=True, text=True, timeout=600,
+       "--target", str(target), str(source)], capture_output=True, text=True, timeout=600,
       check=False, cwd=str(tmp_path))
   assert build.returncode == 0, build.stderr[-2000:]
   elsewhere = tmp_path / "elsewhere"
