@@ -1,23 +1,43 @@
-"""Installs i3d_tf: the library, and the TFDS dataset builders as `i3d_tf_datasets`.
+"""Installs i3d_tf: the library, the binaries (`experiments`, console scripts i3d-*), and the TFDS
+dataset builders as `i3d_tf_datasets`.
 
 The builders live in the repository's `datasets/` folder (run as `python -m datasets.build` from the
 repository root); installed, they are the package `i3d_tf_datasets` so that they never shadow the
-unrelated `datasets` package on PyPI.
+unrelated `datasets` package on PyPI. The binaries are installed as the package `experiments` (what
+`python -m experiments.X` names in a checkout), and as console scripts that work from any directory.
 """
+import re
+
 import setuptools
 
 _DATASET_PACKAGES = setuptools.find_packages(include=["datasets", "datasets.*"])
+with open("i3d_tf/__init__.py", encoding="utf-8") as _f:
+  _VERSION = re.search(r'^__version__ = "([^"]+)"', _f.read(), re.M).group(1)
+
+# Console script -> experiments.cli function (each runs one absl binary).
+_SCRIPTS = {
+    "i3d-build": "build", "i3d-train": "train", "i3d-finetune": "finetune",
+    "i3d-evaluate": "evaluate", "i3d-evaluate-sample": "evaluate_sample",
+    "i3d-import": "import_checkpoint", "i3d-extract-features": "extract_features",
+    "i3d-classify": "classify", "i3d-preprocess-video": "preprocess_video",
+    "i3d-reproduce": "reproduce", "i3d-report": "report", "i3d-model-summary": "model_summary",
+    "i3d-visualize-filters": "visualize_filters", "i3d-plot-curves": "plot_curves",
+}
 
 setuptools.setup(
     name="i3d_tf",
-    version="0.1.0",
+    version=_VERSION,
     description=("TensorFlow 2 / Keras reproduction of 'Quo Vadis, Action Recognition?' "
                  "(Carreira & Zisserman, CVPR 2017), faithful to DeepMind's kinetics-i3d release."),
     python_requires=">=3.10",
     packages=(setuptools.find_packages(include=["i3d_tf", "i3d_tf.*"]) +
+              setuptools.find_packages(include=["experiments", "experiments.*"]) +
               ["i3d_tf_datasets" + p[len("datasets"):] for p in _DATASET_PACKAGES]),
     package_dir={"i3d_tf_datasets": "datasets"},
-    package_data={"i3d_tf_datasets": ["*/*.txt", "*/*.tsv", "*/*.json"]},
+    package_data={"i3d_tf_datasets": ["*/*.txt", "*/*.tsv", "*/*.json"],
+                  "i3d_tf.data": ["*.md"]},
+    entry_points={"console_scripts": [f"{script} = experiments.cli:{fn}"
+                                      for script, fn in _SCRIPTS.items()]},
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-datasets==4.9.*",

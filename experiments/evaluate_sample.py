@@ -103,6 +103,13 @@ def main(argv):
   for key in paths:
     if getattr(FLAGS, key) is not None:
       paths[key] = getattr(FLAGS, key)
+  streams = ("rgb", "flow") if FLAGS.eval_type == "joint" else (
+      ("flow",) if FLAGS.eval_type == "flow" else ("rgb",))
+  for key in [f"{s}_checkpoint" for s in streams] + [f"{s}_sample" for s in streams]:
+    path = paths[key] + (".index" if key.endswith("_checkpoint") else "")
+    if not os.path.exists(path):
+      raise app.UsageError(f"--{key}: {path} does not exist (set --data_dir to the release's data/ "
+                           f"folder, e.g. kinetics-i3d/data, or --{key} itself)")
   logits, probabilities, class_names = evaluate(FLAGS.eval_type, paths)
   print(format_output(logits, probabilities, class_names))
 

@@ -22,6 +22,7 @@ from experiments import training_flags
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
+flags.adopt_module_key_flags(training_flags)  # --help lists the shared training flags too
 flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Official train/test split (--dataset=ucf101 / "
                   "hmdb51; a <builder>/<config> names its build).")
 flags.DEFINE_enum("mode", "full", ["fixed", "full"],

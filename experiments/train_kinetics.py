@@ -25,6 +25,7 @@ from experiments.configs import synthetic as synthetic_recipe
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
+flags.adopt_module_key_flags(training_flags)  # --help lists the shared training flags too
 flags.DEFINE_enum("synthetic_config", "small", ["small", "standard"],
                   "Config of the embedded synthetic_motion set (small: the ~10 min default).")
 flags.DEFINE_string("cache_dir", None, "Where the embedded synthetic set is built (default "

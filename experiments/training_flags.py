@@ -110,8 +110,16 @@ def data_splits(dataset, data_dir=None, name=None):
   return "train", held_out[0]
 
 
+# absl's module name of the test-only flags (listed by --helpfull, never by a binary's --help).
+INTERNAL_FLAGS_MODULE = "i3d_tf_internal_testing_flags"
+
+
 def define_flags(default_model="i3d_rgb"):
-  """Defines the flags common to the training binaries."""
+  """Defines the flags common to the training binaries.
+
+  A binary calls `flags.adopt_module_key_flags(training_flags)` after this, so that its --help
+  lists them (absl shows only the main module's key flags there).
+  """
   flags.DEFINE_enum("model", default_model, list(registry.names()), "Model from the registry.")
   define_dataset_flags()
   flags.DEFINE_string("data_dir", None, "TFDS data_dir holding the built shards (or, for "
@@ -167,7 +175,12 @@ def define_flags(default_model="i3d_rgb"):
   flags.DEFINE_bool("deterministic", False, "Reproducible run: seeded, deterministic tf.data "
                     "order and ops (slower).")
   flags.DEFINE_enum("record_format", "tfds", ["tfds", "mediasequence"], "Shard format.")
-  flags.DEFINE_integer("inject_nan_at_step", -1, "Testing: make the loss NaN at this step.")
+  # Test-only: registered under a module of its own, so that no binary's --help shows it (only
+  # --helpfull); binaries adopt this module's key flags (adopt_module_key_flags).
+  flags.DEFINE_flag(flags.Flag(flags.IntegerParser(), flags.ArgumentSerializer(),
+                               "inject_nan_at_step", -1,
+                               "Testing: make the loss NaN at this step."),
+                    module_name=INTERNAL_FLAGS_MODULE)
   flags.DEFINE_bool("allow_partial_init", False, "--init: load the variables that fit and keep "
                     "those of another shape (another stream's first conv: Flow weights into an "
                     "RGB model) at random initialisation, with a warning. Without it that is an "

@@ -3,6 +3,10 @@
 Keras 3 layer names may not contain '/', so each block records its DeepMind variable names in
 `deepmind_variables()` (e.g. {'conv_3d/w': kernel, 'batch_norm/beta': beta, ...}); models join them
 with their scope to get the release's full names.
+
+Every layer and model of i3d_tf is registered serialisable (package "i3d_tf": `.keras` files load
+without custom_objects), passes its dtype policy to its sub-layers, and holds its sub-layers as
+attributes (`track`), where both Keras and tf.train.Checkpoint find them.
 """
 import keras
 import tensorflow as tf
@@ -12,13 +16,33 @@ BN_EPSILON = 1e-3
 BN_DECAY = 0.999
 
 
-def sonnet_batch_norm(name="batch_norm", synchronized=False):
+serializable = keras.saving.register_keras_serializable(package="i3d_tf")
+
+
+def track(owner, attribute, layer):
+  """Holds `layer` as `owner.<attribute>` and returns it.
+
+  Keras wraps dicts and lists of layers in its own containers, which tf.train.Checkpoint does not
+  follow; an attribute is followed by both (checkpoint keys are then attribute paths).
+  """
+  setattr(owner, attribute, layer)
+  return layer
+
+
+def base_config(layer):
+  """What keras.layers.Layer.get_config gives: name, trainable and the dtype policy."""
+  return {"name": layer.name, "trainable": layer.trainable,
+          "dtype": keras.dtype_policies.serialize(layer.dtype_policy)}
+
+
+def sonnet_batch_norm(name="batch_norm", synchronized=False, dtype=None):
   """A Keras BatchNormalization configured like the release's snt.BatchNorm(scale=False)."""
   return keras.layers.BatchNormalization(
       axis=-1, momentum=BN_DECAY, epsilon=BN_EPSILON, center=True, scale=False,
-      synchronized=synchronized, name=name)
+      synchronized=synchronized, name=name, dtype=dtype)
 
 
+@serializable
 class Unit3D(keras.layers.Layer):
   """Conv3D (TF 'SAME' padding, no bias unless asked) + optional batch norm + optional ReLU.
 
@@ -35,12 +59,17 @@ class Unit3D(keras.layers.Layer):
     self.activation_name = activation
     self.use_batch_norm = use_batch_norm
     self.use_bias = use_bias
+    self.padding = padding
+    self.sync_batch_norm = sync_batch_norm
+    self.kernel_initializer = keras.initializers.get(kernel_initializer)
     # Keras 3 on the TF backend passes 'same' straight to tf.nn.convolution as 'SAME': TF's
     # asymmetric padding (the extra row/column/frame at the end), as in the release.
     self.conv = keras.layers.Conv3D(
         output_channels, self.kernel_shape, strides=self.stride, padding=padding,
-        use_bias=use_bias, kernel_initializer=kernel_initializer, name="conv_3d")
-    self.bn = sonnet_batch_norm(synchronized=sync_batch_norm) if use_batch_norm else None
+        use_bias=use_bias, kernel_initializer=self.kernel_initializer, name="conv_3d",
+        dtype=self.dtype_policy)
+    self.bn = (sonnet_batch_norm(synchronized=sync_batch_norm, dtype=self.dtype_policy)
+               if use_batch_norm else None)
 
   def build(self, input_shape):
     self.conv.build(input_shape)
@@ -71,7 +100,9 @@ class Unit3D(keras.layers.Layer):
     config = super().get_config()
     config.update(output_channels=self.output_channels, kernel_shape=self.kernel_shape,
                   stride=self.stride, activation=self.activation_name,
-                  use_batch_norm=self.use_batch_norm, use_bias=self.use_bias)
+                  use_batch_norm=self.use_batch_norm, use_bias=self.use_bias,
+                  padding=self.padding, sync_batch_norm=self.sync_batch_norm,
+                  kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
     return config
 
 

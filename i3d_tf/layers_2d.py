@@ -10,6 +10,7 @@ import tensorflow as tf
 from i3d_tf import layers
 
 
+@layers.serializable
 class Unit2D(keras.layers.Layer):
   """Conv2D (TF 'SAME', no bias unless asked) + optional batch norm + optional ReLU.
 
@@ -26,11 +27,15 @@ class Unit2D(keras.layers.Layer):
     self.activation_name = activation
     self.use_batch_norm = use_batch_norm
     self.use_bias = use_bias
+    self.sync_batch_norm = sync_batch_norm
+    self.kernel_initializer = keras.initializers.get(kernel_initializer)
     self.conv = keras.layers.Conv2D(
         output_channels, self.kernel_shape, strides=self.stride, padding="same",
-        use_bias=use_bias, kernel_initializer=kernel_initializer, name="conv_2d")
+        use_bias=use_bias, kernel_initializer=self.kernel_initializer, name="conv_2d",
+        dtype=self.dtype_policy)
     # Same configuration as the 3D units (no scale, eps 1e-3): slim's inception_v1 arg scope.
-    self.bn = layers.sonnet_batch_norm(synchronized=sync_batch_norm) if use_batch_norm else None
+    self.bn = (layers.sonnet_batch_norm(synchronized=sync_batch_norm, dtype=self.dtype_policy)
+               if use_batch_norm else None)
 
   def build(self, input_shape):
     self.conv.build(input_shape)
@@ -56,6 +61,15 @@ class Unit2D(keras.layers.Layer):
       out["BatchNorm/moving_mean"] = self.bn.moving_mean
       out["BatchNorm/moving_variance"] = self.bn.moving_variance
     return out
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(output_channels=self.output_channels, kernel_shape=self.kernel_shape,
+                  stride=self.stride, activation=self.activation_name,
+                  use_batch_norm=self.use_batch_norm, use_bias=self.use_bias,
+                  sync_batch_norm=self.sync_batch_norm,
+                  kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+    return config
 
 
 def max_pool2d_same(inputs, ksize, strides):

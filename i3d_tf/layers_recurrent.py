@@ -12,17 +12,20 @@ tf.scan with each step's population statistics gathered.
 import keras
 import tensorflow as tf
 
+from i3d_tf import layers
+
 GAMMA_INIT = 0.1
 
 
 BN_EPSILON = 1e-3
 
 
-def _bn(name, momentum):
+def _bn(name, momentum, dtype=None):
   return keras.layers.BatchNormalization(momentum=momentum, epsilon=BN_EPSILON, center=False,
-                                         scale=False, name=name)
+                                         scale=False, name=name, dtype=dtype)
 
 
+@layers.serializable
 class BatchNormLSTM(keras.layers.Layer):
   """[B, T, D] -> hidden states [B, T, units]; T must be known when the graph is built."""
 
@@ -33,9 +36,13 @@ class BatchNormLSTM(keras.layers.Layer):
     self.gamma_init = gamma_init
     self.max_steps = max_steps
     self.forget_bias = forget_bias
-    self.bn_x = [_bn(f"bn_x_{t}", bn_momentum) for t in range(max_steps)]
-    self.bn_h = [_bn(f"bn_h_{t}", bn_momentum) for t in range(max_steps)]
-    self.bn_c = [_bn(f"bn_c_{t}", bn_momentum) for t in range(max_steps)]
+    self.bn_momentum = bn_momentum
+    # One batch norm per step and gate input, each also an attribute (bn_x_0, ...) for tracking.
+    for kind in ("x", "h", "c"):
+      setattr(self, f"bn_{kind}", [
+          layers.track(self, f"bn_{kind}_{t}",
+                       _bn(f"bn_{kind}_{t}", bn_momentum, self.dtype_policy))
+          for t in range(max_steps)])
 
   def build(self, input_shape):
     u, d = self.units, int(input_shape[-1])
@@ -115,3 +122,9 @@ class BatchNormLSTM(keras.layers.Layer):
     steps = tf.range(tf.shape(input_terms)[0])
     hidden, _ = tf.scan(step, (input_terms, steps), initializer=(zeros, zeros))  # [T, B, U]
     return tf.transpose(hidden, [1, 0, 2])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(units=self.units, max_steps=self.max_steps, forget_bias=self.forget_bias,
+                  bn_momentum=self.bn_momentum, gamma_init=self.gamma_init)
+    return config

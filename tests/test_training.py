@@ -120,10 +120,10 @@ def test_fixed_finetuning_trains_only_the_logits(shard_dir, tmp_path):
   names = source.get_variable_to_shape_map()
   kernel = trainer.model.blocks["Conv3d_1a_7x7"].conv.kernel.numpy()
   np.testing.assert_array_equal(  # frozen: unchanged
-      kernel, source.get_tensor("model/Conv3d_1a_7x7.Sconv_3d.Sw/.ATTRIBUTES/VARIABLE_VALUE"))
+      kernel, source.get_tensor("model/Conv3d_1a_7x7/conv/_kernel/.ATTRIBUTES/VARIABLE_VALUE"))
   mean = trainer.model.blocks["Conv3d_1a_7x7"].bn.moving_mean.numpy()
   np.testing.assert_array_equal(mean, source.get_tensor(
-      "model/Conv3d_1a_7x7.Sbatch_norm.Smoving_mean/.ATTRIBUTES/VARIABLE_VALUE"))
+      "model/Conv3d_1a_7x7/bn/moving_mean/.ATTRIBUTES/VARIABLE_VALUE"))
   assert np.abs(mean).max() > 0  # the statistics were trained and copied, not zeros
   assert [v.path for v in trainer.train_variables] == [
       v.path for v in trainer.model.blocks["Logits"].trainable_variables]

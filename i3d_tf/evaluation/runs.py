@@ -1,12 +1,12 @@
 """Model folders: what a training run and `import_deepmind_checkpoint` both leave, and loading one.
 
 A model folder holds run_config.json (model name, classes and their names, model options, input
-spec and clip geometry), ckpt-* checkpoints of `loop.checkpoint_variables`, saved_model/ and, when
-the classes have names, label_map.txt. An imported folder also holds model.weights.h5 and
-import_info.json, its completion marker: the importer writes it in a temporary folder beside and
-renames it into place, so a folder without the marker is never read as a model. `load_run` rebuilds
-the model and restores the latest (or a given) checkpoint, checking that every variable was
-restored.
+spec and clip geometry), ckpt-* checkpoints (variables by attribute path; older runs by position,
+both read by `loop.restore_model`), saved_model/ and, when the classes have names, label_map.txt.
+An imported folder also holds model.weights.h5 and import_info.json, its completion marker: the
+importer writes it in a temporary folder beside and renames it into place, so a folder without the
+marker is never read as a model. `load_run` rebuilds the model and restores the latest (or a given)
+checkpoint, checking that every variable was restored.
 """
 import contextlib
 import json
@@ -104,8 +104,7 @@ def load_run(run_dir, checkpoint=None, **model_overrides):
   checkpoint = checkpoint or tf.train.latest_checkpoint(run_dir)
   if checkpoint is None:
     raise FileNotFoundError(f"{run_dir} holds no ckpt-* checkpoint")
-  status = tf.train.Checkpoint(model=loop.checkpoint_variables(model)).restore(checkpoint)
-  status.expect_partial().assert_existing_objects_matched()
+  loop.restore_model(model, checkpoint)  # either layout: variables by path, or the older map
   return model, run
 
 
@@ -129,7 +128,7 @@ def write_model_folder(folder, model, model_name, num_classes, model_options, in
                "frame_stride": None},
       "source": dict(source or {})}
   manager = tf.train.CheckpointManager(
-      tf.train.Checkpoint(model=loop.checkpoint_variables(model)), folder, max_to_keep=1)
+      loop.model_checkpoint(model), folder, max_to_keep=1)  # a run's layout: paths
   manager.save(checkpoint_number=0)
   with open(os.path.join(folder, RUN_CONFIG), "w", encoding="utf-8") as f:
     json.dump(run_info, f, indent=2, sort_keys=True, default=str)

@@ -29,6 +29,7 @@ def pooled_geometry(clip_frames, crop_size):
   return t, s, s
 
 
+@layers.serializable
 class C3D(keras.Model):
   """[B, T, H, W, 3] -> logits [B, num_classes]; T a multiple of clip_frames, H = W = crop_size.
 
@@ -49,19 +50,27 @@ class C3D(keras.Model):
     self.in_channels = in_channels
     self.clip_frames = clip_frames
     self.crop_size = crop_size
+    self.fc_units_at_width_1 = fc_units
+    self.dropout_rate = dropout_rate
+    self.sync_batch_norm = sync_batch_norm
     self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
     self.fc_units = width_lib.scaled(fc_units, width_multiplier)
     # (name, output channels) of the 8 convs at this width.
     self.conv_channels = tuple((n, width_lib.scaled(c, width_multiplier))
                                for n, c in CONV_CHANNELS)
-    self.convs = [layers.Unit3D(c, (3, 3, 3), sync_batch_norm=sync_batch_norm, name=n)
+    dtype = self.dtype_policy
+    # Each layer is also the attribute of its name (conv1a, ..., fc6, fc6_batch_norm, ...), where
+    # tf.train.Checkpoint tracks it; the lists keep the order.
+    self.convs = [layers.track(self, n, layers.Unit3D(
+        c, (3, 3, 3), sync_batch_norm=sync_batch_norm, name=n, dtype=dtype))
                   for n, c in self.conv_channels]
-    self.fcs = [keras.layers.Dense(self.fc_units, use_bias=False, name=n)
-                for n in ("fc6", "fc7")]
-    self.fc_bns = [layers.sonnet_batch_norm(name=f"{n}_batch_norm", synchronized=sync_batch_norm)
+    self.fcs = [layers.track(self, n, keras.layers.Dense(
+        self.fc_units, use_bias=False, name=n, dtype=dtype)) for n in ("fc6", "fc7")]
+    self.fc_bns = [layers.track(self, f"{n}_batch_norm", layers.sonnet_batch_norm(
+        name=f"{n}_batch_norm", synchronized=sync_batch_norm, dtype=dtype))
                    for n in ("fc6", "fc7")]
-    self.dropout = keras.layers.Dropout(dropout_rate)
-    self.logits = keras.layers.Dense(num_classes, name="logits")
+    self.dropout = keras.layers.Dropout(dropout_rate, dtype=dtype)
+    self.logits = keras.layers.Dense(num_classes, name="logits", dtype=dtype)
 
   def build(self, input_shape=None):
     # Built from the geometry alone: no forward pass (the full model has 79M parameters).
@@ -112,3 +121,10 @@ class C3D(keras.Model):
     logits = self.logits(net)  # [B*n, classes]
     logits = tf.reshape(logits, [batch, num_clips, self.num_classes])
     return tf.reduce_mean(logits, axis=1)  # [B, classes]: clips averaged
+
+  def get_config(self):
+    return {**layers.base_config(self), "num_classes": self.num_classes,
+            "in_channels": self.in_channels, "clip_frames": self.clip_frames,
+            "crop_size": self.crop_size, "fc_units": self.fc_units_at_width_1,
+            "dropout_rate": self.dropout_rate, "sync_batch_norm": self.sync_batch_norm,
+            "width_multiplier": self.width_multiplier}

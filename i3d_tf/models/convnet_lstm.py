@@ -12,12 +12,14 @@ learns no motion there).
 import keras
 import tensorflow as tf
 
+from i3d_tf import layers
 from i3d_tf import layers_recurrent
 from i3d_tf.models import inception_v1
 from i3d_tf.models import width as width_lib
 from i3d_tf.models.two_stream import copy_imagenet_into
 
 
+@layers.serializable
 class ConvNetLSTM(keras.Model):
   """[B, T, H, W, 3] -> logits [B, T, classes] (training) or [B, classes] (the last step).
 
@@ -29,16 +31,23 @@ class ConvNetLSTM(keras.Model):
                lstm_gamma_init=layers_recurrent.GAMMA_INIT, name="convnet_lstm", **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
+    self.lstm_units_at_width_1 = lstm_units
+    self.max_steps = max_steps
+    self.dropout_rate = dropout_rate
+    self.sync_batch_norm = sync_batch_norm
+    self.lstm_gamma_init = lstm_gamma_init
     self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
     self.lstm_units = width_lib.scaled(lstm_units, width_multiplier)
+    dtype = self.dtype_policy
     self.backbone = inception_v1.InceptionV1(
         in_channels=3, final_endpoint="AvgPool_0a_7x7", global_pool=True,
         sync_batch_norm=sync_batch_norm, width_multiplier=width_multiplier,
-        name="frame_inception_v1")
+        name="frame_inception_v1", dtype=dtype)
     self.lstm = layers_recurrent.BatchNormLSTM(self.lstm_units, max_steps=max_steps,
-                                               gamma_init=lstm_gamma_init, name="bn_lstm")
-    self.dropout = keras.layers.Dropout(dropout_rate)
-    self.classifier = keras.layers.Dense(num_classes, name="logits")
+                                               gamma_init=lstm_gamma_init, name="bn_lstm",
+                                               dtype=dtype)
+    self.dropout = keras.layers.Dropout(dropout_rate, dtype=dtype)
+    self.classifier = keras.layers.Dense(num_classes, name="logits", dtype=dtype)
 
   def build(self, input_shape=None):
     self.backbone.build((None, None, None, 3))
@@ -56,6 +65,12 @@ class ConvNetLSTM(keras.Model):
     hidden = self.lstm(features, training=training)                                  # [B,T,512]
     logits = self.classifier(self.dropout(hidden, training=training))                # [B,T,C]
     return logits if training else logits[:, -1]
+
+  def get_config(self):
+    return {**layers.base_config(self), "num_classes": self.num_classes,
+            "lstm_units": self.lstm_units_at_width_1, "max_steps": self.max_steps,
+            "dropout_rate": self.dropout_rate, "sync_batch_norm": self.sync_batch_norm,
+            "width_multiplier": self.width_multiplier, "lstm_gamma_init": self.lstm_gamma_init}
 
   def init_from_imagenet(self, slim_checkpoint_path):
     copy_imagenet_into([self.backbone], slim_checkpoint_path)

@@ -21,6 +21,7 @@ from i3d_tf.models.two_stream import check_streams, copy_imagenet_into, stack_fl
 NEW_LAYER_STDDEV = 0.01
 
 
+@layers.serializable
 class Fused3D(keras.Model):
   """{'rgb': [B, S, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes].
 
@@ -32,21 +33,26 @@ class Fused3D(keras.Model):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
+    self.fusion_channels_at_width_1 = fusion_channels
+    self.dropout_rate = dropout_rate
+    self.sync_batch_norm = sync_batch_norm
     self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
     self.fusion_channels = width_lib.scaled(fusion_channels, width_multiplier)
     self.rgb_net = inception_v1.InceptionV1(in_channels=3, final_endpoint="Mixed_5c",
                                             sync_batch_norm=sync_batch_norm,
                                             width_multiplier=width_multiplier,
-                                            name="rgb_inception_v1")
+                                            name="rgb_inception_v1", dtype=self.dtype_policy)
     self.flow_net = inception_v1.InceptionV1(in_channels=2 * flow_stack, final_endpoint="Mixed_5c",
                                              sync_batch_norm=sync_batch_norm,
                                              width_multiplier=width_multiplier,
-                                             name="flow_inception_v1")
+                                             name="flow_inception_v1", dtype=self.dtype_policy)
     gaussian = keras.initializers.RandomNormal(stddev=NEW_LAYER_STDDEV)
     self.fusion = layers.Unit3D(self.fusion_channels, (3, 3, 3), kernel_initializer=gaussian,
-                                sync_batch_norm=sync_batch_norm, name="fusion_conv3d")
-    self.dropout = keras.layers.Dropout(dropout_rate)
-    self.logits = keras.layers.Dense(num_classes, kernel_initializer=gaussian, name="logits")
+                                sync_batch_norm=sync_batch_norm, name="fusion_conv3d",
+                                dtype=self.dtype_policy)
+    self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
+    self.logits = keras.layers.Dense(num_classes, kernel_initializer=gaussian, name="logits",
+                                     dtype=self.dtype_policy)
 
   def build(self, input_shape=None):
     self.rgb_net.build((None, None, None, 3))
@@ -83,6 +89,12 @@ class Fused3D(keras.Model):
     net = layers.max_pool3d_same(net, (3, 3, 3), (2, 2, 2))                # [B, 3, 4, 4, 512]
     net = tf.reduce_mean(net, axis=[1, 2, 3])                              # [B, 512]
     return self.logits(self.dropout(net, training=training))               # [B, classes]
+
+  def get_config(self):
+    return {**layers.base_config(self), "num_classes": self.num_classes,
+            "flow_stack": self.flow_stack, "fusion_channels": self.fusion_channels_at_width_1,
+            "dropout_rate": self.dropout_rate, "sync_batch_norm": self.sync_batch_norm,
+            "width_multiplier": self.width_multiplier}
 
   def init_from_imagenet(self, slim_checkpoint_path):
     copy_imagenet_into([self.rgb_net, self.flow_net], slim_checkpoint_path)

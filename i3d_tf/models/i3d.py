@@ -44,15 +44,24 @@ FINAL_POOL = (2, 7, 7)
 MIN_FRAMES_VALID = 9
 
 
+@layers.serializable
 class InceptionBlock(keras.layers.Layer):
   """One Mixed_* block: four branches concatenated on channels, as in the release."""
 
   def __init__(self, widths, scope, sync_batch_norm=False, **kwargs):
     super().__init__(**kwargs)
+    self.widths = tuple(widths)
+    self.scope = scope
+    self.sync_batch_norm = sync_batch_norm
     b0, b1a, b1b, b2a, b2b, b3 = widths
     # The release spells Mixed_5b's third-branch 3x3 conv 'Conv3d_0a_3x3' (sic).
     b2_name = "Conv3d_0a_3x3" if scope == "Mixed_5b" else "Conv3d_0b_3x3"
-    unit = lambda c, k, name: layers.Unit3D(c, k, sync_batch_norm=sync_batch_norm, name=name)
+
+    def unit(c, k, name):  # held as attribute `name` too (tracked by tf.train.Checkpoint)
+      return layers.track(self, name, layers.Unit3D(
+          c, k, sync_batch_norm=sync_batch_norm, name=name, dtype=self.dtype_policy))
+
+    # DeepMind's names within the block -> units.
     self.units = {
         "Branch_0/Conv3d_0a_1x1": unit(b0, (1, 1, 1), "b0_0a_1x1"),
         "Branch_1/Conv3d_0a_1x1": unit(b1a, (1, 1, 1), "b1_0a_1x1"),
@@ -78,6 +87,13 @@ class InceptionBlock(keras.layers.Layer):
     return {f"{scope}/{k}": v for scope, unit in self.units.items()
             for k, v in unit.deepmind_variables().items()}
 
+  def get_config(self):
+    config = super().get_config()
+    config.update(widths=self.widths, scope=self.scope, sync_batch_norm=self.sync_batch_norm)
+    return config
+
+
+@layers.serializable
 
 class InceptionI3D(keras.Model):
   """Inflated Inception-v1 for video: [B, T, H, W, C] in [-1, 1] -> logits [B, num_classes].
@@ -118,10 +134,14 @@ class InceptionI3D(keras.Model):
     width = lambda c: width_lib.scaled(c, width_multiplier)
     self._endpoints = VALID_ENDPOINTS[:VALID_ENDPOINTS.index(final_endpoint) + 1]
 
-    def unit(c, k, stride=(1, 1, 1), name=None):
-      return layers.Unit3D(width(c), k, stride=stride, sync_batch_norm=sync_batch_norm, name=name)
+    dtype = self.dtype_policy
 
-    # Endpoint name -> layer (the parameter-free max pools have none).
+    def unit(c, k, stride=(1, 1, 1), name=None):
+      return layers.Unit3D(width(c), k, stride=stride, sync_batch_norm=sync_batch_norm, name=name,
+                           dtype=dtype)
+
+    # Endpoint name -> layer (the parameter-free max pools have none); each layer is also the
+    # attribute named by its endpoint (tracked by tf.train.Checkpoint).
     blocks = {}
     for endpoint in self._endpoints:
       if endpoint == "Conv3d_1a_7x7":
@@ -133,12 +153,14 @@ class InceptionI3D(keras.Model):
       elif endpoint in MIXED_WIDTHS:
         blocks[endpoint] = InceptionBlock(
             tuple(width(c) for c in MIXED_WIDTHS[endpoint]), endpoint,
-            sync_batch_norm=sync_batch_norm, name=endpoint)
+            sync_batch_norm=sync_batch_norm, name=endpoint, dtype=dtype)
       elif endpoint == "Logits":
-        self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
+        self.dropout = keras.layers.Dropout(dropout_rate, name="dropout", dtype=dtype)
         blocks[endpoint] = layers.Unit3D(
             num_classes, (1, 1, 1), activation=None, use_batch_norm=False, use_bias=True,
-            name="Conv3d_0c_1x1")
+            name="Conv3d_0c_1x1", dtype=dtype)
+      if endpoint in blocks:
+        layers.track(self, endpoint, blocks[endpoint])
     self.blocks = blocks
 
   def build(self, input_shape):
@@ -211,8 +233,8 @@ class InceptionI3D(keras.Model):
     return out
 
   def get_config(self):
-    return {"num_classes": self.num_classes, "in_channels": self.in_channels,
+    return {**layers.base_config(self),
+            "num_classes": self.num_classes, "in_channels": self.in_channels,
             "final_endpoint": self.final_endpoint, "dropout_rate": self.dropout_rate,
             "final_pool_padding": self.final_pool_padding,
-            "sync_batch_norm": self.sync_batch_norm, "width_multiplier": self.width_multiplier,
-            "name": self.name}
+            "sync_batch_norm": self.sync_batch_norm, "width_multiplier": self.width_multiplier}

@@ -10,6 +10,7 @@ ConvNet+LSTM, Two-Stream and 3D-Fused baselines. An opt-in `width_multiplier` na
 import keras
 import tensorflow as tf
 
+from i3d_tf import layers
 from i3d_tf import layers_2d
 from i3d_tf.models import width as width_lib
 from i3d_tf.models.i3d import MIXED_WIDTHS
@@ -39,15 +40,24 @@ def feature_channels(width_multiplier=1.0):
   return sum(width_lib.scaled(c, width_multiplier) for c in (b0, b1b, b2b, b3))
 
 
+@layers.serializable
 class InceptionBlock2D(keras.layers.Layer):
   """One Mixed_* block of slim's inception_v1: four branches concatenated on channels."""
 
   def __init__(self, widths, scope, sync_batch_norm=False, **kwargs):
     super().__init__(**kwargs)
+    self.widths = tuple(widths)
+    self.scope = scope
+    self.sync_batch_norm = sync_batch_norm
     b0, b1a, b1b, b2a, b2b, b3 = widths
     # slim spells Mixed_5b's third-branch 3x3 conv 'Conv2d_0a_3x3' (the I3D release kept it).
     b2_name = "Conv2d_0a_3x3" if scope == "Mixed_5b" else "Conv2d_0b_3x3"
-    unit = lambda c, k, name: layers_2d.Unit2D(c, k, sync_batch_norm=sync_batch_norm, name=name)
+
+    def unit(c, k, name):  # held as attribute `name` too (tracked by tf.train.Checkpoint)
+      return layers.track(self, name, layers_2d.Unit2D(
+          c, k, sync_batch_norm=sync_batch_norm, name=name, dtype=self.dtype_policy))
+
+    # slim's names within the block -> units.
     self.units = {
         "Branch_0/Conv2d_0a_1x1": unit(b0, (1, 1), "b0_0a_1x1"),
         "Branch_1/Conv2d_0a_1x1": unit(b1a, (1, 1), "b1_0a_1x1"),
@@ -73,6 +83,13 @@ class InceptionBlock2D(keras.layers.Layer):
     return {f"{scope}/{k}": v for scope, unit in self.units.items()
             for k, v in unit.slim_variables().items()}
 
+  def get_config(self):
+    config = super().get_config()
+    config.update(widths=self.widths, scope=self.scope, sync_batch_norm=self.sync_batch_norm)
+    return config
+
+
+@layers.serializable
 
 class InceptionV1(keras.Model):
   """slim's Inception-v1: images [B, H, W, C] in [-1, 1] -> logits [B, num_classes].
@@ -109,9 +126,11 @@ class InceptionV1(keras.Model):
     width = lambda c: width_lib.scaled(c, width_multiplier)
     self._endpoints = VALID_ENDPOINTS[:VALID_ENDPOINTS.index(final_endpoint) + 1]
 
+    dtype = self.dtype_policy
+
     def unit(c, k, stride=(1, 1), name=None):
       return layers_2d.Unit2D(width(c), k, stride=stride, sync_batch_norm=sync_batch_norm,
-                              name=name)
+                              name=name, dtype=dtype)
 
     blocks = {}
     for endpoint in self._endpoints:
@@ -124,12 +143,14 @@ class InceptionV1(keras.Model):
       elif endpoint in MIXED_WIDTHS:
         blocks[endpoint] = InceptionBlock2D(
             tuple(width(c) for c in MIXED_WIDTHS[endpoint]), endpoint,
-            sync_batch_norm=sync_batch_norm, name=endpoint)
+            sync_batch_norm=sync_batch_norm, name=endpoint, dtype=dtype)
       elif endpoint == "Logits":
-        self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
+        self.dropout = keras.layers.Dropout(dropout_rate, name="dropout", dtype=dtype)
         blocks[endpoint] = layers_2d.Unit2D(
             num_classes, (1, 1), activation=None, use_batch_norm=False, use_bias=True,
-            name="Conv2d_0c_1x1")
+            name="Conv2d_0c_1x1", dtype=dtype)
+      if endpoint in blocks:  # also the attribute named by its endpoint (checkpoint tracking)
+        layers.track(self, endpoint, blocks[endpoint])
     self.blocks = blocks
 
   def build(self, input_shape):
@@ -192,10 +213,11 @@ class InceptionV1(keras.Model):
     return out
 
   def get_config(self):
-    return {"num_classes": self.num_classes, "in_channels": self.in_channels,
+    return {**layers.base_config(self),
+            "num_classes": self.num_classes, "in_channels": self.in_channels,
             "final_endpoint": self.final_endpoint, "dropout_rate": self.dropout_rate,
             "global_pool": self.global_pool, "sync_batch_norm": self.sync_batch_norm,
-            "width_multiplier": self.width_multiplier, "name": self.name}
+            "width_multiplier": self.width_multiplier}
 
 
 def frame_features(backbone, frames, training=False):

@@ -9,6 +9,7 @@ width_multiplier narrows both Inception-v1s (the logits average has no layer of 
 import keras
 import tensorflow as tf
 
+from i3d_tf import layers
 from i3d_tf.models import inception_v1
 from i3d_tf.models import width as width_lib
 
@@ -50,6 +51,7 @@ def copy_imagenet_into(models_2d, slim_checkpoint_path):
     inflation.copy_2d_into_2d(model, source)
 
 
+@layers.serializable
 class TwoStream2D(keras.Model):
   """{'rgb': [B, Tr, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
 
@@ -58,18 +60,20 @@ class TwoStream2D(keras.Model):
     super().__init__(name=name, **kwargs)
     self.num_classes = num_classes
     self.flow_stack = flow_stack
+    self.dropout_rate = dropout_rate
+    self.sync_batch_norm = sync_batch_norm
     self.width_multiplier = width_multiplier = width_lib.check(width_multiplier, name)
     # Global average pooling = slim's 7x7 VALID pool on 224 crops, and works at other sizes.
     self.rgb_net = inception_v1.InceptionV1(num_classes, in_channels=3, global_pool=True,
                                             dropout_rate=dropout_rate,
                                             sync_batch_norm=sync_batch_norm,
                                             width_multiplier=width_multiplier,
-                                            name="rgb_inception_v1")
+                                            name="rgb_inception_v1", dtype=self.dtype_policy)
     self.flow_net = inception_v1.InceptionV1(num_classes, in_channels=2 * flow_stack,
                                              global_pool=True, dropout_rate=dropout_rate,
                                              sync_batch_norm=sync_batch_norm,
                                              width_multiplier=width_multiplier,
-                                             name="flow_inception_v1")
+                                             name="flow_inception_v1", dtype=self.dtype_policy)
 
   def build(self, input_shape=None):
     self.rgb_net.build((None, None, None, 3))
@@ -88,6 +92,11 @@ class TwoStream2D(keras.Model):
                              [batch, -1, self.num_classes])               # [B, S, classes]
     # Snapshots averaged within each stream, then the two streams averaged.
     return 0.5 * (tf.reduce_mean(rgb_logits, axis=1) + tf.reduce_mean(flow_logits, axis=1))
+
+  def get_config(self):
+    return {**layers.base_config(self), "num_classes": self.num_classes,
+            "flow_stack": self.flow_stack, "dropout_rate": self.dropout_rate,
+            "sync_batch_norm": self.sync_batch_norm, "width_multiplier": self.width_multiplier}
 
   def init_from_imagenet(self, slim_checkpoint_path):
     copy_imagenet_into([self.rgb_net, self.flow_net], slim_checkpoint_path)

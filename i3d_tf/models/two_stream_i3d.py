@@ -6,6 +6,7 @@ logit vectors and takes the softmax of the sum (it never averages probabilities)
 import keras
 import tensorflow as tf
 
+from i3d_tf import layers
 from i3d_tf.models import i3d
 
 # The release's variable scopes of the two streams (its checkpoints' names start with these).
@@ -13,6 +14,7 @@ STREAM_SCOPES = {"rgb": "RGB/inception_i3d", "flow": "Flow/inception_i3d"}
 STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 
 
+@layers.serializable
 class TwoStreamI3D(keras.Model):
   """{'rgb': [B, T, H, W, 3], 'flow': [B, T, H, W, 2]} in [-1, 1] -> logits [B, num_classes].
 
@@ -21,17 +23,20 @@ class TwoStreamI3D(keras.Model):
   The streams may see clips of different lengths; their logits are summed.
   """
 
-  def __init__(self, num_classes=400, name="two_stream_i3d", **options):
+  def __init__(self, num_classes=400, name="two_stream_i3d", dtype=None, trainable=True,
+               **options):
     if options.get("final_endpoint", "Logits") != "Logits":
       raise ValueError("TwoStreamI3D sums the streams' logits; final_endpoint must be 'Logits', "
                        f"got {options['final_endpoint']!r}")
     options.pop("final_endpoint", None)
     options.pop("in_channels", None)
-    super().__init__(name=name)
+    super().__init__(name=name, dtype=dtype, trainable=trainable)
     self.num_classes = num_classes
     self.options = dict(options)
-    self.rgb = i3d.InceptionI3D(num_classes, in_channels=3, name="rgb_inception_i3d", **options)
-    self.flow = i3d.InceptionI3D(num_classes, in_channels=2, name="flow_inception_i3d", **options)
+    self.rgb = i3d.InceptionI3D(num_classes, in_channels=3, name="rgb_inception_i3d",
+                                dtype=self.dtype_policy, **options)
+    self.flow = i3d.InceptionI3D(num_classes, in_channels=2, name="flow_inception_i3d",
+                                 dtype=self.dtype_policy, **options)
     self.streams = {"rgb": self.rgb, "flow": self.flow}
     self.width_multiplier = self.rgb.width_multiplier  # both streams have it (checked there)
 
@@ -62,4 +67,4 @@ class TwoStreamI3D(keras.Model):
             for key, var in stream.deepmind_variables().items()}
 
   def get_config(self):
-    return {"num_classes": self.num_classes, "name": self.name, **self.options}
+    return {**layers.base_config(self), "num_classes": self.num_classes, **self.options}

@@ -120,8 +120,7 @@ def init_from_run(model, run_dir, allow_partial=False, model_name=None):
   example = ({name: tf.zeros(s) for name, s in shape.items()} if isinstance(shape, dict)
              else tf.zeros(shape))
   source_model(example, training=False)
-  tf.train.Checkpoint(model=loop.checkpoint_variables(source_model)).restore(
-      latest).expect_partial().assert_existing_objects_matched()
+  loop.restore_model(source_model, latest)  # either layout: by path, or the older map
   source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
   target = _variables_by_name(model)
   check_mismatches(run_dir, f"{latest} ({run['model']} run)", source, target, model,

@@ -136,14 +136,14 @@ def write_scalar(name, value, step):
 
 
 def checkpoint_variables(model):
-  """{name: variable} of every model variable (batch-norm statistics included), for checkpoints.
+  """{name: variable}: the model part of run checkpoints written before variables had paths.
 
-  Keras 3 models do not expose layers kept in dicts to tf.train.Checkpoint's tracking (a
-  checkpoint of `model=model` would hold only the optimizer's copies of the trainable
-  variables), so checkpoints hold this explicit map: the release's names where the model has
-  them; otherwise the variable's position in `model.variables` (Keras's automatic layer names
-  such as 'dense_1' change from process to process, the order does not). Dropout's random
-  generator state is left out.
+  Those runs held this explicit map (their models kept layers in dicts and lists, which
+  tf.train.Checkpoint does not follow): the release's names where the model has them, otherwise
+  the variable's position in `model.variables` ('variable_0000', ...). Runs now hold the model
+  itself (`model=model`: every variable under its attribute path, e.g.
+  'model/Mixed_3b/b0_0a_1x1/conv/_kernel'); this map is kept to read the older runs
+  (`model_checkpoint`, `restore_model`). Dropout's random generator state is left out.
   """
   named = {}
   if hasattr(model, "deepmind_variables"):
@@ -153,6 +153,62 @@ def checkpoint_variables(model):
             if id(v) not in listed and "seed_generator" not in v.path]
   for i, v in enumerate(others):
     named[f"variable_{i:04d}"] = v
+  return named
+
+
+def is_legacy_checkpoint(checkpoint_prefix):
+  """Whether a run checkpoint has the layout of `checkpoint_variables` (runs made before paths).
+
+  That layout's model keys are the map's names: 'model/variable_0000/...' or a release name, whose
+  '/' tf.train.Checkpoint escapes as '.S' ('model/Conv3d_1a_7x7.Sconv_3d.Sw/...'); attribute
+  paths contain neither.
+  """
+  for key, _ in tf.train.list_variables(checkpoint_prefix):
+    parts = key.split("/")
+    if parts[0] == "model" and len(parts) > 1 and (
+        parts[1].startswith("variable_") or ".S" in parts[1]):
+      return True
+  return False
+
+
+def model_checkpoint(model, checkpoint_prefix=None, **others):
+  """tf.train.Checkpoint of `model` (and `others`) in the layout of `checkpoint_prefix`.
+
+  The layout today is `model=model`; a checkpoint of a run made before that gets the older map
+  (`checkpoint_variables`), so old runs still resume and load.
+  """
+  if checkpoint_prefix is not None and is_legacy_checkpoint(checkpoint_prefix):
+    return tf.train.Checkpoint(model=checkpoint_variables(model), **others)
+  return tf.train.Checkpoint(model=model, **others)
+
+
+def restore_model(model, checkpoint_prefix):
+  """Restores a built model's variables from a run checkpoint of either layout.
+
+  Raises if a model variable is not in the checkpoint (the optimizer's slots are ignored).
+  """
+  status = model_checkpoint(model, checkpoint_prefix).restore(checkpoint_prefix)
+  status.expect_partial().assert_existing_objects_matched()
+  return status
+
+
+def optimizer_state(optimizer):
+  """{name: variable} of an optimizer's own state, for run checkpoints.
+
+  Iterations, learning rate, loss scale, and the slots (momentum), which Keras names after their
+  model variable's path ('inception_i3d_Conv3d_1a_7x7_conv_3d_kernel_momentum'). The optimizer's
+  list of the model's trainable variables is left out: in the checkpoint it would name them by
+  position ('optimizer/_trainable_variables/0'), ahead of their paths under 'model/'.
+  """
+  inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
+  inner_ids = {id(v) for v in inner.variables} if inner is not None else set()
+  named = {}
+  for v in optimizer.variables:
+    name = v.name if inner is None or id(v) in inner_ids else f"loss_scale_{v.name}"
+    if name in named:
+      raise ValueError(f"optimizer variables {named[name].path} and {v.path} share the "
+                       f"checkpoint name {name!r}")
+    named[name] = v
   return named
 
 
@@ -202,9 +258,10 @@ class Trainer:
       self.optimizer = optimizer
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
-                                          optimizer=self.optimizer, step=self.step,
-                                          **schedule.trackables())
+    # Every model variable under its attribute path, the optimizer's slots under their variable's
+    # (see checkpoint_variables for older runs).
+    self.checkpoint = tf.train.Checkpoint(model=self._checkpointed_model(),
+                                          **self._checkpointed_state())
     self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
     self.manager = tf.train.CheckpointManager(self.checkpoint, self._ckpt_dir,
                                               max_to_keep=config.keep_checkpoints)
@@ -213,6 +270,13 @@ class Trainer:
   # ------------------------------------------------------------------------------------------------
   # Checkpoints.
 
+  def _checkpointed_model(self):
+    return self.model
+
+  def _checkpointed_state(self, optimizer=None):
+    return dict(optimizer=optimizer or optimizer_state(self.optimizer), step=self.step,
+                **self.schedule.trackables())
+
   def restore_or_initialize(self, init_fn=None):
     """Resumes from model_dir's newest readable checkpoint; without one, calls init_fn(model).
 
@@ -220,7 +284,13 @@ class Trainer:
     """
     latest = newest_readable_checkpoint(self.config.model_dir)
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      checkpoint = self.checkpoint
+      if is_legacy_checkpoint(latest):  # a run made before variables had paths
+        log.info("%s has the older layout (variables by release name or position): reading it; "
+                 "the next checkpoint has paths", latest)
+        checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
+                                         **self._checkpointed_state(optimizer=self.optimizer))
+      checkpoint.restore(latest).assert_existing_objects_matched()
       self.last_saved_step = int(self.step.numpy())
       log.info("resumed from %s at step %d", latest, self.last_saved_step)
     elif init_fn is not None:
