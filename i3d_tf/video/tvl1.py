@@ -106,7 +106,8 @@ def _resize(x, size, scale_yx=None):
   """[N, H, W, ...] -> [N, size[0], size[1], ...] bilinearly; `scale_yx` overrides in/out ratios."""
   in_h, in_w = int(x.shape[1]), int(x.shape[2])
   sy, sx = scale_yx if scale_yx is not None else (in_h / size[0], in_w / size[1])
-  return _resize_axis(_resize_axis(x, 1, size[0], sy), 2, size[1], sx)
+  # Rows first, then columns, as OpenCV does (the float rounding then matches it).
+  return _resize_axis(_resize_axis(x, 2, size[1], sx), 1, size[0], sy)
 
 
 def _clamped_indices(size, before, after):
