@@ -18,7 +18,9 @@ TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
 # The TensorFlow methods: 'tvl1_tf' has OpenCV's defaults (it agrees with 'tvl1', see README.md),
 # 'tvl1_tf_fast' the same changes as 'tvl1_fast'. Values are i3d_tf.video.tvl1.TVL1Params kwargs.
 TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations": 10}}
-# Pixels of frame pairs per TensorFlow call (32 pairs of 256x340): bounds memory on long videos.
+# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
+# long videos. On the CPU one pair per call: a batch iterates until its slowest pair stops (the
+# others only stop changing), which parallel hardware absorbs and a CPU pays for (BENCHMARKS.md).
 TF_PIXELS_PER_CALL = 32 * 256 * 340
 
 # 8-bit storage: q = round(px * 255/40 + 127), px = (q - 127) * 40/255 (FORMAT.md section 1).
@@ -95,15 +97,17 @@ def to_gray(frames):
   raise ValueError(f"frames must be [T, H, W, 3], [T, H, W, 1] or [T, H, W], got {frames.shape}")
 
 
-def pairs_flow(gray, method, pixels_per_call=TF_PIXELS_PER_CALL):
+def pairs_flow(gray, method, pixels_per_call=None):
   """uint8 [T, H, W] grayscale -> float32 [T-1, H, W, 2] flow of pairs (t, t+1), not truncated.
 
   OpenCV methods run pair by pair; TensorFlow methods in batches of pairs of at most
-  `pixels_per_call` pixels.
+  `pixels_per_call` pixels (default: TF_PIXELS_PER_CALL on a GPU/TPU, one pair on the CPU).
   """
   num_frames, height, width = gray.shape
   if method in TF_METHODS:
     flow_fn = tf_flow(method)
+    if pixels_per_call is None:
+      pixels_per_call = TF_PIXELS_PER_CALL if flow_fn.jit_compile else height * width
     batch = max(1, int(pixels_per_call) // (height * width))
     chunks = []
     for start in range(0, num_frames - 1, batch):

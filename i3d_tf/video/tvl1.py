@@ -143,14 +143,68 @@ def divergence(px, py):
   return (px - px_left) + (py - py_up)
 
 
+def _batcher_comparators(lo, hi):
+  """Compare-exchange pairs (i, j), i < j, of Batcher's odd-even merge sort of wires lo..hi."""
+  def merge(lo, hi, r):
+    step = r * 2
+    if step < hi - lo:
+      yield from merge(lo, hi, step)
+      yield from merge(lo + r, hi, step)
+      yield from ((i, i + r) for i in range(lo + r, hi - r, step))
+    else:
+      yield (lo, lo + r)
+  if hi - lo >= 1:
+    mid = lo + (hi - lo) // 2
+    yield from _batcher_comparators(lo, mid)
+    yield from _batcher_comparators(mid + 1, hi)
+    yield from merge(lo, hi, 1)
+
+
+def _median_by_network(values):
+  """The median of an odd number of same-shape tensors by min/max compare-exchanges.
+
+  Batcher's network padded to a power of two with +inf wires (comparators against them are
+  resolved here); only the comparators the middle output depends on are kept, and of those only
+  the min or max that is used: ~2.5x fewer elementwise ops than sorting all values, and no sort
+  kernel (slow on CPU), which XLA fuses into one loop on GPU/TPU.
+  """
+  count = len(values)
+  width = 1 << (count - 1).bit_length()
+  comparators = list(_batcher_comparators(0, width - 1))
+  # Forward pass over symbols: a wire holds ('in', k), ('min'/'max', node, node) or None (+inf).
+  wires = [("in", k) for k in range(count)] + [None] * (width - count)
+  nodes = []
+  for i, j in comparators:
+    a, b = wires[i], wires[j]
+    if b is None:
+      continue                       # min(a, inf) = a stays on i.
+    if a is None:
+      wires[i], wires[j] = b, None   # The finite value moves to the min wire.
+      continue
+    nodes.append(("min", a, b))
+    low = ("node", len(nodes) - 1)
+    nodes.append(("max", a, b))
+    wires[i], wires[j] = low, ("node", len(nodes) - 1)
+  cache = {}
+
+  def build(symbol):
+    if symbol[0] == "in":
+      return values[symbol[1]]
+    index = symbol[1]
+    if index not in cache:
+      op, a, b = nodes[index]
+      cache[index] = (tf.minimum if op == "min" else tf.maximum)(build(a), build(b))
+    return cache[index]
+  return build(wires[count // 2])
+
+
 def median_filter(u, size):
   """[N, H, W, C] -> the median over each size x size window, border replicated."""
   half = size // 2
   height, width = int(u.shape[1]), int(u.shape[2])
   padded = _replicate_pad(u, half)
   windows = [padded[:, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)]
-  stacked = tf.stack(windows, axis=-1)  # [N, H, W, C, size^2]
-  return tf.sort(stacked, axis=-1)[..., (size * size) // 2]
+  return _median_by_network(windows)
 
 
 def _cubic_weights(frac):
