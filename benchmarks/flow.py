@@ -7,8 +7,9 @@ frame pairs, in one run: pairs/s per size and batch, and the endpoint error betw
 Frames: grayscale pairs (t, t+1) of real clips decoded at 25 fps, resized to each size (area
 interpolation); a batch of B takes B distinct pairs when the clips have them, else repeats them.
 OpenCV runs pair by pair on one thread (a build worker's setting) and with its default threads;
-tvl1_tf runs on the CPU without XLA and on every visible GPU with XLA (jit_compile), one warm-up
-call per shape first (tracing / compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
+tvl1_tf runs on the CPU without XLA and on every visible GPU with XLA (jit_compile), in calls of
+B pairs covering at least the pairs OpenCV timed, one warm-up call per shape first (tracing /
+compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
 both computed, after the [-20, 20] truncation. Prints a markdown table and the load average.
 """
 import os
@@ -118,7 +119,7 @@ def main(argv):
   rows = []
   for size in FLAGS.sizes:
     height, width = (int(v) for v in size.lower().split("x"))
-    count = max([FLAGS.opencv_pairs] + batches)
+    count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
     frames0, frames1 = resized(pairs, height, width, count)
     n_cv = FLAGS.opencv_pairs
     rate_1, reference = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
@@ -129,23 +130,20 @@ def main(argv):
     for name, device, jit in devices:
       flow_fn = tvl1.TVL1(params, jit_compile=jit)
       with tf.device(device):
-        epe = None
         for batch in batches:
+          # At least the pairs OpenCV computed, in calls of `batch` pairs.
+          total = -(-max(batch, n_cv) // batch) * batch
           if jit or batch == batches[0]:
             flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
+          flows = []
           started = time.perf_counter()
-          flows = flow_fn(frames0[:batch], frames1[:batch]).numpy()
-          rate = batch / (time.perf_counter() - started)
-          if epe is None and batch >= n_cv:
-            epe = _epe(flows[:n_cv], reference)
+          for start in range(0, total, batch):
+            flows.append(flow_fn(frames0[start:start + batch],
+                                 frames1[start:start + batch]).numpy())
+          rate = total / (time.perf_counter() - started)
+          epe = _epe(np.concatenate(flows)[:n_cv], reference)
           rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
-                       None))
-        if epe is None:  # Batches all smaller than the OpenCV pairs: compute the rest once.
-          flows = np.concatenate([flow_fn(frames0[i:i + batches[-1]],
-                                          frames1[i:i + batches[-1]]).numpy()
-                                  for i in range(0, n_cv, batches[-1])])
-          epe = _epe(flows[:n_cv], reference)
-        rows[-1] = rows[-1][:5] + (epe,)
+                       epe))
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
   print(f"\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
         f"EPE vs OpenCV (mean / p95 px) |\n|---|---|---|---|---|---|---|---|")
