@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from i3d_tf.video import flow as flow_lib
 from .common.building import build, format_summary, make_builder  # noqa: F401
 
 _DATASET = flags.DEFINE_string("dataset", None, "name[/config], e.g. i3d_ucf101/split1, "
@@ -36,7 +37,7 @@ _NUM_WORKERS = flags.DEFINE_integer("num_workers", None, "Local build processes 
                                     "cores; 0 decodes in this process).")
 _ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "Build the videos that exist when some "
                                    "listed in the split files are missing; count the others.")
-_FLOW_METHOD = flags.DEFINE_enum("flow_method", None, ["tvl1", "tvl1_fast", "none"],
+_FLOW_METHOD = flags.DEFINE_enum("flow_method", None, list(flow_lib.METHODS),
                                  "Override the config's flow method (a new config name).")
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")

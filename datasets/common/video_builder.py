@@ -400,6 +400,7 @@ def _skip_line(result):
 def _beam_generate(split, items, process_fn, skipped_prefix):
   """A PTransform [] -> (key, example): one element per video, skips written beside the shards."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from datasets.common import flow_workers  # pylint: disable=g-import-not-at-top
 
   @beam.ptransform_fn
   def generate(pipeline):
@@ -407,7 +408,7 @@ def _beam_generate(split, items, process_fn, skipped_prefix):
         pipeline
         | "ListVideos" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()  # one video per bundle across workers
-        | "DecodeFlowEncode" >> beam.Map(process_fn))
+        | "DecodeFlowEncode" >> beam.ParDo(flow_workers.ProcessVideoDoFn(process_fn)))
     _ = (results
          | "OnlySkipped" >> beam.Filter(lambda r: r.skipped)
          | "SkipLine" >> beam.Map(_skip_line)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
-FLOW_METHODS = ("tvl1", "tvl1_fast", "none")
+from i3d_tf.video.flow import METHODS as FLOW_METHODS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """TV-L1 optical flow as the release describes, and its 8-bit storage.
 
-compute_flow: grayscale frames, OpenCV's DualTVL1 (default parameters for 'tvl1'), flow[t] from
-frame t to frame t+1, in pixels, x horizontal (+ right) and y vertical (+ down), truncated to
+compute_flow: grayscale frames, OpenCV's DualTVL1 ('tvl1', default parameters) or the same
+algorithm in TensorFlow ops ('tvl1_tf', i3d_tf/video/tvl1.py, batched over the video's pairs, on a
+GPU/TPU when one is visible), flow[t] from frame t to frame t+1, in pixels, x horizontal (+ right) and y vertical (+ down), truncated to
 [-20, 20]. The output has the frames' T: the last frame has no successor, so its flow repeats
 flow[T-2] (motion is smooth over 40 ms; a zero frame would tell the model "everything stopped").
 """
@@ -9,11 +10,18 @@ import cv2
 import numpy as np
 
 FLOW_BOUND = 20.0  # Pixels; the release truncates to [-20, 20] and rescales to [-1, 1].
-METHODS = ("tvl1", "tvl1_fast", "none")
+METHODS = ("tvl1", "tvl1_fast", "tvl1_tf", "tvl1_tf_fast", "none")
 # 'tvl1_fast': OpenCV defaults except a 5x looser stopping threshold and a third of the inner
 # iterations. On 256x340 Kinetics frames it is ~10x faster (see BENCHMARKS.md) and keeps the
 # coarse-to-fine pyramid, so large motions are still found.
 TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
+# The TensorFlow methods: 'tvl1_tf' has OpenCV's defaults (it agrees with 'tvl1', see README.md),
+# 'tvl1_tf_fast' the same changes as 'tvl1_fast'. Values are i3d_tf.video.tvl1.TVL1Params kwargs.
+TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations": 10}}
+# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
+# long videos. On the CPU one pair per call: a batch iterates until its slowest pair stops (the
+# others only stop changing), which parallel hardware absorbs and a CPU pays for (BENCHMARKS.md).
+TF_PIXELS_PER_CALL = 32 * 256 * 340
 
 # 8-bit storage: q = round(px * 255/40 + 127), px = (q - 127) * 40/255 (FORMAT.md section 1).
 # MediaPipe truncates uint8((px + 20) / 40 * 255): zero motion becomes 127, which its naive
@@ -35,10 +43,41 @@ def make_tvl1(method):
   return tvl1
 
 
+_TF_FLOWS = {}  # method -> a tvl1.TVL1 (its traced functions are reused across videos).
+
+
+def tf_device():
+  """Where the TensorFlow methods run: 'GPU' or 'TPU' when visible (with XLA), else 'CPU'."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for kind in ("TPU", "GPU"):
+    if tf.config.list_logical_devices(kind):
+      return kind
+  return "CPU"
+
+
+def tf_flow(method):
+  """The batched TensorFlow TV-L1 of `method` ('tvl1_tf' or 'tvl1_tf_fast'), built once per
+  process; compiled with XLA on a GPU/TPU, not on CPU (where XLA is not faster)."""
+  if method not in TF_METHODS:
+    raise ValueError(f"flow method {method!r} is not a TensorFlow method {tuple(TF_METHODS)}")
+  if method not in _TF_FLOWS:
+    from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
+    _TF_FLOWS[method] = tvl1.TVL1(tvl1.TVL1Params(**TF_METHODS[method]),
+                                  jit_compile=tf_device() != "CPU")
+  return _TF_FLOWS[method]
+
+
 def method_settings(method):
   """A description of `method`'s parameters, for the data's metadata."""
   if method == "none":
     return "none: zero flow"
+  if method in TF_METHODS:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    flow = tf_flow(method)
+    device = tf_device()
+    return (f"{method}: i3d_tf.video.tvl1 (TensorFlow {tf.__version__}, {device}, "
+            f"XLA {'on' if flow.jit_compile else 'off'}) DualTVL1 {flow.params.describe()}; "
+            f"truncated to +-{FLOW_BOUND:g} px")
   tvl1 = make_tvl1(method)
   names = ("Tau", "Lambda", "Theta", "ScalesNumber", "WarpingsNumber", "Epsilon",
            "InnerIterations", "OuterIterations", "ScaleStep", "Gamma", "MedianFiltering")
@@ -58,6 +97,27 @@ def to_gray(frames):
   raise ValueError(f"frames must be [T, H, W, 3], [T, H, W, 1] or [T, H, W], got {frames.shape}")
 
 
+def pairs_flow(gray, method, pixels_per_call=None):
+  """uint8 [T, H, W] grayscale -> float32 [T-1, H, W, 2] flow of pairs (t, t+1), not truncated.
+
+  OpenCV methods run pair by pair; TensorFlow methods in batches of pairs of at most
+  `pixels_per_call` pixels (default: TF_PIXELS_PER_CALL on a GPU/TPU, one pair on the CPU).
+  """
+  num_frames, height, width = gray.shape
+  if method in TF_METHODS:
+    flow_fn = tf_flow(method)
+    if pixels_per_call is None:
+      pixels_per_call = TF_PIXELS_PER_CALL if flow_fn.jit_compile else height * width
+    batch = max(1, int(pixels_per_call) // (height * width))
+    chunks = []
+    for start in range(0, num_frames - 1, batch):
+      end = min(start + batch, num_frames - 1)
+      chunks.append(flow_fn(gray[start:end], gray[start + 1:end + 1]).numpy())
+    return np.concatenate(chunks, axis=0)
+  tvl1 = make_tvl1(method)
+  return np.stack([tvl1.calc(gray[t], gray[t + 1], None) for t in range(num_frames - 1)])
+
+
 def compute_flow(frames, method="tvl1"):
   """uint8 frames [T, H, W, 3] -> float32 flow [T, H, W, 2] in pixels, within [-20, 20].
 
@@ -75,9 +135,7 @@ def compute_flow(frames, method="tvl1"):
   flow = np.zeros((num_frames, height, width, 2), np.float32)
   if method == "none" or num_frames == 1:
     return flow
-  tvl1 = make_tvl1(method)
-  for t in range(num_frames - 1):
-    flow[t] = tvl1.calc(gray[t], gray[t + 1], None)
+  flow[:num_frames - 1] = pairs_flow(gray, method)
   flow[num_frames - 1] = flow[num_frames - 2]
   np.clip(flow, -FLOW_BOUND, FLOW_BOUND, out=flow)
   return flow

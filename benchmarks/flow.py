@@ -1,0 +1,159 @@
+r"""TV-L1 benchmark: OpenCV's DualTVL1 ('tvl1') against the TensorFlow one ('tvl1_tf') on the same
+frame pairs, in one run: pairs/s per size and batch, and the endpoint error between them.
+
+  python -m benchmarks.flow [--sizes=224x224,256x340,256x456] [--batches=1,8,32,64] \
+      [--opencv_pairs=8] [--method=tvl1_tf] [--videos=a.mp4,b.mkv] [--no_cpu]
+
+Frames: grayscale pairs (t, t+1) of real clips decoded at 25 fps, resized to each size (area
+interpolation); a batch of B takes B distinct pairs when the clips have them, else repeats them.
+OpenCV runs pair by pair on one thread (a build worker's setting) and with its default threads;
+tvl1_tf runs on the CPU without XLA and on every visible GPU with XLA (jit_compile), in calls of
+B pairs covering at least the pairs OpenCV timed, one warm-up call per shape first (tracing /
+compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
+both computed, after the [-20, 20] truncation. Prints a markdown table and the load average.
+"""
+import os
+import pathlib
+import time
+
+from absl import app
+from absl import flags
+import cv2
+import numpy as np
+
+from i3d_tf.video import decode
+from i3d_tf.video import flow as flow_lib
+
+_DEFAULT_VIDEOS = ("clean_and_jerk.mp4", "skateboarding.mp4", "tai_chi.mp4",
+                   "flipping_a_pancake.mkv", "mmaction2_test.mp4", "v_ApplyEyeMakeup_g01_c01.avi")
+
+flags.DEFINE_list("sizes", ["224x224", "256x340", "256x456"], "Frame sizes HxW.")
+flags.DEFINE_list("batches", ["1", "8", "32", "64"], "tvl1_tf batch sizes (pairs per call).")
+flags.DEFINE_integer("opencv_pairs", 8, "Pairs OpenCV computes per size (and EPE is over).")
+flags.DEFINE_enum("method", "tvl1_tf", list(flow_lib.TF_METHODS), "The TensorFlow method.")
+flags.DEFINE_list("videos", None, "Clips to take pairs from (default: ../shared/testdata/videos).")
+flags.DEFINE_integer("pairs_per_clip", 12, "Pairs taken from each clip (its first 0.5 s+).")
+flags.DEFINE_bool("cpu", True, "Time tvl1_tf on the CPU too (--nocpu: GPUs only).")
+flags.DEFINE_bool("opencv_default_threads", True, "Also time OpenCV with its default threads.")
+FLAGS = flags.FLAGS
+
+
+def _shared_dir():
+  """$I3D_TF_SHARED, or `shared` beside this checkout or beside a worktree's main checkout."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  candidates = [os.environ.get("I3D_TF_SHARED"), root.parent / "shared"]
+  git = root / ".git"
+  if git.is_file() and git.read_text().startswith("gitdir:"):
+    main = pathlib.Path(git.read_text()[len("gitdir:"):].strip()).resolve().parents[2]
+    candidates.append(main.parent / "shared")
+  for c in candidates:
+    if c and pathlib.Path(c).is_dir():
+      return pathlib.Path(c)
+  return None
+
+
+def _videos():
+  if FLAGS.videos:
+    return FLAGS.videos
+  shared = _shared_dir()
+  folder = shared / "testdata" / "videos" if shared else None
+  present = [str(folder / v) for v in _DEFAULT_VIDEOS if folder and (folder / v).is_file()]
+  if not present:
+    raise app.UsageError(f"no videos: pass --videos (none of the defaults is in {folder})")
+  return present
+
+
+def load_pairs(paths, pairs_per_clip):
+  """[(gray t, gray t+1)] uint8 at the clips' own 256-px-shorter-side size."""
+  pairs = []
+  for path in paths:
+    seconds = (pairs_per_clip + 2) / 25.0
+    gray = flow_lib.to_gray(decode.read_video(path, fps=25, end_s=seconds, shorter_side=256))
+    pairs += [(gray[t], gray[t + 1]) for t in range(min(pairs_per_clip, len(gray) - 1))]
+  return pairs
+
+
+def resized(pairs, height, width, count):
+  """`count` pairs (repeating when fewer) resized to height x width: uint8 [count, H, W] x2."""
+  out0, out1 = [], []
+  for i in range(count):
+    frame0, frame1 = pairs[i % len(pairs)]
+    out0.append(cv2.resize(frame0, (width, height), interpolation=cv2.INTER_AREA))
+    out1.append(cv2.resize(frame1, (width, height), interpolation=cv2.INTER_AREA))
+  return np.stack(out0), np.stack(out1)
+
+
+def time_opencv(frames0, frames1, threads):
+  """(pairs/s, flows [N, H, W, 2]) of OpenCV's default DualTVL1, one fresh instance per pair."""
+  previous = cv2.getNumThreads()
+  cv2.setNumThreads(threads)
+  try:
+    flows = []
+    started = time.perf_counter()
+    for frame0, frame1 in zip(frames0, frames1):
+      flows.append(flow_lib.make_tvl1("tvl1").calc(frame0, frame1, None))
+    seconds = time.perf_counter() - started
+  finally:
+    cv2.setNumThreads(previous)
+  return len(flows) / seconds, np.stack(flows)
+
+
+def _epe(a, b):
+  bound = flow_lib.FLOW_BOUND
+  error = np.linalg.norm(np.clip(a, -bound, bound) - np.clip(b, -bound, bound), axis=-1)
+  return error.mean(), np.percentile(error, 95)
+
+
+def main(argv):
+  del argv
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
+  batches = [int(b) for b in FLAGS.batches]
+  pairs = load_pairs(_videos(), FLAGS.pairs_per_clip)
+  params = tvl1.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method])
+  devices = ([("CPU", "/CPU:0", False)] if FLAGS.cpu else []) + [
+      (f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}".strip(),
+       f"/GPU:{i}", True) for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
+  print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
+        f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
+  rows = []
+  for size in FLAGS.sizes:
+    height, width = (int(v) for v in size.lower().split("x"))
+    count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
+    frames0, frames1 = resized(pairs, height, width, count)
+    n_cv = FLAGS.opencv_pairs
+    rate_1, reference = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
+    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, None))
+    if FLAGS.opencv_default_threads:
+      rate_n, _ = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
+      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, None))
+    for name, device, jit in devices:
+      flow_fn = tvl1.TVL1(params, jit_compile=jit)
+      with tf.device(device):
+        for batch in batches:
+          # At least the pairs OpenCV computed, in calls of `batch` pairs.
+          total = -(-max(batch, n_cv) // batch) * batch
+          if jit or batch == batches[0]:
+            flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
+          flows = []
+          started = time.perf_counter()
+          for start in range(0, total, batch):
+            flows.append(flow_fn(frames0[start:start + batch],
+                                 frames1[start:start + batch]).numpy())
+          rate = total / (time.perf_counter() - started)
+          epe = _epe(np.concatenate(flows)[:n_cv], reference)
+          rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
+                       epe))
+    print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
+  print(f"\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
+        f"EPE vs OpenCV (mean / p95 px) |\n|---|---|---|---|---|---|---|---|")
+  base = {r[0]: r[4] for r in rows if r[1].startswith("tvl1 (OpenCV, 1")}
+  for size, method, device, batch, rate, epe in rows:
+    epe_text = f"{epe[0]:.3f} / {epe[1]:.3f}" if epe else ""
+    print(f"| {size} | {method} | {device} | {batch} | {rate:.3f} | {1 / rate:.2f} | "
+          f"{rate / base[size]:.2f} | {epe_text} |")
+  print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,406 @@
+"""Dual TV-L1 optical flow in TensorFlow ops: batched, on CPU, GPU and TPU (XLA).
+
+The algorithm of Zach, Pock and Bischof (2007) with Wedel et al.'s (2009) median filtering, as
+written up by Sanchez Perez, Meinhardt-Llopis and Facciolo (IPOL 2013), with the conventions of
+OpenCV's `DualTVL1OpticalFlow` so that the result agrees with it (tests/test_tvl1.py):
+- images as float 0..255 (uint8 as is, float input in [0, 1] is multiplied by 255, as OpenCV does);
+- the pyramid: each level is the previous one resized by `scale_step` (bilinear, half-pixel
+  centres, clamped borders, no smoothing), to round(size * scale_step); levels under 16 px on
+  either side are dropped; the coarsest level starts from zero flow;
+- between levels the flow is resized bilinearly to the finer level's size and divided by
+  `scale_step`;
+- per level: the dual variables start at zero, the centred gradient of frame t+1 (replicated
+  border) is computed once; each warp samples frame t+1 and its gradient at x + u bicubically
+  (Keys' kernel a = -0.75 at the float position, zero outside the image); each outer
+  iteration first median-filters the flow (replicated border), then runs inner iterations
+  (thresholding, divergence with backward differences, primal update, forward-difference gradient,
+  dual update); a warp stops once the squared change of the flow summed over the level is at most
+  epsilon^2 * pixels.
+Batched pairs are independent: a pair that meets the stopping rule stops changing while the rest
+iterate, so a pair's flow does not depend on the batch it is in.
+"""
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+_MIN_LEVEL_SIDE = 16  # Pyramid levels with a side under 16 px are not used (as OpenCV).
+_CUBIC_A = -0.75      # Keys' cubic convolution parameter (OpenCV's INTER_CUBIC).
+
+
+@dataclasses.dataclass(frozen=True)
+class TVL1Params:
+  """TV-L1 parameters; the defaults are OpenCV's DualTVL1OpticalFlow defaults."""
+  tau: float = 0.25               # Time step of the dual update.
+  lambda_: float = 0.15           # Weight of the data term (smaller: smoother flow).
+  theta: float = 0.3              # Coupling of the flow u and its auxiliary variable v.
+  scales: int = 5                 # Pyramid levels (fewer when a level would be under 16 px).
+  scale_step: float = 0.8         # Downscaling factor between levels.
+  warps: int = 5                  # Warps of frame t+1 per level.
+  epsilon: float = 0.01           # Stopping threshold (per pixel, RMS change of the flow).
+  inner_iterations: int = 30
+  outer_iterations: int = 10
+  median_filtering: int = 5       # Median window over the flow at each outer iteration; <= 1 off.
+  gamma: float = 0.0              # Weight of the illumination-change term (0: off).
+
+  def __post_init__(self):
+    for name in ("scales", "warps", "inner_iterations", "outer_iterations"):
+      if int(getattr(self, name)) < 1:
+        raise ValueError(f"TVL1Params.{name}={getattr(self, name)}: expected an integer >= 1")
+    if not 0 < self.scale_step < 1:
+      raise ValueError(f"TVL1Params.scale_step={self.scale_step}: expected 0 < scale_step < 1")
+    if self.median_filtering > 1 and self.median_filtering % 2 == 0:
+      raise ValueError(f"TVL1Params.median_filtering={self.median_filtering}: expected an odd size")
+    if self.tau <= 0 or self.theta <= 0 or self.lambda_ <= 0 or self.epsilon < 0:
+      raise ValueError(f"TVL1Params: tau, lambda_, theta must be > 0 and epsilon >= 0, got {self}")
+
+  def describe(self):
+    """One line with every parameter, for the data's metadata."""
+    return ", ".join(f"{f.name.rstrip('_')}={getattr(self, f.name):g}"
+                     for f in dataclasses.fields(self))
+
+
+def pyramid_sizes(height, width, params):
+  """[(H, W)] of the levels used, finest first (OpenCV's rounding and 16-px floor)."""
+  sizes = [(int(height), int(width))]
+  for _ in range(1, params.scales):
+    h, w = sizes[-1]
+    # cv::resize with fx = fy = scale_step: round half away from zero (saturate_cast<int>(double)).
+    nh, nw = (int(math.floor(h * params.scale_step + 0.5)),
+              int(math.floor(w * params.scale_step + 0.5)))
+    if nh < _MIN_LEVEL_SIDE or nw < _MIN_LEVEL_SIDE:
+      break
+    sizes.append((nh, nw))
+  return sizes
+
+
+def _linear_taps(in_size, out_size, scale):
+  """Bilinear source indices and weights along one axis: out[i] = a[i0] * w0 + a[i1] * w1.
+
+  `scale` is source pixels per output pixel; half-pixel centres; positions outside the image
+  take the border pixel (OpenCV's INTER_LINEAR resize, computed in float32 as it does).
+  """
+  pos = ((np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+  i0 = np.floor(pos).astype(np.int64)
+  frac = (pos - i0.astype(np.float32)).astype(np.float32)
+  low = i0 < 0
+  frac[low], i0[low] = 0.0, 0
+  high = i0 >= in_size - 1
+  frac[high], i0[high] = 0.0, in_size - 1
+  i1 = np.minimum(i0 + 1, in_size - 1)
+  return i0, i1, (1.0 - frac).astype(np.float32), frac
+
+
+def _resize_axis(x, axis, out_size, scale):
+  """Bilinear resize of `x` along `axis` to `out_size` (static shapes)."""
+  in_size = int(x.shape[axis])
+  i0, i1, w0, w1 = _linear_taps(in_size, out_size, scale)
+  shape = [1] * len(x.shape)
+  shape[axis] = out_size
+  return (tf.gather(x, i0, axis=axis) * tf.constant(w0.reshape(shape)) +
+          tf.gather(x, i1, axis=axis) * tf.constant(w1.reshape(shape)))
+
+
+def _resize(x, size, scale_yx=None):
+  """[N, H, W, ...] -> [N, size[0], size[1], ...] bilinearly; `scale_yx` overrides in/out ratios."""
+  in_h, in_w = int(x.shape[1]), int(x.shape[2])
+  sy, sx = scale_yx if scale_yx is not None else (in_h / size[0], in_w / size[1])
+  # Rows first, then columns, as OpenCV does (the float rounding then matches it).
+  return _resize_axis(_resize_axis(x, 2, size[1], sx), 1, size[0], sy)
+
+
+def _clamped_indices(size, before, after):
+  return np.clip(np.arange(-before, size + after), 0, size - 1)
+
+
+def _replicate_pad(x, pad):
+  """[N, H, W, C] padded by `pad` on H and W with the border values."""
+  x = tf.gather(x, _clamped_indices(int(x.shape[1]), pad, pad), axis=1)
+  return tf.gather(x, _clamped_indices(int(x.shape[2]), pad, pad), axis=2)
+
+
+def centered_gradient(image):
+  """[N, H, W] -> ([N, H, W] d/dx, d/dy): (I[x+1] - I[x-1]) / 2 with the border replicated."""
+  padded = _replicate_pad(image[..., None], 1)[..., 0]
+  dx = 0.5 * (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2])
+  dy = 0.5 * (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1])
+  return dx, dy
+
+
+def forward_gradient(u):
+  """[N, H, W, C] -> d/dx, d/dy by forward differences, zero on the last column / row."""
+  dx = tf.concat([u[:, :, 1:] - u[:, :, :-1], tf.zeros_like(u[:, :, :1])], axis=2)
+  dy = tf.concat([u[:, 1:] - u[:, :-1], tf.zeros_like(u[:, :1])], axis=1)
+  return dx, dy
+
+
+def divergence(px, py):
+  """Backward-difference divergence of the field (px, py) [N, H, W, C], zero outside the image
+  (the adjoint of `forward_gradient`: px is zero on the last column, py on the last row)."""
+  px_left = tf.pad(px[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+  py_up = tf.pad(py[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+  return (px - px_left) + (py - py_up)
+
+
+def _batcher_comparators(lo, hi):
+  """Compare-exchange pairs (i, j), i < j, of Batcher's odd-even merge sort of wires lo..hi."""
+  def merge(lo, hi, r):
+    step = r * 2
+    if step < hi - lo:
+      yield from merge(lo, hi, step)
+      yield from merge(lo + r, hi, step)
+      yield from ((i, i + r) for i in range(lo + r, hi - r, step))
+    else:
+      yield (lo, lo + r)
+  if hi - lo >= 1:
+    mid = lo + (hi - lo) // 2
+    yield from _batcher_comparators(lo, mid)
+    yield from _batcher_comparators(mid + 1, hi)
+    yield from merge(lo, hi, 1)
+
+
+def _median_by_network(values):
+  """The median of an odd number of same-shape tensors by min/max compare-exchanges.
+
+  Batcher's network padded to a power of two with +inf wires (comparators against them are
+  resolved here); only the comparators the middle output depends on are kept, and of those only
+  the min or max that is used: ~2.5x fewer elementwise ops than sorting all values, and no sort
+  kernel (slow on CPU), which XLA fuses into one loop on GPU/TPU.
+  """
+  count = len(values)
+  width = 1 << (count - 1).bit_length()
+  comparators = list(_batcher_comparators(0, width - 1))
+  # Forward pass over symbols: a wire holds ('in', k), ('min'/'max', node, node) or None (+inf).
+  wires = [("in", k) for k in range(count)] + [None] * (width - count)
+  nodes = []
+  for i, j in comparators:
+    a, b = wires[i], wires[j]
+    if b is None:
+      continue                       # min(a, inf) = a stays on i.
+    if a is None:
+      wires[i], wires[j] = b, None   # The finite value moves to the min wire.
+      continue
+    nodes.append(("min", a, b))
+    low = ("node", len(nodes) - 1)
+    nodes.append(("max", a, b))
+    wires[i], wires[j] = low, ("node", len(nodes) - 1)
+  cache = {}
+
+  def build(symbol):
+    if symbol[0] == "in":
+      return values[symbol[1]]
+    index = symbol[1]
+    if index not in cache:
+      op, a, b = nodes[index]
+      cache[index] = (tf.minimum if op == "min" else tf.maximum)(build(a), build(b))
+    return cache[index]
+  return build(wires[count // 2])
+
+
+def median_filter(u, size):
+  """[N, H, W, C] -> the median over each size x size window, border replicated."""
+  half = size // 2
+  height, width = int(u.shape[1]), int(u.shape[2])
+  padded = _replicate_pad(u, half)
+  windows = [padded[:, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)]
+  return _median_by_network(windows)
+
+
+def _cubic_weights(frac):
+  """Keys' cubic weights (a = -0.75) of taps -1, 0, 1, 2 at fractions `frac` in [0, 1)."""
+  a = _CUBIC_A
+  f1 = frac + 1.0
+  g = 1.0 - frac
+  w0 = ((a * f1 - 5 * a) * f1 + 8 * a) * f1 - 4 * a
+  w1 = ((a + 2) * frac - (a + 3)) * frac * frac + 1
+  w2 = ((a + 2) * g - (a + 3)) * g * g + 1
+  return [w0, w1, w2, 1.0 - w0 - w1 - w2]
+
+
+def warp_bicubic(images, u):
+  """Samples images [N, H, W, C] at (x + u_x, y + u_y) for u [N, H, W, >=2]; zero outside.
+
+  Keys' cubic kernel (a = -0.75) at the exact (float) position; taps outside the image count as
+  zero (OpenCV 5's remap with INTER_CUBIC and a zero constant border).
+  """
+  n = tf.shape(images)[0]
+  height, width, channels = int(images.shape[1]), int(images.shape[2]), int(images.shape[3])
+  pad = 4
+  padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+  padded_w = width + 2 * pad
+  flat = tf.reshape(padded, [n, (height + 2 * pad) * padded_w, channels])
+  xs = tf.range(width, dtype=tf.float32)[None, None, :] + u[..., 0]
+  ys = tf.range(height, dtype=tf.float32)[None, :, None] + u[..., 1]
+  xs = tf.clip_by_value(xs, -8.0, width + 8.0)  # Beyond 3 px outside every tap is zero.
+  ys = tf.clip_by_value(ys, -8.0, height + 8.0)
+  fx, fy = tf.floor(xs), tf.floor(ys)
+  wx = [w[..., None] for w in _cubic_weights(xs - fx)]  # 4 x [N, H, W, 1]
+  wy = [w[..., None] for w in _cubic_weights(ys - fy)]
+  # Taps ix-1 .. ix+2; far outside, every tap lands in the zero padding.
+  ix = tf.clip_by_value(tf.cast(fx, tf.int32), -3, width + 1) + pad
+  iy = tf.clip_by_value(tf.cast(fy, tf.int32), -3, height + 1) + pad
+  out = None
+  for j in range(4):
+    row = None
+    for i in range(4):
+      index = tf.reshape((iy + j - 1) * padded_w + (ix + i - 1), [n, height * width])
+      taps = tf.reshape(tf.gather(flat, index, batch_dims=1), [n, height, width, channels])
+      term = taps * wx[i]
+      row = term if row is None else row + term
+    term = row * wy[j]
+    out = term if out is None else out + term
+  return out
+
+
+def _one_level(i0, i1, u, params):
+  """TV-L1 at one pyramid level: i0, i1 [N, H, W] float 0..255, u [N, H, W, C] initial flow
+  (C = 2, or 3 with gamma's illumination term) -> refined u."""
+  num_pairs = tf.shape(i0)[0]
+  height, width = int(i0.shape[1]), int(i0.shape[2])
+  channels = int(u.shape[-1])
+  use_gamma = channels == 3
+  l_t = np.float32(params.lambda_ * params.theta)
+  taut = np.float32(params.tau / params.theta)
+  theta = np.float32(params.theta)
+  scaled_epsilon = np.float32(params.epsilon * params.epsilon * height * width)
+  total_iterations = params.outer_iterations * params.inner_iterations
+  i1x, i1y = centered_gradient(i1)
+  targets = tf.stack([i1, i1x, i1y], axis=-1)  # [N, H, W, 3]
+  zeros_p = tf.zeros([num_pairs, height, width, channels], tf.float32)
+
+  def pairwise(mask, new, old):
+    return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), new, old)
+
+  def median_at_outer_start(u, active, k):
+    """Each outer iteration starts by median-filtering the flow of the pairs still iterating."""
+    if params.median_filtering <= 1:
+      return u
+
+    def filtered():
+      flow = median_filter(u[..., :2], params.median_filtering)
+      if use_gamma:
+        flow = tf.concat([flow, u[..., 2:]], axis=-1)
+      return pairwise(active, flow, u)
+    return tf.cond(tf.equal(k % params.inner_iterations, 0), filtered, lambda: u)
+
+  def warp_body(w, u, px, py):
+    warped = warp_bicubic(targets, u)
+    i1w, i1wx, i1wy = warped[..., 0], warped[..., 1], warped[..., 2]
+    grad = i1wx * i1wx + i1wy * i1wy
+    rho_c = i1w - i1wx * u[..., 0] - i1wy * u[..., 1] - i0
+    gradient_terms = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), np.float32(params.gamma))]
+                                     if use_gamma else [])
+    i_grad = tf.stack(gradient_terms, axis=-1)  # [N, H, W, C]
+    lt_grad = l_t * grad
+    # The thresholding step's case, fixed per warp up to rho: precompute what does not change.
+    safe_grad = tf.where(grad > np.finfo(np.float32).eps, grad, tf.ones_like(grad))
+    has_grad = grad > np.finfo(np.float32).eps
+
+    def cond(k, u, px, py, active):
+      return tf.logical_and(k < total_iterations, tf.reduce_any(active))
+
+    def body(k, u, px, py, active):
+      u = median_at_outer_start(u, active, k)
+      rho = rho_c + tf.reduce_sum(i_grad[..., :2] * u[..., :2], axis=-1)
+      if use_gamma:
+        rho += np.float32(params.gamma) * u[..., 2]
+      coef = tf.where(rho < -lt_grad, l_t,
+                      tf.where(rho > lt_grad, -l_t,
+                               tf.where(has_grad, -rho / safe_grad, tf.zeros_like(rho))))
+      v = u + coef[..., None] * i_grad
+      u_new = v + theta * divergence(px, py)
+      error = tf.reduce_sum(tf.square(u_new - u), axis=[1, 2, 3])  # [N]
+      ux, uy = forward_gradient(u_new)
+      norm = 1.0 + taut * tf.sqrt(ux * ux + uy * uy)
+      px_new = (px + taut * ux) / norm
+      py_new = (py + taut * uy) / norm
+      u = pairwise(active, u_new, u)
+      px = pairwise(active, px_new, px)
+      py = pairwise(active, py_new, py)
+      active = tf.logical_and(active, error > scaled_epsilon)
+      return k + 1, u, px, py, active
+
+    active = tf.ones([num_pairs], tf.bool)
+    _, u, px, py, _ = tf.while_loop(cond, body, (tf.constant(0), u, px, py, active))
+    return w + 1, u, px, py
+
+  _, u, _, _ = tf.while_loop(lambda w, u, px, py: w < params.warps, warp_body,
+                             (tf.constant(0), u, zeros_p, zeros_p))
+  return u
+
+
+def _to_float_255(frames):
+  if frames.dtype == tf.uint8:
+    return tf.cast(frames, tf.float32)
+  return tf.cast(frames, tf.float32) * 255.0  # OpenCV reads float frames as 0..1.
+
+
+def tvl1_graph(frames0, frames1, params):
+  """The TV-L1 graph: [N, H, W] frames t and t+1 (static H, W) -> [N, H, W, 2] flow in pixels."""
+  i0, i1 = _to_float_255(frames0), _to_float_255(frames1)
+  height, width = int(i0.shape[1]), int(i0.shape[2])
+  sizes = pyramid_sizes(height, width, params)
+  step = params.scale_step
+  pyramid0, pyramid1 = [i0[..., None]], [i1[..., None]]
+  for size in sizes[1:]:
+    pyramid0.append(_resize(pyramid0[-1], size, (1.0 / step, 1.0 / step)))
+    pyramid1.append(_resize(pyramid1[-1], size, (1.0 / step, 1.0 / step)))
+  channels = 3 if params.gamma != 0 else 2
+  coarse_h, coarse_w = sizes[-1]
+  u = tf.zeros([tf.shape(i0)[0], coarse_h, coarse_w, channels], tf.float32)
+  for level in range(len(sizes) - 1, -1, -1):
+    u = _one_level(pyramid0[level][..., 0], pyramid1[level][..., 0], u, params)
+    if level == 0:
+      break
+    u = _resize(u, sizes[level - 1])
+    scale = tf.constant([1.0 / step, 1.0 / step] + [1.0] * (channels - 2), tf.float32)
+    u = u * scale  # The illumination term is not a displacement: it is not rescaled.
+  return u[..., :2]
+
+
+class TVL1:
+  """A reusable batched TV-L1: one traced tf.function per frame size (any batch size).
+
+  tvl1 = TVL1(); flow = tvl1(frames0, frames1)  # [N, H, W] uint8 x2 -> [N, H, W, 2] float32
+  `jit_compile=True` compiles with XLA (for GPU/TPU; on CPU it compiles but is not faster).
+  """
+
+  def __init__(self, params=None, jit_compile=False):
+    self.params = params if params is not None else TVL1Params()
+    self.jit_compile = bool(jit_compile)
+    self._functions = {}
+
+  def _function(self, height, width, dtype):
+    key = (height, width, dtype)
+    if key not in self._functions:
+      spec = tf.TensorSpec([None, height, width], dtype)
+      params = self.params
+
+      def flow_fn(frames0, frames1):
+        return tvl1_graph(frames0, frames1, params)
+      self._functions[key] = tf.function(flow_fn, input_signature=[spec, spec],
+                                         jit_compile=self.jit_compile, autograph=False)
+    return self._functions[key]
+
+  def __call__(self, frames0, frames1):
+    """[N, H, W] frames t and t+1 (uint8 0..255 or float 0..1) -> float32 [N, H, W, 2] tensor."""
+    frames0 = tf.convert_to_tensor(frames0)
+    frames1 = tf.convert_to_tensor(frames1)
+    if frames0.shape.rank != 3 or frames0.shape != frames1.shape:
+      raise ValueError(f"frames0 {frames0.shape} and frames1 {frames1.shape}: expected two "
+                       f"[N, H, W] grayscale batches of one shape")
+    if frames0.dtype != frames1.dtype:
+      raise ValueError(f"frames0 is {frames0.dtype.name}, frames1 {frames1.dtype.name}: "
+                       f"expected one dtype")
+    if frames0.dtype != tf.uint8:
+      frames0, frames1 = tf.cast(frames0, tf.float32), tf.cast(frames1, tf.float32)
+    height, width = int(frames0.shape[1]), int(frames0.shape[2])
+    if height < 2 or width < 2:
+      raise ValueError(f"frames of {height}x{width}: TV-L1 needs at least 2x2 pixels")
+    return self._function(height, width, frames0.dtype)(frames0, frames1)
+
+
+def tvl1_flow(frames0, frames1, params=None, jit_compile=False):
+  """One-off batched TV-L1 (see `TVL1`, which keeps the traced function for reuse)."""
+  return TVL1(params, jit_compile)(frames0, frames1)
