@@ -68,7 +68,7 @@ def kernel_from_model(model_name, stream="any"):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   spec = registry.get(model_name)
-  i3d = model_name.startswith("i3d")
+  i3d = registry.is_release_i3d(model_name)
   model = registry.build_model(model_name, 10, **({"final_pool_padding": "SAME"} if i3d else {}))
   crop = spec.input_spec.crop_size if spec.input_spec.crop_size == 112 else 64
   shapes = {s.name: (1, 16 if i3d else s.train_frames, crop, crop, s.channels)

@@ -26,6 +26,8 @@ none in the paper (paper_tables.NOT_IN_THE_PAPER: its Table 4 has no RGB-I3D / F
 import dataclasses
 from typing import Optional, Tuple
 
+from i3d_tf.models import registry
+
 # (label in the paper, registry model or None, streams it covers)
 ARCHITECTURES = (
     ("ConvNet+LSTM", "lstm"),
@@ -270,7 +272,7 @@ def table3():
       command, steps = train_kinetics(model, init)
       out.append(Recipe(model=model, init=init, schedule=command.flag("lr_schedule"), steps=steps,
                         commands=(command,), result=kinetics_run(model, init),
-                        notes="" if model.startswith("i3d") else "schedule and batch: ours",
+                        notes="" if registry.is_release_i3d(model) else "schedule and batch: ours",
                         **common))
   return out
 

@@ -56,6 +56,8 @@ import subprocess
 import sys
 import time
 
+from i3d_tf.models import registry
+
 CHANCE = 1.0 / 8
 NUM_CLASSES = 8
 EMBEDDED_STEPS = 1800  # train_kinetics' default: I3D reaches 97-99% held out (BENCHMARKS.md)
@@ -86,7 +88,7 @@ def reduced_config(model, train_steps=EMBEDDED_STEPS):
                 warmup_steps=min(100, train_steps // 10), lr_schedule="cosine", dropout_rate=0.0,
                 batch_norm_decay=0.9, eval_every=max(train_steps // 3, 1),
                 checkpoint_every=max(train_steps // 6, 1), eval_batch_size=8)
-  if model.startswith("i3d"):
+  if registry.is_release_i3d(model):
     config.update(train_frames=16, final_pool_padding="SAME")
   elif model == "c3d":
     # At 0.01 the 3D-ConvNet's loss spikes (4.7 at step 500, above ln 8) and its held-out top-1

@@ -75,7 +75,7 @@ def min_frames_of_run(run):
 
 def _min_frames(model_name, model_options):
   padding = str(model_options.get("final_pool_padding", "VALID")).upper()
-  if model_name.startswith("i3d") and padding == "VALID":
+  if registry.is_release_i3d(model_name) and padding == "VALID":
     from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
     return i3d.MIN_FRAMES_VALID
   return 1

@@ -52,6 +52,9 @@ class ModelSpec:
   input_spec: InputSpec
   description: str
   paper_params_millions: Optional[float] = None  # Table 1 of the paper
+  # One of the release's I3D networks: it ends in the release's 2x7x7 average pool (VALID there,
+  # --final_pool_padding; it bounds the shortest clip) and trains with the release's recipe.
+  release_i3d: bool = False
 
   def build(self, num_classes, **options):
     module_name, fn_name = self.builder.split(":")
@@ -82,6 +85,11 @@ def get(name):
                      f"{', '.join(sorted(_REGISTRY))}") from None
 
 
+def is_release_i3d(name):
+  """Whether `name` is one of the release's I3D networks (see ModelSpec.release_i3d)."""
+  return get(name).release_i3d
+
+
 def build_model(name, num_classes, **options):
   return get(name).build(num_classes, **options)
 
@@ -97,15 +105,16 @@ def _i3d_streams(rgb, flow):
 
 register(ModelSpec(
     "i3d_rgb", "i3d_tf.models.builders:i3d_rgb", InputSpec(_i3d_streams(True, False)),
-    "Inflated Inception-v1 on 64 RGB frames (the release's RGB stream)", 12.0))
+    "Inflated Inception-v1 on 64 RGB frames (the release's RGB stream)", 12.0, release_i3d=True))
 register(ModelSpec(
     "i3d_flow", "i3d_tf.models.builders:i3d_flow", InputSpec(_i3d_streams(False, True)),
-    "Inflated Inception-v1 on 64 TV-L1 flow frames (the release's Flow stream)", 12.0))
+    "Inflated Inception-v1 on 64 TV-L1 flow frames (the release's Flow stream)", 12.0,
+    release_i3d=True))
 register(ModelSpec(
     "i3d_two_stream", "i3d_tf.models.builders:i3d_two_stream",
     InputSpec(_i3d_streams(True, True)),
     "Two-stream I3D: the sum of the RGB and Flow streams' logits, as the release combines them",
-    25.0))
+    25.0, release_i3d=True))
 
 
 # The paper's baselines (Table 1: frames in training / at test, temporal footprint).

@@ -147,7 +147,7 @@ def _model_options(config):
 
 def _has_valid_final_pool(model, final_pool_padding):
   """Whether `model` ends in I3D's VALID 2x7x7 pool (the release's), which bounds its input."""
-  return model.startswith("i3d") and final_pool_padding.upper() == "VALID"
+  return registry.is_release_i3d(model) and final_pool_padding.upper() == "VALID"
 
 
 def minimum_clip(model, final_pool_padding="VALID"):
