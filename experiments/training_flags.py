@@ -186,8 +186,11 @@ def define_flags(default_model="i3d_rgb"):
                     "RGB model) at random initialisation, with a warning. Without it that is an "
                     "error.")
   flags.DEFINE_float("cluster_wait_seconds", distribute.DEFAULT_CLUSTER_WAIT_S,
-                     "--strategy=multi_worker: give up (naming the tasks that did not start) when "
-                     "the cluster of TF_CONFIG has not connected after this long.")
+                     "--strategy=multi_worker: how long a task waits for its peers: at the "
+                     "start for the cluster of TF_CONFIG to connect, then in each all-reduce for "
+                     "the other tasks to join it; past it the task stops, naming the tasks "
+                     "missing. A stopped or dead peer is found sooner (TF's heartbeats, ~10 s). "
+                     "The chief's evaluation and export are waited out without this bound.")
   register_validators()
 
 

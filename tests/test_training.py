@@ -165,7 +165,9 @@ def test_multi_worker_run_of_two_processes_ends_with_equal_weights(shard_dir, tm
     env["TF_CONFIG"] = json.dumps({
         "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
         "task": {"type": "worker", "index": index}})
-    cmd = _toy_command(str(tmp_path / "run"), shard_dir, {"strategy": "multi_worker"},
+    # eval_every=2: the workers wait out the chief's evaluation at step 2 in a barrier.
+    cmd = _toy_command(str(tmp_path / "run"), shard_dir, {"strategy": "multi_worker",
+                                                          "eval_every": 2},
                        [f"--dump_weights={tmp_path}/w{index}.npz"])
     workers.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True))

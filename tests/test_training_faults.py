@@ -282,6 +282,33 @@ def test_the_minimum_crop_is_the_real_one():
     experiment.check_clip_geometry("i3d_rgb", "VALID", crop_size=192)
 
 
+def test_a_lost_peer_is_named_from_what_tensorflow_reports(monkeypatch):
+  """TF names the task whose heartbeats stopped; it names none when this task's own heartbeat to
+  the coordination leader timed out, nor for a collective past its bound: then the leader, or
+  every other task."""
+  from i3d_tf.training import distribute  # pylint: disable=import-outside-toplevel
+  cluster = {"worker": ["10.0.0.1:2222", "10.0.0.2:2222", "10.0.0.3:2222"]}
+  monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                              "task": {"type": "worker", "index": 1}}))
+  unhealthy = tf.errors.UnavailableError(None, None, (
+      "Collective ops is aborted by: Error reported from /job:worker/task:2: The following tasks "
+      "are unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:2\nThe tasks have "
+      "crashed."))
+  assert distribute.lost_tasks(unhealthy) == ["worker 2 (10.0.0.3:2222)"]
+  heartbeat = tf.errors.DeadlineExceededError(None, None, (
+      "Collective ops is aborted by: Deadline Exceeded\nRPC: "
+      "/tensorflow.CoordinationService/Heartbeat"))
+  assert distribute.lost_tasks(heartbeat) == ["worker 0 (10.0.0.1:2222)"]
+  timeout = tf.errors.DeadlineExceededError(None, None, "Collective has timed out.")
+  assert distribute.lost_tasks(timeout) == ["worker 0 (10.0.0.1:2222)",
+                                            "worker 2 (10.0.0.3:2222)"]
+  message = str(distribute.peer_lost_error(heartbeat, 7, 6, 600))
+  assert message.startswith("multi-worker run: worker 1 stopped at step 7: lost worker 0 "
+                            "(10.0.0.1:2222)")
+  assert "within 600 s, --cluster_wait_seconds" in message
+  assert "The last checkpoint is step 6" in message
+
+
 # -------------------------------------------------------------- real processes (slow)
 
 
@@ -341,3 +368,40 @@ def test_multi_worker_run_whose_peer_never_starts_ends_within_the_bound(shard_di
           f"tasks not running: worker 1 (127.0.0.1:{ports[1]})") in result.stderr
   assert elapsed < 120, elapsed
   assert not tf.train.latest_checkpoint(str(tmp_path / "run"))
+
+
+@pytest.mark.slow
+def test_multi_worker_run_whose_peer_stops_mid_training_ends_naming_it(shard_dir, tmp_path):
+  """SIGSTOP of worker 0 (the coordination service's leader: TF's own error then names no task)
+  mid-training: worker 1 ends within the bound with a PeerLostError naming worker 0."""
+  ports = [_free_port(), _free_port()]
+  model_dir = str(tmp_path / "run")
+  workers = []
+  for index in range(2):
+    env = dict(os.environ, TF_CONFIG=json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": index}}))
+    workers.append(subprocess.Popen(
+        _toy_command(model_dir, shard_dir, {"strategy": "multi_worker", "train_steps": 100_000,
+                                            "checkpoint_every": 100_000,
+                                            "cluster_wait_seconds": 20}),
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  try:
+    start = time.time()
+    while not os.path.exists(os.path.join(model_dir, "train")):  # the chief is in its loop
+      assert all(w.poll() is None for w in workers) and time.time() - start < 180
+      time.sleep(0.2)
+    time.sleep(3)
+    workers[0].send_signal(signal.SIGSTOP)
+    stopped = time.time()
+    _, err = workers[1].communicate(timeout=120)
+    elapsed = time.time() - stopped
+  finally:
+    for w in workers:
+      w.kill()
+      w.wait()
+  assert workers[1].returncode != 0
+  assert elapsed < 45, elapsed  # the heartbeats (~10 s) or the 20 s collective bound, not forever
+  assert "PeerLostError: multi-worker run: worker 1 stopped at step" in err, err[-3000:]
+  assert f"lost worker 0 (127.0.0.1:{ports[0]})" in err
+  assert "restart every task of TF_CONFIG with the same command to resume" in err

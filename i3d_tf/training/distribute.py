@@ -8,6 +8,7 @@ the others save into temporary folders that they delete (TF requires every worke
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,74 @@ import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "bfloat16", "mixed_float16")
-# How long a multi-worker task waits for its peers to start (--cluster_wait_seconds).
+# How long a multi-worker task waits for its peers (--cluster_wait_seconds): for the cluster to
+# connect at the start, and in each collective (all-reduce) for the other tasks to join it.
 DEFAULT_CLUSTER_WAIT_S = 600
+# A coordination-service wait with no bound of its own (the chief's evaluation and export, which
+# take what they take): a dead or stopped peer still ends it through the service's heartbeats.
+_UNBOUNDED_BARRIER_MS = 7 * 24 * 3600 * 1000
+
+
+class PeerLostError(RuntimeError):
+  """A multi-worker collective or barrier failed: a task stopped, died or did not join in time."""
+
+
+def cluster_tasks():
+  """{(job, index): address} of TF_CONFIG's cluster; {} without one."""
+  config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+  return {(job, index): address for job, addresses in config.get("cluster", {}).items()
+          for index, address in enumerate(addresses)}
+
+
+def coordination_leader():
+  """(job, index) of the task that runs TF's coordination service: the chief, else worker 0."""
+  jobs = {job for job, _ in cluster_tasks()}
+  return ("chief", 0) if "chief" in jobs else ("worker", 0)
+
+
+def lost_tasks(error):
+  """The tasks a multi-worker error is about, as 'worker 1 (host:port)': the ones TF's message
+  names (a peer whose heartbeats stopped), the coordination leader when this task's own
+  heartbeat to it timed out, else every other task (a collective none of them joined in time)."""
+  text = str(error)
+  tasks = cluster_tasks()
+  me = tf_config_task()[:2]
+  named = sorted({(job, int(index)) for job, index in
+                  re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)} - {me})
+  if not named and "CoordinationService/Heartbeat" in text:
+    named = [coordination_leader()]
+  if not named:
+    named = sorted(key for key in tasks if key != me)
+  return [f"{job} {index} ({tasks.get((job, index), '?')})" for job, index in named]
+
+
+def peer_lost_error(error, step, last_saved_step, seconds):
+  """The PeerLostError for a failed collective at `step`: which tasks, what to do."""
+  task_type, task_id, _ = tf_config_task()
+  first_line = str(error).strip().splitlines()
+  cause = next((line for line in first_line if "aborted by" in line or "unhealthy" in line
+                or "Deadline" in line or "timed out" in line), first_line[0] if first_line else "")
+  saved = f"step {last_saved_step}" if last_saved_step is not None else "none"
+  return PeerLostError(
+      f"multi-worker run: {task_type} {task_id} stopped at step {step}: lost "
+      f"{', '.join(lost_tasks(error)) or 'a peer'} (it stopped, died or did not join the "
+      f"collective within {seconds:g} s, --cluster_wait_seconds; TensorFlow: "
+      f"{type(error).__name__}: {cause.strip()}). The last checkpoint is {saved}; restart every "
+      f"task of TF_CONFIG with the same command to resume there.")
+
+
+def collective_timeout(strategy):
+  """Seconds a collective of `strategy` waits for the other tasks (0: unbounded)."""
+  options = getattr(strategy.extended, "_communication_options", None)
+  return getattr(options, "timeout_seconds", None) or 0
+
+
+def wait_for_all_tasks(name):
+  """A barrier of every task through TF's coordination service, not a collective: its wait is
+  unbounded (the chief's evaluation takes what it takes) but ends with an error when a task's
+  heartbeats stop."""
+  from tensorflow.python.eager import context  # pylint: disable=import-outside-toplevel
+  context.context().wait_at_barrier(name, _UNBOUNDED_BARRIER_MS)
 
 
 def tf_config_task():
@@ -63,7 +130,8 @@ class _ClusterWatchdog:
 
 
 def make_strategy(name, tpu_address=None, cluster_wait_seconds=DEFAULT_CLUSTER_WAIT_S):
-  """The strategy called `name`; a multi-worker start gives up after cluster_wait_seconds."""
+  """The strategy called `name`; a multi-worker start and each of its collectives give up after
+  cluster_wait_seconds."""
   if name not in STRATEGIES:
     raise ValueError(f"--strategy={name!r} is not one of: {', '.join(STRATEGIES)}")
   if name == "default":
@@ -76,8 +144,12 @@ def make_strategy(name, tpu_address=None, cluster_wait_seconds=DEFAULT_CLUSTER_W
     if "TF_CONFIG" not in os.environ:
       raise ValueError("--strategy=multi_worker needs TF_CONFIG (see WORKSPACE.md, 'Training on "
                        "many GPUs and machines')")
+    # Every all-reduce waits at most cluster_wait_seconds for the other tasks to join it (a peer
+    # alive but stuck); a stopped or dead peer ends it sooner through the heartbeats of TF's
+    # coordination service (~10 s). Either ends in a PeerLostError (loop.Trainer.train).
     communication = tf.distribute.experimental.CommunicationOptions(
-        implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
+        implementation=tf.distribute.experimental.CommunicationImplementation.AUTO,
+        timeout_seconds=float(cluster_wait_seconds) if cluster_wait_seconds else None)
     with _ClusterWatchdog(cluster_wait_seconds):
       # Blocks until every task of the cluster has registered with the coordination service.
       strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)

@@ -282,7 +282,7 @@ def check_flow_data(model, data):
 # Errors whose message says all (which run, file or flag, and what to do): the binaries print
 # them without a traceback.
 USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError, loop.NoReadableCheckpointError,
-               init_lib.StreamMismatchError)
+               init_lib.StreamMismatchError, distribute.PeerLostError)
 
 
 def run(config, data, echo=None):

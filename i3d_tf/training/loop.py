@@ -10,6 +10,8 @@ every `checkpoint_every` steps, at the end, and on SIGTERM (preemption; all work
 all-reduce of the flag so they stop at the same step); a rerun with the same model_dir continues at
 the saved step on the same schedule, also after `kill -9`. A NaN or Inf loss stops the run with
 NonFiniteLossError before anything is saved, so the last good checkpoint stays intact.
+Multi-worker: a peer lost mid-training (stopped, dead, or not joining an all-reduce within
+--cluster_wait_seconds) ends each remaining task with distribute.PeerLostError naming it.
 
 What a run leaves in model_dir: ckpt-* checkpoints, TensorBoard scalars (train/ and eval/: loss,
 top-1, top-5, learning rate, clips/s), `metrics.json` rewritten after every evaluation, a SavedModel
@@ -17,6 +19,7 @@ in `saved_model/` at the end, and `.run.lock` (see run_lock). A resume reads eve
 newest checkpoint back before restoring it: one cut short is named in a warning and the newest
 readable one is used instead.
 """
+import contextlib
 import dataclasses
 import json
 import logging as pylogging
@@ -411,8 +414,9 @@ class Trainer:
       while step < config.train_steps:
         lr = self.schedule(step)
         self.optimizer.learning_rate.assign(lr)
-        out = train_step(iterator, tf.constant(1.0 if self._preempted else 0.0),
-                         tf.constant(step == config.inject_nan_at_step))
+        with self._peer_errors(step + 1):
+          out = train_step(iterator, tf.constant(1.0 if self._preempted else 0.0),
+                           tf.constant(step == config.inject_nan_at_step))
         step += 1
         loss = float(out["loss"].numpy())
         if not math.isfinite(loss):
@@ -446,13 +450,16 @@ class Trainer:
         if (self.eval_dataset_fn is not None and config.eval_every
             and step % config.eval_every == 0 and step < config.train_steps):
           self._evaluate_and_record(step, train_scalars, eval_writer)
+          with self._peer_errors(step):
+            self._wait_for_all_tasks(f"i3d_tf_eval_{step}")  # the others wait out the chief's
       if status == "done":
         self.save()
         if self.eval_dataset_fn is not None:
           self._evaluate_and_record(step, train_scalars, eval_writer)
         if config.export_saved_model and self.export_fn is not None:
           self._export()
-      self._sync_workers()
+      with self._peer_errors(step):
+        self._wait_for_all_tasks("i3d_tf_end")
     finally:
       bar.close()
       signal.signal(signal.SIGTERM, previous_handler)
@@ -460,16 +467,28 @@ class Trainer:
       eval_writer.flush()
     return status
 
-  def _sync_workers(self):
-    """A barrier: workers wait for the chief's evaluation and export before they exit (a worker
-    leaving first makes the chief's coordination service wait out its heartbeat timeout)."""
-    if distribute.task_info(self.strategy)[0] is None:
-      return
-    @tf.function
-    def barrier():
-      ones = self.strategy.run(lambda: tf.constant(1.0))
-      return self.strategy.reduce("sum", ones, axis=None)
-    barrier()
+  def _wait_for_all_tasks(self, name):
+    """Multi-worker: every task waits here for the others (the chief's evaluation and export) in
+    a coordination-service barrier, not in a collective, whose wait is bounded; a worker leaving
+    first would make the chief's coordination service wait out its heartbeat timeout."""
+    if distribute.task_info(self.strategy)[0] is not None:
+      distribute.wait_for_all_tasks(name)
+
+  @contextlib.contextmanager
+  def _peer_errors(self, step):
+    """Multi-worker: a collective or barrier that failed because a peer stopped, died or did not
+    join in time becomes a PeerLostError naming the task (TF's own is a traceback of graph
+    nodes that names no task when the coordination leader is the one lost)."""
+    try:
+      yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError) as e:
+      if distribute.task_info(self.strategy)[0] is None:
+        raise
+      error = distribute.peer_lost_error(e, step, self.last_saved_step,
+                                         distribute.collective_timeout(self.strategy))
+      log.error("%s", error)
+      raise error from e
 
   def _evaluate_and_record(self, step, train_scalars, eval_writer):
     if not self.is_chief:
