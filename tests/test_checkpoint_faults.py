@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from i3d_tf.checkpoints import deepmind, import_release
@@ -102,3 +103,37 @@ def test_the_binary_names_the_truncated_file(checkpoints, tmp_path):
       "requested; the file is truncated or corrupt (a full disk or a copy cut short?): copy it "
       "again"), last_line
   assert not out.exists()
+
+
+# ------------------------------------------- slim's ImageNet Inception-v1 (--init=imagenet)
+
+
+def test_imagenet_checkpoint_cut_short_or_random_is_named(tmp_path):
+  """`--init=imagenet --imagenet_checkpoint=...` reads slim's checkpoint through the same checks
+  as the release's: a truncated .data or a random file is named, before any weight changes."""
+  from i3d_tf.checkpoints import slim  # pylint: disable=import-outside-toplevel
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
+  from i3d_tf.training import init as init_lib  # pylint: disable=import-outside-toplevel
+  from tests.test_inception_v1 import random_slim_arrays  # pylint: disable=import-outside-toplevel
+  prefix = slim.write_checkpoint(str(tmp_path / "inception_v1.ckpt"), random_slim_arrays())
+  data = prefix + ".data-00000-of-00001"
+  full = os.path.getsize(data)
+  with open(data, "r+b") as f:
+    f.truncate(full // 2)
+  model = i3d.InceptionI3D(num_classes=5, in_channels=3)
+  model.build((None, None, None, None, 3))
+  before = [v.numpy().copy() for v in model.variables[:3]]
+  with pytest.raises(deepmind.UnreadableCheckpointError) as error:
+    init_lib.initialize(model, "imagenet", prefix, model_name="i3d_rgb")
+  assert str(error.value).startswith(
+      f"{data}: cannot read the checkpoint's tensors ({full // 2} bytes on disk, the index lists "
+      f"{full} bytes of tensors): Read less bytes than requested; the file is truncated")
+  for value, variable in zip(before, model.variables[:3]):
+    np.testing.assert_array_equal(value, variable.numpy())  # nothing assigned
+  random_file = tmp_path / "inception_v1_random.ckpt"  # a V1-style single file, but random
+  random_file.write_bytes(os.urandom(4096))
+  with pytest.raises(deepmind.UnreadableCheckpointError) as error:
+    init_lib.initialize(model, "imagenet", str(random_file), model_name="i3d_rgb")
+  assert str(error.value).startswith(
+      f"{random_file}: not a readable TensorFlow checkpoint (4096 bytes; ")
+  assert "neither a V1 checkpoint file nor the prefix of a V2 one" in str(error.value)

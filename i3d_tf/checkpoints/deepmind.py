@@ -16,6 +16,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf.checkpoints.files import UnreadableCheckpointError  # pylint: disable=unused-import
+from i3d_tf.checkpoints.files import list_variables as _list_variables
+from i3d_tf.checkpoints.files import read_tensors
 from i3d_tf.models import i3d
 from i3d_tf.models.two_stream_i3d import STREAM_CHANNELS, STREAM_SCOPES, TwoStreamI3D
 
@@ -26,14 +29,6 @@ IGNORED_SUFFIXES = ("/Momentum", "/Adam", "/Adam_1", "/RMSProp", "/RMSProp_1",
                     "/ExponentialMovingAverage")
 IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
 _CHANNELS_TO_STREAM = {3: "rgb", 2: "flow"}
-
-
-class UnreadableCheckpointError(IOError):
-  """A checkpoint file that is missing, truncated or not a checkpoint at all; names the file."""
-
-  def __init__(self, path, problem):
-    self.path = path
-    super().__init__(f"{path}: {problem}")
 
 
 class CheckpointMismatchError(ValueError):
@@ -89,55 +84,6 @@ def checkpoint_prefix(path):
   if ".data-" in os.path.basename(path):
     return path[:path.rindex(".data-")]
   return path
-
-
-def _list_variables(path):
-  index = path + ".index"
-  if not os.path.exists(index):
-    if os.path.isfile(path):
-      raise UnreadableCheckpointError(
-          path, f"a file, not a checkpoint prefix: a TensorFlow checkpoint is PREFIX.index plus "
-          f"PREFIX.data-*-of-*, and there is no {os.path.basename(index)} beside it")
-    raise FileNotFoundError(f"checkpoint index {index} does not exist (pass the checkpoint "
-                            f"prefix, e.g. data/checkpoints/rgb_imagenet/model.ckpt)")
-  try:
-    return {name: tuple(shape) for name, shape in tf.train.list_variables(path)}
-  except (tf.errors.OpError, ValueError, IndexError) as e:
-    raise UnreadableCheckpointError(
-        index, f"not a readable TensorFlow checkpoint index ({os.path.getsize(index)} bytes; "
-        f"{_op_message(e)}): the file is corrupt, cut short or of another format") from e
-
-
-def _op_message(error):
-  return getattr(error, "message", None) or str(error) or type(error).__name__
-
-
-def _data_files(path):
-  folder = os.path.dirname(os.path.abspath(path))
-  base = os.path.basename(path) + ".data-"
-  return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(base))
-
-
-def _unreadable_values(path, error):
-  """Why the tensors of checkpoint `path` cannot be read, naming its data file(s)."""
-  files = _data_files(path)
-  if not files:
-    return UnreadableCheckpointError(
-        f"{path}.data-00000-of-00001", f"missing: the index {path}.index lists tensors but "
-        "their data file is not there (copy the .data-* file(s) beside the .index)")
-  try:
-    reader = tf.train.load_checkpoint(path)
-    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    listed = sum(int(np.prod(shapes[n], dtype=np.int64)) * dtypes[n].size for n in shapes)
-  except Exception:  # pylint: disable=broad-except
-    listed = None
-  on_disk = sum(os.path.getsize(f) for f in files)
-  sizes = f"{on_disk} bytes on disk" + (
-      f", the index lists {listed} bytes of tensors" if listed is not None else "")
-  name = files[0] if len(files) == 1 else f"{path}.data-* ({len(files)} files)"
-  return UnreadableCheckpointError(
-      name, f"cannot read the checkpoint's tensors ({sizes}): {_op_message(error)}; the file is "
-      "truncated or corrupt (a full disk or a copy cut short?): copy it again")
 
 
 def _is_ignored(name):
@@ -242,11 +188,8 @@ def restore_into(variables, layout, skip_endpoints=()):
                 if name not in used and not name.startswith(tuple(skipped))]
   if missing or unexpected or misshaped:
     raise CheckpointMismatchError(layout.path, missing, unexpected, misshaped)
-  try:
-    reader = tf.train.load_checkpoint(layout.path)
-    values = [(var, reader.get_tensor(name)) for name, var in plan]
-  except (tf.errors.OpError, ValueError, IndexError) as e:
-    raise _unreadable_values(layout.path, e) from e
+  tensors = read_tensors(layout.path, [name for name, _ in plan])
+  values = [(var, tensors[name]) for name, var in plan]
   for var, value in values:
     var.assign(np.reshape(value, tuple(var.shape)))
   return len(values)

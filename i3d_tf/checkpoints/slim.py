@@ -3,9 +3,12 @@
 Names are slim's: 'InceptionV1/Conv2d_1a_7x7/weights', '.../BatchNorm/{beta,moving_mean,
 moving_variance}', 'InceptionV1/Logits/Conv2d_0c_1x1/{weights,biases}' (1001 classes). Every
 variable of the model must be found with its exact shape; anything wrong is named in the error.
+A file that cannot be read (cut short, random, missing) is UnreadableCheckpointError naming it.
 """
 import numpy as np
 import tensorflow as tf
+
+from i3d_tf.checkpoints import files
 
 SCOPE = "InceptionV1"
 # Training-time extras a slim checkpoint may hold beside each variable; never model weights.
@@ -33,8 +36,7 @@ def load_slim_checkpoint(model, checkpoint_path, scope=SCOPE, include_logits=Tru
   unknown name under `scope` is an error, as is a missing name or a shape mismatch.
   Returns the sorted list of names loaded.
   """
-  reader = tf.train.load_checkpoint(checkpoint_path)
-  ckpt_shapes = reader.get_variable_to_shape_map()
+  ckpt_shapes = files.list_variables(checkpoint_path, single_file=True)
   expected = expected_variables(model, scope, include_logits)
   built_scopes = {name.split("/")[1] for name in expected}  # endpoints with variables
   missing = sorted(set(expected) - set(ckpt_shapes))
@@ -63,8 +65,9 @@ def load_slim_checkpoint(model, checkpoint_path, scope=SCOPE, include_logits=Tru
         lines.append(f"  the model has width_multiplier={multiplier} (--width_multiplier); a "
                      f"checkpoint of the full network (e.g. ImageNet) fits only 1.0")
     raise SlimCheckpointError("\n".join(lines))
+  values = files.read_tensors(checkpoint_path, sorted(expected))  # all read, then assigned
   for name, var in expected.items():
-    var.assign(reader.get_tensor(name).astype(var.dtype))
+    var.assign(values[name].astype(var.dtype))
   return sorted(expected)
 
 

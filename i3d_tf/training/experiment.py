@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf.checkpoints import files
 from i3d_tf.data import pipeline
 from i3d_tf.models import registry
 from i3d_tf.training import distribute
@@ -282,7 +283,8 @@ def check_flow_data(model, data):
 # Errors whose message says all (which run, file or flag, and what to do): the binaries print
 # them without a traceback.
 USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError, loop.NoReadableCheckpointError,
-               init_lib.StreamMismatchError, distribute.PeerLostError)
+               init_lib.StreamMismatchError, distribute.PeerLostError,
+               files.UnreadableCheckpointError)
 
 
 def run(config, data, echo=None):
