@@ -54,11 +54,26 @@ def build_synthetic(data_dir, config_name):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   configs = {c.name: c for c in synthetic_motion.Builder.BUILDER_CONFIGS}
   builder = synthetic_motion.Builder(config=configs[config_name], data_dir=data_dir)
-  print(f"Building the embedded {name} set into {data_dir} (first run only) ...", flush=True)
+  prepare_embedded(builder, name, data_dir,
+                   tfds.download.DownloadConfig(try_download_gcs=False))
+
+
+def prepare_embedded(builder, name, data_dir, download_config):
+  """Builds the embedded set, or waits for another process's build of it and reuses that (the
+  build lock, datasets/common/build_lock.py), saying which happened."""
+  print(f"The embedded {name} set is not in {data_dir}: building it (first run only) ...",
+        flush=True)
   started = time.time()
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  print(f"Built in {time.time() - started:.0f} s.", flush=True)
+  builder.download_and_prepare(download_config=download_config)
+  wait = getattr(builder, "build_wait", None)
+  if wait is not None and wait.reused:
+    print(f"Reused the embedded {name} set built by {wait.holder} (waited {wait.seconds:.0f} s "
+          f"for it; nothing built here).", flush=True)
+  elif wait is not None and wait.holder:
+    print(f"Built in {time.time() - started:.0f} s, after waiting {wait.seconds:.0f} s for the "
+          f"build of {wait.holder}, which did not finish.", flush=True)
+  else:
+    print(f"Built in {time.time() - started:.0f} s.", flush=True)
 
 
 def main(argv):

@@ -86,22 +86,30 @@ _SYNTHETIC_BUILD = textwrap.dedent("""
   import sys, time, pathlib
   from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
   import tensorflow_datasets as tfds
-  data_dir, num_train, workers, go, frames, size, flow = sys.argv[1:]
+  data_dir, num_train, workers, go, frames, size, flow, embedded = sys.argv[1:]
   config = sm.SyntheticConfig(name="faults", flow_method=flow, num_train=int(num_train),
                               num_test=4, num_frames=int(frames), height=int(size), width=int(size))
   builder = sm.Builder(config=config, data_dir=data_dir, num_workers=int(workers))
   while go != "-" and not pathlib.Path(go).exists():  # start together
     time.sleep(0.01)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  if embedded == "embedded":  # as train_kinetics's first run prepares its embedded set
+    from experiments import train_kinetics
+    train_kinetics.prepare_embedded(builder, "synthetic_motion/faults", data_dir,
+                                    tfds.download.DownloadConfig(try_download_gcs=False))
+  else:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   print("BUILT", builder.info.splits["train"].num_examples, flush=True)
 """)
 
 
-def _start_build(data_dir, num_train, workers, go="-", frames=8, size=32, flow="tvl1_fast"):
-  """A real build of a small synthetic_motion config 'faults' in its own process."""
+def _start_build(data_dir, num_train, workers, go="-", frames=8, size=32, flow="tvl1_fast",
+                 embedded=False):
+  """A real build of a small synthetic_motion config 'faults' in its own process (embedded: as
+  train_kinetics prepares its embedded set)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  args = [data_dir, num_train, workers, go, frames, size, flow]
+  args = [data_dir, num_train, workers, go, frames, size, flow,
+          "embedded" if embedded else "-"]
   return subprocess.Popen([sys.executable, "-c", _SYNTHETIC_BUILD, *map(str, args)],
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

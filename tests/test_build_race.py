@@ -3,6 +3,8 @@
 Two first runs of the embedded set (CI and a developer, two terminals) share the default cache;
 real processes race here, started together, on one data_dir.
 """
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +19,8 @@ from tests.test_build_faults import _start_build  # noqa: E402
 
 def test_two_first_builds_of_one_cache_at_once_both_succeed_on_one_build(tmp_path):
   go = tmp_path / "go"
-  builds = [_start_build(tmp_path / "cache", num_train=8, workers=0, go=go) for _ in range(2)]
+  builds = [_start_build(tmp_path / "cache", num_train=8, workers=0, go=go, embedded=True)
+            for _ in range(2)]
   try:
     time.sleep(0.5)
     go.touch()
@@ -29,9 +32,20 @@ def test_two_first_builds_of_one_cache_at_once_both_succeed_on_one_build(tmp_pat
   for b, out in zip(builds, outs):
     assert b.returncode == 0, out
     assert "BUILT 8" in out
-  waited = [out for out in outs if "waiting for the build in progress (pid " in out]
+  waited = [(b, out) for b, out in zip(builds, outs)
+            if "waiting for the build in progress (pid " in out]
   assert len(waited) == 1, outs
-  assert "its result will be reused" in waited[0]
+  (waiter, out), = waited
+  first = builds[1 - builds.index(waiter)]
+  holder = f"pid {first.pid} on {socket.gethostname()}"
+  assert f"synthetic_motion/faults: waiting for the build in progress ({holder}, lock " in out
+  # What happened, said after the wait: whose build, how long, reused (not "Built in N s").
+  assert re.search(rf"synthetic_motion/faults: waited \d+ s for the build of {holder}; reusing "
+                   rf"its result \(", out), out
+  assert re.search(rf"Reused the embedded synthetic_motion/faults set built by {holder} "
+                   rf"\(waited \d+ s for it; nothing built here\)", out), out
+  assert "Built in" not in out
+  assert "Built in" in outs[builds.index(first)]
   config_dir = tmp_path / "cache" / "synthetic_motion" / "faults"
   assert sorted(p.name for p in config_dir.iterdir()) == [build_lock.LOCK_FILENAME, "1.1.0"]
 

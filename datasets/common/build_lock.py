@@ -9,12 +9,14 @@ knows that every `incomplete.*` folder beside the versions belongs to a dead bui
 Remote data_dirs (gs://...) have no flock: there the build runs unlocked, as TFDS does.
 """
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
 import shutil
 import socket
 import time
+from typing import Optional
 
 LOCK_FILENAME = ".build.lock"
 INCOMPLETE_PREFIX = "incomplete."  # TFDS's prefix of a version being built
@@ -35,11 +37,24 @@ def _holder(lock_path):
     return "another process"
 
 
+@dataclasses.dataclass
+class LockWait:
+  """What taking a config's lock took: whose build it waited for (None: nobody) and how long;
+  `reused` is set by the builder when that build's result was then found and reused."""
+  holder: Optional[str] = None
+  seconds: float = 0.0
+  reused: bool = False
+
+
 @contextlib.contextmanager
 def config_lock(config_dir, what):
-  """Holds the build lock of `config_dir` (waiting, with a message, while another build has it)."""
+  """Holds the build lock of `config_dir` (waiting, with a message, while another build has it).
+
+  Yields a LockWait saying whose build it waited for and how long.
+  """
+  wait = LockWait()
   if not _is_local(config_dir):
-    yield
+    yield wait
     return
   os.makedirs(config_dir, exist_ok=True)
   lock_path = os.path.join(config_dir, LOCK_FILENAME)
@@ -48,21 +63,24 @@ def config_lock(config_dir, what):
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      started = time.monotonic()
-      print(f"{what}: waiting for the build in progress ({_holder(lock_path)}, lock {lock_path}); "
-            "its result will be reused.", flush=True)
+      started = last_note = time.monotonic()
+      wait.holder = _holder(lock_path)
+      print(f"{what}: waiting for the build in progress ({wait.holder}, lock {lock_path}); when "
+            "it finishes its result is reused (built here if it does not finish).", flush=True)
       while True:
         try:
           fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
           break
         except BlockingIOError:
           time.sleep(0.5)
-          if time.monotonic() - started > _WAIT_LOG_EVERY_S:
-            log.info("%s: still waiting for %s", what, lock_path)
-            started = time.monotonic()
+          if time.monotonic() - last_note > _WAIT_LOG_EVERY_S:
+            print(f"{what}: still waiting for the build of {wait.holder} "
+                  f"({time.monotonic() - started:.0f} s so far)", flush=True)
+            last_note = time.monotonic()
+      wait.seconds = time.monotonic() - started
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-    yield
+    yield wait
   finally:
     os.close(fd)  # releases the flock
 

@@ -200,9 +200,16 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     A second build of this config waits for the first and reuses its result.
     """
     config_dir = os.fspath(self.data_path.parent)
-    with build_lock.config_lock(config_dir, f"{self.name}/{self.builder_config.name}"):
+    what = f"{self.name}/{self.builder_config.name}"
+    with build_lock.config_lock(config_dir, what) as wait:
       build_lock.remove_stale_incomplete(config_dir)
+      wait.reused = bool(wait.holder) and (self.data_path / "dataset_info.json").exists()
+      if wait.holder:
+        print(f"{what}: waited {wait.seconds:.0f} s for the build of {wait.holder}; " + (
+            f"reusing its result ({self.data_path})" if wait.reused else
+            "it left no finished build (it died or failed): building here"), flush=True)
       result = super().download_and_prepare(*args, **kwargs)
+    self.build_wait = wait  # whose build this one waited for, and whether it reused it
     if not self.info.splits and (self.data_path / "dataset_info.json").exists():
       self.info.read_from_directory(self.data_path)  # built by the build we waited for
     return result
