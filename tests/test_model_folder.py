@@ -54,6 +54,26 @@ def test_a_folder_without_run_config_or_marker_is_not_a_model(tmp_path, rgb_fold
     runs.read_run_config(str(tmp_path / "nowhere"))
 
 
+def test_a_model_dir_pointing_at_the_wrong_thing_says_what_to_pass(rgb_folder):
+  """`--model_dir` / `--run_dirs` given a checkpoint file, the SavedModel inside a model folder,
+  or the folder of several runs: the error says what it is and which folder to pass."""
+  checkpoint_file = rgb_folder / "ckpt-0.index"
+  with pytest.raises(NotADirectoryError) as error:
+    runs.read_run_config(str(checkpoint_file))
+  assert str(error.value) == (
+      f"{checkpoint_file} is a file, not a folder: expected a model folder: a training run's "
+      f"--model_dir or import_deepmind_checkpoint's --output_dir; its folder {rgb_folder} is "
+      f"one: pass that")
+  with pytest.raises(FileNotFoundError) as error:
+    runs.read_run_config(str(rgb_folder / "saved_model"))
+  assert str(error.value) == (f"{rgb_folder / 'saved_model'} is the SavedModel inside the model "
+                              f"folder {rgb_folder}: pass {rgb_folder}")
+  with pytest.raises(FileNotFoundError) as error:
+    runs.read_run_config(str(rgb_folder.parent))
+  assert str(error.value).startswith(f"{rgb_folder.parent} is not a model folder but holds ")
+  assert f"{rgb_folder}" in str(error.value) and str(error.value).endswith("; pass one of them")
+
+
 @pytest.mark.slow
 def test_kill_9_during_import_leaves_no_model_folder(tmp_path):
   checkpoint = pf.release_checkpoint(tmp_path / "release")

@@ -41,9 +41,23 @@ def is_model_folder(path):
 def read_run_config(run_dir):
   """run_dir's run_config.json as a dict; errors say what kind of folder was expected."""
   path = os.path.join(run_dir, RUN_CONFIG)
+  if os.path.isfile(run_dir):
+    parent = os.path.dirname(os.path.abspath(run_dir))
+    hint = (f"; its folder {parent} is one: pass that" if is_model_folder(parent) else "")
+    raise NotADirectoryError(f"{run_dir} is a file, not a folder: expected {_WHAT}{hint}")
   if not os.path.isdir(run_dir):
     raise FileNotFoundError(f"{run_dir} does not exist: expected {_WHAT}")
   if not os.path.exists(path):
+    parent = os.path.dirname(os.path.abspath(run_dir))
+    if os.path.exists(os.path.join(run_dir, "saved_model.pb")) and is_model_folder(parent):
+      raise FileNotFoundError(f"{run_dir} is the SavedModel inside the model folder {parent}: "
+                              f"pass {parent}")
+    inside = sorted(os.path.join(run_dir, name) for name in os.listdir(run_dir)
+                    if is_model_folder(os.path.join(run_dir, name)))
+    if inside:
+      shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
+      raise FileNotFoundError(f"{run_dir} is not a model folder but holds {len(inside)}: "
+                              f"{shown}; pass one of them")
     if os.path.exists(os.path.join(run_dir, "saved_model")) or os.path.exists(
         os.path.join(run_dir, "model.weights.h5")):
       raise FileNotFoundError(
