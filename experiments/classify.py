@@ -63,6 +63,13 @@ def main(argv):
     videos = model_input.list_videos(FLAGS.videos)
   except FileNotFoundError as e:
     raise app.UsageError(str(e)) from None
+  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  try:
+    runs.check_model_folder_flag("--model_dir", FLAGS.model_dir)
+    if FLAGS.flow_model_dir:
+      runs.check_model_folder_flag("--flow_model_dir", FLAGS.flow_model_dir)
+  except runs.ModelFolderFlagError as e:
+    raise app.UsageError(str(e)) from None
   classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method)
   results, failed = [], 0
   for path, _ in videos:

@@ -118,6 +118,13 @@ def main(argv):
   splits = FLAGS.splits or [str(i + 1) for i in range(len(FLAGS.run_dirs))]
   if len(splits) != len(FLAGS.run_dirs):
     raise app.UsageError(f"--splits has {len(splits)} entries, --run_dirs {len(FLAGS.run_dirs)}")
+  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  try:  # every run checked before anything is written (the output goes inside the first)
+    for flag, run_dirs in (("--run_dirs", FLAGS.run_dirs), ("--fuse_run_dirs", fuse)):
+      for run_dir in run_dirs:
+        runs.check_model_folder_flag(flag, run_dir)
+  except runs.ModelFolderFlagError as e:
+    raise app.UsageError(str(e)) from None
   output_dir = FLAGS.output_dir or os.path.join(FLAGS.run_dirs[0], "evaluation")
   os.makedirs(output_dir, exist_ok=True)
   results = []

@@ -213,6 +213,13 @@ def main(argv):
   if not model_dir:
     raise app.UsageError("--model_dir: a model folder (import_deepmind_checkpoint's output or a "
                          "training run)")
+  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  try:
+    runs.check_model_folder_flag("--model_dir" if FLAGS.model_dir else "--run_dir", model_dir)
+    if FLAGS.flow_model_dir:
+      runs.check_model_folder_flag("--flow_model_dir", FLAGS.flow_model_dir)
+  except runs.ModelFolderFlagError as e:
+    raise app.UsageError(str(e)) from None
   if FLAGS.videos:
     extract_videos(model_dir, FLAGS.output_dir)
     return

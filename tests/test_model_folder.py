@@ -74,6 +74,20 @@ def test_a_model_dir_pointing_at_the_wrong_thing_says_what_to_pass(rgb_folder):
   assert f"{rgb_folder}" in str(error.value) and str(error.value).endswith("; pass one of them")
 
 
+def test_evaluate_with_a_mistyped_run_dir_names_it_and_creates_nothing(tmp_path, rgb_folder):
+  """It used to create `<typo>/evaluation/` before finding that no run was there."""
+  typo = tmp_path / "runs" / "rgb_ucf_s1_typo"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.evaluate", f"--run_dirs={rgb_folder}",
+       f"--fuse_run_dirs={typo}", "--dataset=ucf101", f"--data_dir={tmp_path / 'tfds'}"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert (f"--fuse_run_dirs={typo}: {typo} does not exist: expected a model folder: a training "
+          f"run's --model_dir or import_deepmind_checkpoint's --output_dir") in result.stderr
+  assert not (tmp_path / "runs").exists()
+  assert not (rgb_folder / "evaluation").exists()  # checked before the output folder is made
+
+
 @pytest.mark.slow
 def test_kill_9_during_import_leaves_no_model_folder(tmp_path):
   checkpoint = pf.release_checkpoint(tmp_path / "release")

@@ -73,6 +73,18 @@ def read_run_config(run_dir):
   return run
 
 
+class ModelFolderFlagError(ValueError):
+  """A binary's model-folder flag names no model folder: the flag, the path and what it is."""
+
+
+def check_model_folder_flag(flag, path):
+  """read_run_config(path) for the binaries, before they write anything: its error names `flag`."""
+  try:
+    return read_run_config(path)
+  except OSError as e:
+    raise ModelFolderFlagError(f"{flag}={path}: {e}") from None
+
+
 def class_names(run, run_dir=None):
   """The run's class names in logit order, or None (run_config's, else label_map.txt beside it)."""
   if run.get("class_names"):
