@@ -96,6 +96,16 @@ def test_model_dir_of_another_model_or_class_count_is_refused_naming_both(shard_
   assert tf.train.latest_checkpoint(flow_run).endswith("ckpt-4")  # untouched
 
 
+def test_a_model_dir_that_is_a_file_is_refused_naming_it(shard_dir, tmp_path):
+  checkpoint_file = tmp_path / "ckpt-4.index"
+  checkpoint_file.write_bytes(b"x")
+  with pytest.raises(experiment.ModelDirMismatchError) as error:
+    experiment.run(testing.toy_config(str(checkpoint_file)), _train_only(shard_dir))
+  assert str(error.value).startswith(f"--model_dir={checkpoint_file} is a file, not a folder: ")
+  assert f"use --init={checkpoint_file}" in str(error.value)
+  assert checkpoint_file.read_bytes() == b"x"
+
+
 # ------------------------------------------------------------------- 7, 8: lock and leftovers
 
 

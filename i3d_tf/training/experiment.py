@@ -303,6 +303,11 @@ def run(config, data, echo=None):
   options = _model_options(config)
   task_type, task_id, chief = (distribute.tf_config_task() if config.strategy == "multi_worker"
                                else (None, 0, True))
+  if tf.io.gfile.exists(config.model_dir) and not tf.io.gfile.isdir(config.model_dir):
+    raise ModelDirMismatchError(
+        f"--model_dir={config.model_dir} is a file, not a folder: a run's model_dir is the folder "
+        f"that holds its checkpoints, run_config.json and saved_model/ (an existing run to "
+        f"resume, or a new path); to start from a checkpoint file use --init={config.model_dir}")
   lock = run_lock.RunLock(config.model_dir, run_lock.lock_name(task_type, task_id, chief))
   with lock:
     for path in run_lock.remove_leftovers(config.model_dir, task_type, task_id, chief):
