@@ -16,6 +16,7 @@ Then `evaluate_sample` (first issue) classifies the clip from these files.
 """
 import math
 import os
+import sys
 import time
 
 from absl import app
@@ -73,14 +74,21 @@ def main(argv):
     raise app.UsageError("--video and --output_dir are required")
   name = FLAGS.name or os.path.splitext(os.path.basename(FLAGS.video))[0]
   started = time.time()
-  rgb, flow = preprocess(FLAGS.video, FLAGS.start_s, FLAGS.end_s, FLAGS.frames, FLAGS.flow_method,
-                         FLAGS.fps, FLAGS.shorter_side, FLAGS.crop_size, FLAGS.quantize_flow)
+  try:
+    rgb, flow = preprocess(FLAGS.video, FLAGS.start_s, FLAGS.end_s, FLAGS.frames,
+                           FLAGS.flow_method, FLAGS.fps, FLAGS.shorter_side, FLAGS.crop_size,
+                           FLAGS.quantize_flow)
+  except decode.VideoDecodeError as e:  # names the file and the problem: no traceback
+    print(f"--video={FLAGS.video}: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   for stream, array in (("rgb", rgb), ("flow", flow)):
     if array is None:
       continue  # --flow_method=none: no flow file (all zeros would read as "nothing moves")
     path = os.path.join(FLAGS.output_dir, f"{name}_{stream}.npy")
-    np.save(path, array)
+    with open(path + ".tmp", "wb") as f:  # whole or absent: written beside, then renamed
+      np.save(f, array)
+    os.replace(path + ".tmp", path)
     print(f"{path}: {array.dtype} {list(array.shape)} in [{array.min():.3f}, {array.max():.3f}]")
   print(f"{rgb.shape[1]} frames at {FLAGS.fps:g} fps, flow '{FLAGS.flow_method}', "
         f"{time.time() - started:.1f} s")

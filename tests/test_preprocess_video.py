@@ -82,3 +82,16 @@ def test_bad_arguments(tmp_path):
     preprocess_video.preprocess(video, shorter_side=64, flow_method="none")
   with pytest.raises(ValueError, match="--frames must be >= 1"):
     preprocess_video.preprocess(video, num_frames=0)
+
+
+def test_a_folder_or_a_missing_file_is_named_without_a_traceback(tmp_path):
+  for video, problem in ((tmp_path, "is a folder, not a video file"),
+                         (tmp_path / "missing.mp4", "no such file")):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.preprocess_video", f"--video={video}",
+         f"--output_dir={tmp_path / 'out'}"], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"--video={video}: {video}: {problem}")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
