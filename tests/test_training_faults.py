@@ -309,6 +309,10 @@ def test_a_lost_peer_is_named_from_what_tensorflow_reports(monkeypatch):
       "Collective ops is aborted by: Deadline Exceeded\nRPC: "
       "/tensorflow.CoordinationService/Heartbeat"))
   assert distribute.lost_tasks(heartbeat) == ["worker 0 (10.0.0.1:2222)"]
+  refused = tf.errors.UnavailableError(None, None, (
+      "Collective ops is aborted by: failed to connect to all addresses; last error: UNKNOWN: "
+      "ipv4:10.0.0.3:2222: Failed to connect to remote host: Connection refused"))  # kill -9
+  assert distribute.lost_tasks(refused) == ["worker 2 (10.0.0.3:2222)"]
   timeout = tf.errors.DeadlineExceededError(None, None, "Collective has timed out.")
   assert distribute.lost_tasks(timeout) == ["worker 0 (10.0.0.1:2222)",
                                             "worker 2 (10.0.0.3:2222)"]

@@ -45,13 +45,17 @@ def coordination_leader():
 
 def lost_tasks(error):
   """The tasks a multi-worker error is about, as 'worker 1 (host:port)': the ones TF's message
-  names (a peer whose heartbeats stopped), the coordination leader when this task's own
-  heartbeat to it timed out, else every other task (a collective none of them joined in time)."""
+  names by task (a peer whose heartbeats stopped) or by address (a dead peer's refused
+  connection), the coordination leader when this task's own heartbeat to it timed out, else
+  every other task (a collective none of them joined in time)."""
   text = str(error)
   tasks = cluster_tasks()
   me = tf_config_task()[:2]
   named = sorted({(job, int(index)) for job, index in
                   re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)} - {me})
+  if not named:  # a connection refused: TF names the peer's address
+    named = sorted(key for key, address in tasks.items()
+                   if key != me and re.search(re.escape(address) + r"(?!\d)", text))
   if not named and "CoordinationService/Heartbeat" in text:
     named = [coordination_leader()]
   if not named:
@@ -62,9 +66,9 @@ def lost_tasks(error):
 def peer_lost_error(error, step, last_saved_step, seconds):
   """The PeerLostError for a failed collective at `step`: which tasks, what to do."""
   task_type, task_id, _ = tf_config_task()
-  first_line = str(error).strip().splitlines()
-  cause = next((line for line in first_line if "aborted by" in line or "unhealthy" in line
-                or "Deadline" in line or "timed out" in line), first_line[0] if first_line else "")
+  lines = str(error).strip().splitlines()
+  cause = next((line for line in lines if "aborted by" in line or "unhealthy" in line
+                or "Deadline" in line or "timed out" in line), lines[0] if lines else "")
   saved = f"step {last_saved_step}" if last_saved_step is not None else "none"
   return PeerLostError(
       f"multi-worker run: {task_type} {task_id} stopped at step {step}: lost "
