@@ -85,8 +85,9 @@ def check_ucf101_builds_agree(tmp_path):
     errors.append(np.linalg.norm(ours - opencv, axis=-1).ravel())
     magnitudes.append(np.linalg.norm(opencv, axis=-1).ravel())
   error, magnitude = np.concatenate(errors), np.concatenate(magnitudes)
-  summary = (f"UCF-101 layout, 2 clips x 25 frames at 64 px, shards: EPE mean {error.mean():.4f} "
-             f"px, p95 {np.percentile(error, 95):.4f} px; mean OpenCV flow {magnitude.mean():.2f} px")
+  summary = (f"UCF-101 layout, 2 clips x 25 frames at 64 px, shards: EPE mean "
+             f"{error.mean():.4f} px, p95 {np.percentile(error, 95):.4f} px; mean OpenCV flow "
+             f"{magnitude.mean():.2f} px")
   print(summary)
   assert magnitude.mean() > 0.5, summary  # The clips do move.
   assert error.mean() <= 0.25, summary

@@ -320,7 +320,9 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
               initargs=(os.getpid(), video_example.init_worker))
         if device_flow.prepare_fn_of(process_fn) is not None:
           # A TensorFlow flow method: workers decode and encode, this process runs the flow.
-          results = device_flow.results(pool, items, process_fn, max_ahead=workers + 1)
+          threads = device_flow.flow_threads(workers)
+          results = device_flow.results(pool, items, process_fn, max_ahead=workers + threads,
+                                        threads=threads)
         else:
           results = pool.imap_unordered(process_fn, items, chunksize=1)
       for result in results:

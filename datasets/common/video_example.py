@@ -146,7 +146,8 @@ def prepare_frames(frames, item, options, result):
   frames = _checked_frames(frames, item)
   rgb_jpegs = encode_rgb_frames(frames, options.jpeg_quality)
   result.num_frames = int(len(frames))
-  return PreparedVideo(item=item, result=result, rgb_jpegs=rgb_jpegs, gray=flow_lib.to_gray(frames))
+  return PreparedVideo(item=item, result=result, rgb_jpegs=rgb_jpegs,
+                       gray=flow_lib.to_gray(frames))
 
 
 def finish_example(prepared, flow_pngs, options):
