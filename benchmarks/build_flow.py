@@ -27,9 +27,11 @@ FLAGS = flags.FLAGS
 
 
 def _build(data_dir, flow_in_workers):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from datasets.common import device_flow  # pylint: disable=g-import-not-at-top
-  from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
+  from datasets.common import device_flow
+  from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
+  # pylint: enable=g-import-not-at-top
   config = sm.SyntheticConfig(name="bench", flow_method=FLAGS.method, num_train=FLAGS.num_train,
                               num_test=FLAGS.num_test, num_frames=FLAGS.frames,
                               height=FLAGS.size, width=FLAGS.size)

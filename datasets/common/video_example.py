@@ -133,7 +133,7 @@ def example_dict(item, options, rgb_jpegs, flow_pngs, num_frames):
 @dataclasses.dataclass
 class PreparedVideo:
   """A decoded clip waiting for its flow (local builds with a TensorFlow flow method, see
-  datasets/common/device_flow.py): RGB frames already JPEG-encoded, grayscale frames for the flow."""
+  datasets/common/device_flow.py): RGB frames JPEG-encoded, grayscale frames for the flow."""
   item: VideoItem
   result: ProcessResult                # key and path; skip_reason when the clip did not decode
   rgb_jpegs: Optional[list] = None     # T JPEG byte strings
