@@ -5,7 +5,9 @@ examples with `video_example.process_video` either in a local process pool (tqdm
 or in a Beam pipeline (when TFDS is given a beam_runner/beam_options), with the same keys and
 content, hence the same shards. Videos that fail to decode are skipped and recorded, with the
 missing ones (under allow_missing), in `skipped.tsv` beside the shards. A local split with no
-decodable video is left out (TFDS writes no split of 0 examples), the other splits kept. Builds
+decodable video is left out (TFDS writes no split of 0 examples), the other splits kept. With a
+TensorFlow flow method the local build's workers decode and encode, and this process runs the flow
+for all of them (device_flow.py). Builds
 of one config take turns (build_lock.py); pool workers die with the build (worker_death.py).
 """
 import collections
@@ -25,7 +27,7 @@ from etils import epath
 
 from tensorflow_datasets.core import writer as writer_lib
 
-from . import build_lock, video_example, worker_death
+from . import build_lock, device_flow, video_example, worker_death
 
 SKIPPED_FILENAME = "skipped.tsv"
 _SKIPPED_HEADER = "split\tvideo_id\tpath\treason"
@@ -317,12 +319,19 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
         results = (process_fn(item) for item in items)
       else:
         # spawn, not fork: a forked child would inherit TensorFlow's and OpenCV's thread state.
-        # Workers unpickle only video_example (OpenCV + numpy), never TensorFlow.
+        # Workers unpickle only video_example (OpenCV + numpy), never TensorFlow; a TensorFlow
+        # flow method runs in this process (device_flow.py).
         with _main_module_hidden():
           pool = multiprocessing.get_context("spawn").Pool(
               workers, initializer=worker_death.init_worker,
               initargs=(os.getpid(), video_example.init_worker))
-        results = pool.imap_unordered(process_fn, items, chunksize=1)
+        if device_flow.prepare_fn_of(process_fn) is not None:
+          # A TensorFlow flow method: workers decode and encode, this process runs the flow.
+          threads = device_flow.flow_threads(workers)
+          results = device_flow.results(pool, items, process_fn, max_ahead=workers + threads,
+                                        threads=threads)
+        else:
+          results = pool.imap_unordered(process_fn, items, chunksize=1)
       for result in results:
         bar.update(1)
         if result.skipped:

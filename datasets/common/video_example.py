@@ -90,15 +90,27 @@ def encode_flow_frames(quantized, png_compression):
   return out
 
 
-def frames_to_example(frames, item, options):
-  """RGB uint8 [T, H, W, 3] of one clip -> the example dict of FORMAT.md section 2."""
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+def _checked_frames(frames, item):
   frames = np.asarray(frames)
   if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
     raise ValueError(f"{item.key}: expected frames [T>=1, H, W, 3], got {frames.shape}")
+  return frames
+
+
+def frames_to_example(frames, item, options):
+  """RGB uint8 [T, H, W, 3] of one clip -> the example dict of FORMAT.md section 2."""
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+  frames = _checked_frames(frames, item)
   flow = flow_lib.compute_flow(frames, method=options.flow_method)     # [T, H, W, 2] px
   quantized = flow_lib.quantize(flow)                                  # [T, H, W, 2] uint8
-  num_frames = int(frames.shape[0])
+  return example_dict(item, options, encode_rgb_frames(frames, options.jpeg_quality),
+                      encode_flow_frames(quantized, options.png_compression), len(frames))
+
+
+def example_dict(item, options, rgb_jpegs, flow_pngs, num_frames):
+  """The example dict of FORMAT.md section 2 from a clip's encoded frames."""
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+  num_frames = int(num_frames)
   start_s = item.source_start_s if item.source_start_s is not None else (item.start_s or 0.0)
   if item.source_end_s is not None:
     end_s = item.source_end_s
@@ -107,8 +119,8 @@ def frames_to_example(frames, item, options):
   return {
       "video_id": item.key,
       "label": int(item.label),
-      "rgb": encode_rgb_frames(frames, options.jpeg_quality),
-      "flow": encode_flow_frames(quantized, options.png_compression),
+      "rgb": rgb_jpegs,
+      "flow": flow_pngs,
       "start_s": np.float32(start_s),
       "end_s": np.float32(end_s),
       "fps": np.float32(options.fps),
@@ -116,6 +128,34 @@ def frames_to_example(frames, item, options):
       "flow_offset": np.float32(flow_lib.FLOW_OFFSET),
       "flow_scale": np.float32(flow_lib.FLOW_SCALE),
   }
+
+
+@dataclasses.dataclass
+class PreparedVideo:
+  """A decoded clip waiting for its flow (local builds with a TensorFlow flow method, see
+  datasets/common/device_flow.py): RGB frames JPEG-encoded, grayscale frames for the flow."""
+  item: VideoItem
+  result: ProcessResult                # key and path; skip_reason when the clip did not decode
+  rgb_jpegs: Optional[list] = None     # T JPEG byte strings
+  gray: Optional[np.ndarray] = None    # uint8 [T, H, W]
+
+
+def prepare_frames(frames, item, options, result):
+  """RGB uint8 [T, H, W, 3] -> a PreparedVideo: everything of the example but the flow."""
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
+  frames = _checked_frames(frames, item)
+  rgb_jpegs = encode_rgb_frames(frames, options.jpeg_quality)
+  result.num_frames = int(len(frames))
+  return PreparedVideo(item=item, result=result, rgb_jpegs=rgb_jpegs,
+                       gray=flow_lib.to_gray(frames))
+
+
+def finish_example(prepared, flow_pngs, options):
+  """A PreparedVideo and its encoded flow -> its ProcessResult with the example."""
+  result = prepared.result
+  result.example = example_dict(prepared.item, options, prepared.rgb_jpegs, flow_pngs,
+                                result.num_frames)
+  return result
 
 
 def _trim_window(item, options):
@@ -145,6 +185,38 @@ def process_video(item, options):
     result.skip_reason = f"{type(e).__name__}: {e}"
   result.seconds = time.perf_counter() - t0
   return result
+
+
+def prepare_video(item, options):
+  """`process_video` without the flow: decodes and JPEG-encodes; a bad video becomes a skip."""
+  from i3d_tf.video import decode  # pylint: disable=g-import-not-at-top
+  t0 = time.perf_counter()
+  result = ProcessResult(key=item.key, path=str(item.path))
+  prepared = PreparedVideo(item=item, result=result)
+  try:
+    start_s, end_s = _trim_window(item, options)
+    frames = decode.read_video(item.path, fps=options.fps, start_s=start_s, end_s=end_s,
+                               shorter_side=options.shorter_side)
+    prepared = prepare_frames(frames, item, options, result)
+  except decode.VideoDecodeError as e:
+    result.skip_reason = str(getattr(e, "reason", e)) or type(e).__name__
+  except Exception as e:  # pylint: disable=broad-except
+    result.skip_reason = f"{type(e).__name__}: {e}"  # as process_video records it
+  result.seconds = time.perf_counter() - t0
+  return prepared
+
+
+def prepare_generated(item, options, make_frames: Callable[..., np.ndarray]):
+  """`process_generated` without the flow."""
+  t0 = time.perf_counter()
+  result = ProcessResult(key=item.key, path=f"<generated {item.key}>")
+  prepared = prepare_frames(make_frames(**item.generator_args), item, options, result)
+  result.seconds = time.perf_counter() - t0
+  return prepared
+
+
+# What a build's workers run instead of each per-video function when the flow is computed apart.
+PREPARE_FNS = {"process_video": prepare_video, "process_generated": prepare_generated}
 
 
 def process_generated(item, options, make_frames: Callable[..., np.ndarray]):

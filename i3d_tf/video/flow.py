@@ -128,7 +128,16 @@ def compute_flow(frames, method="tvl1"):
   frames = np.asarray(frames)
   if frames.dtype != np.uint8:
     raise ValueError(f"frames must be uint8, got {frames.dtype}")
-  gray = to_gray(frames)  # [T, H, W]
+  return flow_from_gray(to_gray(frames), method)
+
+
+def flow_from_gray(gray, method="tvl1"):
+  """uint8 grayscale [T, H, W] -> `compute_flow`'s float32 flow [T, H, W, 2] (same bytes).
+
+  The half of compute_flow a build's flow process runs on frames its workers decoded.
+  """
+  if method not in METHODS:
+    raise ValueError(f"flow method {method!r} is not one of {METHODS}")
   num_frames, height, width = gray.shape
   if num_frames == 0:
     raise ValueError("frames is empty: at least one frame is needed")
