@@ -125,20 +125,19 @@ def _wait_for(condition, timeout_s, what):
   raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def test_kill_9_of_a_build_leaves_no_workers_and_the_next_build_removes_its_folder(tmp_path):
-  config_dir = tmp_path / "data" / "synthetic_motion" / "faults"
-  # Videos of ~20 s each (full TV-L1 on 48 frames of 128x128): a worker killed with its parent must
-  # not go on decoding its video as an orphan.
-  parent = _start_build(tmp_path / "data", num_train=40, workers=2, frames=48, size=128,
-                        flow="tvl1")
+def kill_9_mid_build(parent, config_dir, settle_s, while_running=None):
+  """kill -9 of a running build `parent` once its 2 pool workers work (after `settle_s`);
+  `while_running(build_process, workers)` checks them first. Asserts no worker outlives it, and
+  kills any that would, whatever the outcome."""
   workers = []
   try:
     proc = psutil.Process(parent.pid)
     _wait_for(lambda: list(config_dir.glob("incomplete.*")), 90, "the incomplete folder")
-    _wait_for(lambda: len(proc.children()) >= 2, 60,
-              "the build's 2 pool workers")
-    time.sleep(2.0)  # the workers are decoding their first video now
+    _wait_for(lambda: len(proc.children()) >= 2, 60, "the build's 2 pool workers")
+    time.sleep(settle_s)
     workers = proc.children(recursive=True)
+    if while_running is not None:
+      while_running(proc, workers)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(timeout=10)
     _, alive = psutil.wait_procs(workers, timeout=5)
@@ -151,6 +150,16 @@ def test_kill_9_of_a_build_leaves_no_workers_and_the_next_build_removes_its_fold
         orphan.kill()
       except psutil.NoSuchProcess:
         pass
+
+
+def test_kill_9_of_a_build_leaves_no_workers_and_the_next_build_removes_its_folder(tmp_path):
+  config_dir = tmp_path / "data" / "synthetic_motion" / "faults"
+  # Videos of ~20 s each (full TV-L1 on 48 frames of 128x128): a worker killed with its parent must
+  # not go on decoding its video as an orphan.
+  parent = _start_build(tmp_path / "data", num_train=40, workers=2, frames=48, size=128,
+                        flow="tvl1")
+  # The workers are decoding their first video 2 s after they start.
+  kill_9_mid_build(parent, config_dir, settle_s=2.0)
   stale = list(config_dir.glob("incomplete.*"))
   assert len(stale) == 1
 

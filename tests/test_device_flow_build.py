@@ -2,16 +2,11 @@
 and encode, the build's process runs the flow. Same shard bytes and skips as the flow computed
 with each video (`compute_flow`, the in-process build); the workers never load TensorFlow and die
 with a killed build."""
-import os
-import signal
-import time
-
 import cv2
 import numpy as np
 import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
-psutil = pytest.importorskip("psutil")
 
 from datasets import synthetic_motion  # noqa: E402
 from datasets.common import building, device_flow, video_builder  # noqa: E402
@@ -92,28 +87,13 @@ def test_kill_9_of_a_tvl1_tf_build_leaves_no_workers(tmp_path):
   config_dir = tmp_path / "data" / "synthetic_motion" / "faults"
   parent = test_build_faults._start_build(  # pylint: disable=protected-access
       tmp_path / "data", num_train=40, workers=2, frames=16, size=64, flow="tvl1_tf")
-  workers = []
-  try:
-    proc = psutil.Process(parent.pid)
-    test_build_faults._wait_for(  # pylint: disable=protected-access
-        lambda: list(config_dir.glob("incomplete.*")), 90, "the incomplete folder")
-    test_build_faults._wait_for(  # pylint: disable=protected-access
-        lambda: len(proc.children()) >= 2, 60, "the build's 2 pool workers")
-    time.sleep(1.0)  # the build's process runs the flow, its workers decode ahead
-    workers = proc.children(recursive=True)
+
+  def flow_in_the_build_process_only(proc, workers):
     # The flow runs in the build's process: no worker loads TensorFlow to compete for the cores.
     assert any("tensorflow" in m.path for m in proc.memory_maps())
     for worker in workers:
       assert not [m.path for m in worker.memory_maps() if "tensorflow" in m.path], worker
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait(timeout=10)
-    _, alive = psutil.wait_procs(workers, timeout=5)
-    assert not alive, f"orphaned pool workers 5 s after kill -9 of the build: {alive}"
-  finally:
-    if parent.poll() is None:
-      parent.kill()
-    for orphan in workers:
-      try:
-        orphan.kill()
-      except psutil.NoSuchProcess:
-        pass
+
+  # 1 s in, the build's process runs the flow and its workers decode ahead.
+  test_build_faults.kill_9_mid_build(parent, config_dir, settle_s=1.0,
+                                     while_running=flow_in_the_build_process_only)
