@@ -90,6 +90,31 @@ def test_flow_windows_use_the_next_frame_and_one_flow_function(tmp_path):
     model_input.VideoInputSpec(streams=("flow",), flow_method="none")
 
 
+def test_overlapping_flow_windows_compute_each_pair_once_with_the_same_flow(tmp_path,
+                                                                          monkeypatch):
+  path = _noise_video(tmp_path / "v.avi", 20)
+  spec = model_input.VideoInputSpec(streams=("flow",), crop_size=24, shorter_side=32,
+                                    flow_method="tvl1_fast")
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
+  real = flow_lib.compute_flow
+  pairs = []
+
+  def counting(frames, method="tvl1"):
+    pairs.append(len(frames) - 1)
+    return real(frames, method)
+  monkeypatch.setattr(flow_lib, "compute_flow", counting)
+  windows = list(model_input.WindowReader(spec, 8, 3).windows(path))  # each frame in ~3 windows
+  assert [(w.start, w.end) for w in windows] == [(0, 8), (3, 11), (6, 14), (9, 17), (12, 20)]
+  assert sum(pairs) == 19  # the video's 19 pairs, each once
+  frames = decode.read_video(path, shorter_side=32)
+  top, left = (32 - 24) // 2, (40 - 24) // 2
+  for w in windows:  # each window's flow as computed for it alone (its next frame, if any, last)
+    span = frames[w.start:min(w.end + 1, 20)]
+    alone = real(span, "tvl1_fast")[:w.end - w.start]
+    np.testing.assert_allclose(w.inputs["flow"], alone[:, top:top + 24, left:left + 24] / 20.0,
+                               atol=1e-6, err_msg=f"window {w.index}")
+
+
 @pytest.fixture(scope="module")
 def rgb_folder(tmp_path_factory):
   return pf.imported_folder(tmp_path_factory.mktemp("features"))

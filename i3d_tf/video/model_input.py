@@ -85,18 +85,22 @@ def loop_to(array, length, pad="loop"):
   raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
 
 
-def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pad="loop"):
+def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pad="loop",
+                     flow=None):
   """uint8 frames [T, H, W, 3] (resized) -> one {stream: float32 [T', crop, crop, C]} per crop.
 
   `next_frame` [H, W, 3] is the frame after the span (None where the video ends there): the last
   flow frame goes to it. T' = max(T, spec.min_frames, length): shorter spans are padded by `pad`.
+  `flow` [T, H, W, 2] in pixels, when the caller has it already (else computed here).
   """
   frames = np.asarray(frames)
   count = len(frames)
   streams = {}
   if "rgb" in spec.streams:
     streams["rgb"] = frames
-  if spec.needs_flow:
+  if spec.needs_flow and flow is not None:
+    streams["flow"] = flow
+  elif spec.needs_flow:
     with_next = frames if next_frame is None else np.concatenate([frames, next_frame[None]])
     streams["flow"] = flow_lib.compute_flow(with_next, spec.flow_method)[:count]  # [T, H, W, 2]
   target = max(count, spec.min_frames, length or 0)
@@ -186,15 +190,39 @@ class WindowReader:
     self.end_s = end_s
     self.peak_frames_held = 0
     self.num_frames = None  # known once the video has been read to its end
+    self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1), this window's
 
   def _make(self, index, start, frames, next_frame):
-    inputs = frames_to_inputs(np.stack(frames), self.spec, next_frame, 1, self.window,
-                              self.pad)[0]
+    frames = np.stack(frames)
+    flow = self._window_flow(start, frames, next_frame) if self.spec.needs_flow else None
+    inputs = frames_to_inputs(frames, self.spec, next_frame, 1, self.window, self.pad, flow)[0]
     return Window(index, start, start + len(frames), inputs, self.spec.fps)
+
+  def _window_flow(self, start, frames, next_frame):
+    """Flow [T, H, W, 2] of the window at `start`, as compute_flow gives it for the window and
+    its next frame; pairs an overlapping window (--stride < --window) already had are reused,
+    so each pair's TV-L1 runs once (a pair's flow does not depend on the other pairs)."""
+    count = len(frames)
+    pairs = count if next_frame is not None else count - 1  # pairs (j, j+1) the video has
+    first_missing = next((k for k in range(pairs) if start + k not in self._pair_flow), pairs)
+    if first_missing < pairs:
+      span = frames[first_missing:]
+      if next_frame is not None:
+        span = np.concatenate([span, next_frame[None]])
+      computed = flow_lib.compute_flow(span, self.spec.flow_method)  # [len(span), H, W, 2]
+      for k in range(first_missing, pairs):
+        self._pair_flow[start + k] = computed[k - first_missing]
+    for j in [j for j in self._pair_flow if j < start]:
+      del self._pair_flow[j]
+    flow = [self._pair_flow[start + k] for k in range(pairs)]
+    if pairs < count:  # the video's last frame: its flow repeats the one before (compute_flow's)
+      flow.append(flow[-1] if flow else np.zeros(frames.shape[1:3] + (2,), np.float32))
+    return np.stack(flow)
 
   def windows(self, path):
     """Yields the video's Windows in order (see num_windows for how many)."""
     buffer = collections.deque()  # (frame index, frame), indices >= next_start
+    self._pair_flow = {}
     next_start, index, covered = 0, 0, 0
     count = 0
     for count, frame in enumerate(
