@@ -142,7 +142,10 @@ def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like
       video = frames[None].astype(np.float32) / 127.5 - 1.0                   # [1, T, c, c, 3]
       expected = model(video, training=False).numpy()[0]
       got = np.load(out / f"{example['video_id'].numpy().decode()}.npy")
-      np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+      # The toy run's logits reach ~1e9 (its batch-norm statistics are a few steps old), so the
+      # float32 rounding of the sums is ~1e2 absolute: compare against the largest logit.
+      np.testing.assert_allclose(got, expected, rtol=1e-4,
+                                 atol=1e-5 + 1e-5 * float(np.abs(expected).max()))
       checked += 1
   assert checked == 6
 
