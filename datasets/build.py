@@ -35,6 +35,11 @@ _BEAM_OPTIONS = flags.DEFINE_string(
     "or Dataflow / Flink / Spark runner options). Implies --beam when set explicitly.")
 _NUM_WORKERS = flags.DEFINE_integer("num_workers", None, "Local build processes (default: all "
                                     "cores; 0 decodes in this process).")
+_FLOW_PROCESSES = flags.DEFINE_integer(
+    "flow_processes", None, "With a TensorFlow flow method (tvl1_tf*), local build: processes "
+    "computing the flow, one per device, each batching frame pairs across videos (default: one "
+    "per GPU with two or more GPUs, else 0: the build's own process, on the CPU's cores or its "
+    "one GPU/TPU). On a CPU-only machine N > 0 splits the cores among N processes.", lower_bound=0)
 _ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "Build the videos that exist when some "
                                    "listed in the split files are missing; count the others.")
 _FLOW_METHOD = flags.DEFINE_enum("flow_method", None, list(flow_lib.METHODS),
@@ -60,7 +65,8 @@ def main(argv):
   manual_dir = _MANUAL_DIR.value or os.path.join("data", "manual", name)
   builder = make_builder(_DATASET.value, _DATA_DIR.value, _NUM_WORKERS.value,
                          _ALLOW_MISSING.value, _FLOW_METHOD.value, _SHORTER_SIDE.value,
-                         _MAX_SECONDS.value, list_file=_LIST_FILE.value,
+                         _MAX_SECONDS.value, flow_processes=_FLOW_PROCESSES.value,
+                         list_file=_LIST_FILE.value,
                          test_fraction=_TEST_FRACTION.value, split_seed=_SPLIT_SEED.value)
   use_beam = _BEAM.value or flags.FLAGS["beam_options"].present
   logging.info("Building %s/%s (%s)", builder.name, builder.builder_config.name,

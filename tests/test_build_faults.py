@@ -86,10 +86,11 @@ _SYNTHETIC_BUILD = textwrap.dedent("""
   import sys, time, pathlib
   from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
   import tensorflow_datasets as tfds
-  data_dir, num_train, workers, go, frames, size, flow, embedded = sys.argv[1:]
+  data_dir, num_train, workers, go, frames, size, flow, embedded, flow_processes = sys.argv[1:]
   config = sm.SyntheticConfig(name="faults", flow_method=flow, num_train=int(num_train),
                               num_test=4, num_frames=int(frames), height=int(size), width=int(size))
-  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=int(workers))
+  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=int(workers),
+                       flow_processes=None if flow_processes == "-" else int(flow_processes))
   while go != "-" and not pathlib.Path(go).exists():  # start together
     time.sleep(0.01)
   if embedded == "embedded":  # as train_kinetics's first run prepares its embedded set
@@ -104,12 +105,12 @@ _SYNTHETIC_BUILD = textwrap.dedent("""
 
 
 def _start_build(data_dir, num_train, workers, go="-", frames=8, size=32, flow="tvl1_fast",
-                 embedded=False):
+                 embedded=False, flow_processes=None):
   """A real build of a small synthetic_motion config 'faults' in its own process (embedded: as
   train_kinetics prepares its embedded set)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   args = [data_dir, num_train, workers, go, frames, size, flow,
-          "embedded" if embedded else "-"]
+          "embedded" if embedded else "-", "-" if flow_processes is None else flow_processes]
   return subprocess.Popen([sys.executable, "-c", _SYNTHETIC_BUILD, *map(str, args)],
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

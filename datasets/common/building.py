@@ -35,7 +35,7 @@ def override_config(config, flow_method=None, shorter_side=None, max_seconds=Non
 
 
 def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_method=None,
-                 shorter_side=None, max_seconds=None, **config_options):
+                 shorter_side=None, max_seconds=None, flow_processes=None, **config_options):
   """The builder instance for 'name[/config]' (configs as registered, plus overrides).
 
   i3d_video_folder takes any config name (the user's name for their set) and `config_options`
@@ -64,7 +64,7 @@ def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_
   config = override_config(dataclasses.replace(config, **config_options) if config_options
                            else config, flow_method, shorter_side, max_seconds)
   return builder_cls(config=config, data_dir=data_dir, num_workers=num_workers,
-                     allow_missing=allow_missing)
+                     allow_missing=allow_missing, flow_processes=flow_processes)
 
 
 def download_config(manual_dir=None, beam=False, beam_options="--runner=DirectRunner",

@@ -1,25 +1,31 @@
-"""Local builds with a TensorFlow flow method: workers decode and encode, one process runs the flow.
+"""Local builds with a TensorFlow flow method: workers decode and encode, flow devices batch pairs.
 
 With 'tvl1_tf' or 'tvl1_tf_fast', a pool worker that computed its videos' flow itself would load
 its own TensorFlow, whose thread pools spread over every core, so N workers would fight over the
 cores (or the one GPU) N times over. Instead the pool workers decode each video, JPEG-encode its
 RGB frames and make its grayscale frames (`video_example.prepare_*`, OpenCV only, no TensorFlow);
-the build's own process runs the batched TV-L1 (`flow.flow_from_gray`, each video batched as
-`compute_flow` batches it, hence the same bytes) on the GPU/TPU or the CPU's cores, on a few
-videos at once in threads (one TensorFlow runtime: its calls release the GIL); the workers then
-PNG-encode the quantized flow. While the flow runs, the workers decode the next videos: at most
-`max_ahead` videos are in flight, so memory stays bounded on long videos.
+the build's process cuts every decoded video into frame pairs and batches pairs of one frame size
+across videos (`flow.pairs_per_call` pairs per call: 32 of 256x340 on a GPU/TPU) for its flow
+devices (`flow_devices.py`: threads of this process, or one process per GPU); each pair's stored
+levels go back to its video, and a video whose pairs are all done goes to a worker to PNG-encode.
+A pair's flow does not depend on its batch, so the shards are byte for byte those of
+`compute_flow` per video (tests/test_device_flow_build.py). Full batches go first; a partial one
+goes when a device would otherwise idle or no video is left decoding. At most `max_ahead` videos
+are in flight (more only while the devices lack a batch), so memory stays bounded.
 OpenCV methods keep one whole video per worker (`video_example.process_*`).
 """
-from concurrent import futures
+import collections
 import functools
+import itertools
 import os
 import queue
 import time
 
+import numpy as np
+
 from i3d_tf.video import flow as flow_lib
 
-from . import video_example
+from . import flow_devices, video_example
 
 
 def prepare_fn_of(process_fn):
@@ -37,85 +43,170 @@ def prepare_fn_of(process_fn):
 
 
 def flow_threads(workers):
-  """Videos whose flow runs at once in this process: on the CPU one per core (a pair of small
-  frames keeps one core busy, TensorFlow's ops being too small to spread), on a GPU/TPU two (one
-  computes while the other's frames come in)."""
+  """Flow threads of the build's process when it runs the flow itself: on the CPU one per core
+  (a pair of small frames keeps one core busy, TensorFlow's ops being too small to spread), on a
+  GPU/TPU two (one batch computes while the next is handed over)."""
   if flow_lib.tf_device() != "CPU":
     return 2
   return max(1, min(int(workers), os.cpu_count() or 1))
 
 
-def results(pool, items, process_fn, max_ahead, threads=None):
-  """item -> video_example.ProcessResult for each item (in no fixed order), the flow computed here.
+class _Video:
+  """A decoded video whose pairs are being computed: its levels fill in pair by pair."""
 
-  `pool` is the build's multiprocessing pool; `process_fn` must have a `prepare_fn_of`. At most
-  `max_ahead` videos are between decoding and their result; `threads` (default `flow_threads`)
-  videos' flow runs at once, each batched as `compute_flow` batches it.
+  def __init__(self, prepared):
+    self.prepared = prepared
+    num_frames, height, width = prepared.gray.shape
+    self.shape = (height, width)
+    self.levels = np.empty((num_frames, height, width, 2), np.uint8)
+    self.remaining = num_frames - 1
+    self.failed = False
+
+
+def results(pool, items, process_fn, max_ahead, threads=None, flow_processes=0):
+  """item -> video_example.ProcessResult for each item (in no fixed order), the flow batched here.
+
+  `pool` is the build's multiprocessing pool; `process_fn` must have a `prepare_fn_of`. About
+  `max_ahead` videos are between decoding and their result. The flow runs in `flow_processes`
+  child processes (None: one per GPU with two or more GPUs, else none), or with 0 in `threads`
+  threads of this process (default `flow_threads`).
   """
   prepare_fn = prepare_fn_of(process_fn)
   if prepare_fn is None:
     raise ValueError(f"{process_fn!r}: not a per-video function with a TensorFlow flow method")
   options = prepare_fn.keywords["options"]
-  flow_lib.tf_flow(options.flow_method)  # Imports TensorFlow and builds the TV-L1, once.
+  events = queue.Queue()  # (kind, ...) from the pool's callbacks and the flow devices
   threads = flow_threads(max_ahead) if threads is None else max(1, int(threads))
-  max_ahead = max(threads, int(max_ahead))
-  done = queue.Queue()  # ProcessResults (built or skipped), or an exception to raise here
+  devices = flow_devices.make_devices(options.flow_method, flow_processes, threads, events)
+  max_ahead = max(devices.slots, int(max_ahead))
+  pending = collections.OrderedDict()  # (H, W) -> deque of (video, t): pairs not yet sent
+  batches = {}  # batch_id -> [(video, t)]: pairs being computed
+  batch_ids = itertools.count()
+  state = collections.Counter()  # submitted, decoding, finished videos; queued pairs
 
-  def flow_then_encode(prepared):
-    """In a flow thread: the flow here, its PNGs in a worker, the result to `done`."""
-    try:
-      result = prepared.result
-      if result.skip_reason is not None:  # did not decode (no example made yet either way)
-        done.put(result)
-        return
-      started = time.perf_counter()
+  def batch_size(shape):
+    return flow_lib.pairs_per_call(shape[0], shape[1], devices.kind)
+
+  def done(result):
+    events.put(("done", result))
+
+  def skip(video, error):
+    if not video.failed:
+      video.failed = True
+      video.prepared.result.skip_reason = f"{type(error).__name__}: {error}"
+      done(video.prepared.result)
+
+  def complete(video):
+    """Every pair is done: the last frame repeats the last pair (compute_flow's rule)."""
+    levels = video.levels
+    if len(levels) == 1:
+      levels[0] = flow_lib.quantize(np.zeros(levels.shape[1:], np.float32))
+    else:
+      levels[-1] = levels[-2]
+    prepared = video.prepared
+    prepared.gray = None
+
+    def encoded(pngs):
       try:
-        quantized = flow_lib.quantize(flow_lib.flow_from_gray(prepared.gray,
-                                                              options.flow_method))
+        done(video_example.finish_example(prepared, pngs, options))
       except Exception as e:  # pylint: disable=broad-except
-        # As process_video records what one bad file raises (e.g. frames too small for TV-L1).
-        result.skip_reason = f"{type(e).__name__}: {e}"
-        done.put(result)
+        events.put(("error", e))
+    pool.apply_async(video_example.encode_flow_frames, (levels, options.png_compression),
+                     callback=encoded, error_callback=lambda e: events.put(("error", e)))
+
+  def decoded(prepared):
+    state["decoding"] -= 1
+    if prepared.result.skip_reason is not None:  # did not decode (no example made yet)
+      done(prepared.result)
+      return
+    video = _Video(prepared)
+    if video.remaining == 0:
+      complete(video)
+      return
+    # Pairs that keep every device busy; below that, one more video is decoded beyond max_ahead.
+    state["wanted"] = devices.slots * batch_size(video.shape)
+    queue_ = pending.setdefault(video.shape, collections.deque())
+    queue_.extend((video, t) for t in range(video.remaining))
+    state["queued"] += video.remaining
+
+  def next_shape():
+    """The frame size of the next batch: a full batch first (oldest size first), else a partial
+    one when waiting for more pairs would idle every device or no video is left decoding."""
+    for shape, pairs in pending.items():
+      if len(pairs) >= batch_size(shape):
+        return shape
+    if pending and (not state["busy"] or not state["decoding"]):
+      return next(iter(pending))
+    return None
+
+  def dispatch():
+    while state["busy"] < devices.slots:
+      shape = next_shape()
+      if shape is None:
         return
-      result.seconds += time.perf_counter() - started
-      prepared.gray = None
+      pairs, queue_ = [], pending[shape]
+      while queue_ and len(pairs) < batch_size(shape):
+        pair = queue_.popleft()
+        state["queued"] -= 1
+        if not pair[0].failed:
+          pairs.append(pair)
+      if not queue_:
+        del pending[shape]
+      if not pairs:
+        continue
+      batch_id = next(batch_ids)
+      batches[batch_id] = (pairs, time.perf_counter())
+      state["busy"] += 1
+      frames0 = np.stack([video.prepared.gray[t] for video, t in pairs])
+      frames1 = np.stack([video.prepared.gray[t + 1] for video, t in pairs])
+      devices.submit(batch_id, frames0, frames1)
 
-      def encoded(pngs):
-        try:
-          done.put(video_example.finish_example(prepared, pngs, options))
-        except Exception as e:  # pylint: disable=broad-except
-          done.put(e)
-      pool.apply_async(video_example.encode_flow_frames, (quantized, options.png_compression),
-                       callback=encoded, error_callback=done.put)
-    except BaseException as e:  # pylint: disable=broad-except
-      done.put(e)
-
-  flow_pool = futures.ThreadPoolExecutor(threads, thread_name_prefix="flow")
-
-  def decoded(prepared):  # in the pool's result thread: hand the video to a flow thread
-    try:
-      flow_pool.submit(flow_then_encode, prepared)
-    except RuntimeError as e:  # the build is over (shut down)
-      done.put(e)
+  def flowed(batch_id, levels):
+    if batch_id is None:  # a flow process is gone: the build cannot go on
+      raise levels
+    pairs, started = batches.pop(batch_id)
+    state["busy"] -= 1
+    share = (time.perf_counter() - started) / len(pairs)
+    for i, (video, t) in enumerate(pairs):
+      if video.failed:
+        continue
+      if isinstance(levels, BaseException):
+        # As process_video records what one bad file raises (e.g. frames too small for TV-L1).
+        skip(video, levels)
+        continue
+      video.prepared.result.seconds += share
+      video.levels[t] = levels[i]
+      video.remaining -= 1
+      if video.remaining == 0:
+        complete(video)
 
   todo = iter(items)
-  submitted = finished = 0
   exhausted = False
   try:
     while True:
-      while not exhausted and submitted - finished < max_ahead:
+      while not exhausted and (
+          state["submitted"] - state["finished"] < max_ahead or
+          (not state["decoding"] and state["queued"] < state["wanted"])):
         item = next(todo, None)
         if item is None:
           exhausted = True
           break
-        pool.apply_async(prepare_fn, (item,), callback=decoded, error_callback=done.put)
-        submitted += 1
-      if finished == submitted:
+        state["submitted"] += 1
+        state["decoding"] += 1
+        pool.apply_async(prepare_fn, (item,), callback=lambda p: events.put(("decoded", p)),
+                         error_callback=lambda e: events.put(("error", e)))
+      if state["finished"] == state["submitted"]:
         return
-      result = done.get()
-      finished += 1
-      if isinstance(result, BaseException):
-        raise result
-      yield result
+      dispatch()
+      kind, *payload = events.get()
+      if kind == "decoded":
+        decoded(*payload)
+      elif kind == "flow":
+        flowed(*payload)
+      elif kind == "done":
+        state["finished"] += 1
+        yield payload[0]
+      else:
+        raise payload[0]
   finally:
-    flow_pool.shutdown(wait=False, cancel_futures=True)
+    devices.close()

@@ -11,7 +11,6 @@ for all of them (device_flow.py). Builds
 of one config take turns (build_lock.py); pool workers die with the build (worker_death.py).
 """
 import collections
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -121,29 +120,6 @@ class CanonicalExampleWriter(writer_lib.ExampleWriter):
                                 for key, serialized in examples))
 
 
-@contextlib.contextmanager
-def _main_module_hidden():
-  """Spawned workers re-run the parent's `__main__` unless told it has none.
-
-  Our workers need only the (importable) process function, and re-running a user's script or
-  `python -m datasets.build` in each of them would rebuild the dataset recursively (scripts without
-  an `if __name__ == '__main__'` guard) or at least import TensorFlow for nothing.
-  """
-  main = sys.modules.get("__main__")
-  if main is None:
-    yield
-    return
-  saved_spec = getattr(main, "__spec__", None)
-  saved_file = main.__dict__.pop("__file__", None)
-  main.__spec__ = None
-  try:
-    yield
-  finally:
-    main.__spec__ = saved_spec
-    if saved_file is not None:
-      main.__file__ = saved_file
-
-
 class EmptySplitError(Exception):
   """A split none of whose videos could be decoded (TFDS cannot write a split of 0 examples)."""
 
@@ -152,11 +128,17 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics, i3d_video_folder and synthetic_motion.
 
   Builder kwargs beyond TFDS's: `num_workers` (local build processes; 0 = in this process; default
-  all cores) and `allow_missing` (build the videos that exist, count the others).
+  all cores), `allow_missing` (build the videos that exist, count the others) and, for a
+  TensorFlow flow method, `flow_processes` (processes computing the flow, one per device: default
+  one per GPU with two or more GPUs, else 0, the build's own process; flow_devices.py).
   """
 
-  def __init__(self, *, num_workers: Optional[int] = None, allow_missing: bool = False, **kwargs):
+  def __init__(self, *, num_workers: Optional[int] = None, allow_missing: bool = False,
+               flow_processes: Optional[int] = None, **kwargs):
     self._num_workers = os.cpu_count() if num_workers is None else int(num_workers)
+    if flow_processes is not None and int(flow_processes) < 0:
+      raise ValueError(f"flow_processes={flow_processes}: expected >= 0 (0: the build's process)")
+    self._flow_processes = None if flow_processes is None else int(flow_processes)
     self._allow_missing = bool(allow_missing)
     self._use_beam = False
     self._skipped: Dict[str, List[tuple]] = collections.defaultdict(list)
@@ -320,16 +302,16 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
       else:
         # spawn, not fork: a forked child would inherit TensorFlow's and OpenCV's thread state.
         # Workers unpickle only video_example (OpenCV + numpy), never TensorFlow; a TensorFlow
-        # flow method runs in this process (device_flow.py).
-        with _main_module_hidden():
+        # flow method runs in this process or its flow processes (device_flow.py).
+        with worker_death.main_module_hidden():
           pool = multiprocessing.get_context("spawn").Pool(
               workers, initializer=worker_death.init_worker,
               initargs=(os.getpid(), video_example.init_worker))
         if device_flow.prepare_fn_of(process_fn) is not None:
-          # A TensorFlow flow method: workers decode and encode, this process runs the flow.
+          # A TensorFlow flow method: workers decode and encode, flow devices batch the pairs.
           threads = device_flow.flow_threads(workers)
           results = device_flow.results(pool, items, process_fn, max_ahead=workers + threads,
-                                        threads=threads)
+                                        threads=threads, flow_processes=self._flow_processes)
         else:
           results = pool.imap_unordered(process_fn, items, chunksize=1)
       for result in results:

@@ -1,4 +1,4 @@
-"""Pool workers that die with the process that started them (kill -9 included).
+"""Spawned workers that die with the process that started them (kill -9 included).
 
 A killed parent runs no cleanup, so its multiprocessing pool's workers would go on decoding (at
 full CPU) as orphans. Each worker asks Linux to SIGKILL it when its parent dies
@@ -6,6 +6,7 @@ full CPU) as orphans. Each worker asks Linux to SIGKILL it when its parent dies
 call, a daemon thread checks once a second that its parent is still the one that started it.
 Stdlib only: this runs in spawned workers that never import TensorFlow.
 """
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -49,3 +50,26 @@ def init_worker(parent_pid, then=None):
   die_with_parent(parent_pid)
   if then is not None:
     then()
+
+
+@contextlib.contextmanager
+def main_module_hidden():
+  """Spawned workers re-run the parent's `__main__` unless told it has none.
+
+  Workers need only the (importable) process function, and re-running a user's script or
+  `python -m datasets.build` in each of them would rebuild the dataset recursively (scripts without
+  an `if __name__ == '__main__'` guard) or at least import TensorFlow for nothing.
+  """
+  main = sys.modules.get("__main__")
+  if main is None:
+    yield
+    return
+  saved_spec = getattr(main, "__spec__", None)
+  saved_file = main.__dict__.pop("__file__", None)
+  main.__spec__ = None
+  try:
+    yield
+  finally:
+    main.__spec__ = saved_spec
+    if saved_file is not None:
+      main.__file__ = saved_file

@@ -19,9 +19,13 @@ TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
 # 'tvl1_tf_fast' the same changes as 'tvl1_fast'. Values are i3d_tf.video.tvl1.TVL1Params kwargs.
 TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations": 10}}
 # Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
-# long videos. On the CPU one pair per call: a batch iterates until its slowest pair stops (the
-# others only stop changing), which parallel hardware absorbs and a CPU pays for (BENCHMARKS.md).
+# long videos. On the CPU two pairs of 64x64: a batch iterates until its slowest pair stops (the
+# others only stop changing), which parallel hardware absorbs and a CPU pays for, so frames of
+# 91x91 and up go one pair per call; two small frames (the synthetic sets' 64x64) share the per-op
+# overhead (on real 64x64 pairs batch 1/2/4/8: 6.9/8.2/7.2/5.9 pairs/s, BENCHMARKS.md). A pair's
+# flow does not depend on its batch, so these sizes change speed, never the flow.
 TF_PIXELS_PER_CALL = 32 * 256 * 340
+TF_CPU_PIXELS_PER_CALL = 2 * 64 * 64
 
 # 8-bit storage: q = round(px * 255/40 + 127), px = (q - 127) * 40/255 (FORMAT.md section 1).
 # MediaPipe truncates uint8((px + 20) / 40 * 255): zero motion becomes 127, which its naive
@@ -47,12 +51,24 @@ _TF_FLOWS = {}  # method -> a tvl1.TVL1 (its traced functions are reused across 
 
 
 def tf_device():
-  """Where the TensorFlow methods run: 'GPU' or 'TPU' when visible (with XLA), else 'CPU'."""
+  """Where the TensorFlow methods run: 'GPU' or 'TPU' when visible (with XLA), else 'CPU'.
+
+  GPUs are counted as physical devices, which does not initialise them: a build whose flow runs
+  in one process per GPU (datasets/common/flow_devices.py) must not take their memory here.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  for kind in ("TPU", "GPU"):
-    if tf.config.list_logical_devices(kind):
-      return kind
+  if tf.config.list_logical_devices("TPU"):
+    return "TPU"
+  if tf.config.list_physical_devices("GPU"):
+    return "GPU"
   return "CPU"
+
+
+def pairs_per_call(height, width, device=None):
+  """Frame pairs of `height` x `width` per TensorFlow call on `device` (default `tf_device()`)."""
+  device = tf_device() if device is None else device
+  budget = TF_CPU_PIXELS_PER_CALL if device == "CPU" else TF_PIXELS_PER_CALL
+  return max(1, int(budget) // (int(height) * int(width)))
 
 
 def tf_flow(method):
@@ -101,14 +117,15 @@ def pairs_flow(gray, method, pixels_per_call=None):
   """uint8 [T, H, W] grayscale -> float32 [T-1, H, W, 2] flow of pairs (t, t+1), not truncated.
 
   OpenCV methods run pair by pair; TensorFlow methods in batches of pairs of at most
-  `pixels_per_call` pixels (default: TF_PIXELS_PER_CALL on a GPU/TPU, one pair on the CPU).
+  `pixels_per_call` pixels (default: `pairs_per_call`'s, by device).
   """
   num_frames, height, width = gray.shape
   if method in TF_METHODS:
     flow_fn = tf_flow(method)
     if pixels_per_call is None:
-      pixels_per_call = TF_PIXELS_PER_CALL if flow_fn.jit_compile else height * width
-    batch = max(1, int(pixels_per_call) // (height * width))
+      batch = pairs_per_call(height, width)
+    else:
+      batch = max(1, int(pixels_per_call) // (height * width))
     chunks = []
     for start in range(0, num_frames - 1, batch):
       end = min(start + batch, num_frames - 1)
@@ -116,6 +133,15 @@ def pairs_flow(gray, method, pixels_per_call=None):
     return np.concatenate(chunks, axis=0)
   tvl1 = make_tvl1(method)
   return np.stack([tvl1.calc(gray[t], gray[t + 1], None) for t in range(num_frames - 1)])
+
+
+def tf_pair_levels(frames0, frames1, method):
+  """uint8 [N, H, W] frames t and t+1 -> uint8 [N, H, W, 2] stored flow levels of each pair:
+  `quantize` of the truncated TensorFlow flow, elementwise the same bytes as `flow_from_gray`'s
+  frames (a pair's flow does not depend on its batch). What a build's flow process computes."""
+  flow = tf_flow(method)(frames0, frames1).numpy()
+  np.clip(flow, -FLOW_BOUND, FLOW_BOUND, out=flow)
+  return quantize(flow)
 
 
 def compute_flow(frames, method="tvl1"):
