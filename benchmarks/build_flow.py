@@ -1,11 +1,15 @@
-r"""Local build with a TensorFlow flow method: the flow in the build's process (device_flow.py, what
-builds do) against the flow in each pool worker (each loading its own TensorFlow, the earlier
-path), on the same synthetic_motion clips, in one run; checks that both write the same shards.
+r"""Local build with a TensorFlow flow method, by where the flow runs, on the same synthetic_motion
+clips in one run; checks that every path writes the same shards.
 
   python -m benchmarks.build_flow [--num_train=16] [--num_test=8] [--frames=16] [--size=64] \
-      [--method=tvl1_tf] [--num_workers=2] [--repeats=1]
+      [--method=tvl1_tf] [--num_workers=2] [--repeats=1] [--paths=threads,workers] \
+      [--flow_processes=2]
 
-Prints seconds per build (download_and_prepare, pool start included) and the ratio.
+Paths: 'threads' (the build's process batches pairs across videos for its own TensorFlow, what
+builds do with one GPU/TPU or the CPU), 'processes' (the same batches for --flow_processes child
+processes, one per GPU, what builds do with several GPUs), 'workers' (each pool worker loads its
+own TensorFlow and computes its videos' flow, the earliest path). Prints seconds per build
+(download_and_prepare, pool and flow processes' start included) and each path's ratio to the first.
 """
 import os
 import tempfile
@@ -23,10 +27,17 @@ flags.DEFINE_integer("size", 64, "Frame height and width.")
 flags.DEFINE_enum("method", "tvl1_tf", list(flow_lib.TF_METHODS), "The TensorFlow method.")
 flags.DEFINE_integer("num_workers", 2, "Pool workers of each build.")
 flags.DEFINE_integer("repeats", 1, "Builds of each kind, alternated.")
+flags.DEFINE_list("paths", ["threads", "workers"], "threads, processes and/or workers (see above).")
+flags.DEFINE_integer("flow_processes", 2, "Flow processes of the 'processes' path.")
 FLAGS = flags.FLAGS
 
 
-def _build(data_dir, flow_in_workers):
+_PATHS = {"threads": "flow in the build's process (threads)",
+          "processes": "flow in flow processes",
+          "workers": "flow in each worker"}
+
+
+def _build(data_dir, path):
   # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds
   from datasets.common import device_flow
@@ -35,9 +46,10 @@ def _build(data_dir, flow_in_workers):
   config = sm.SyntheticConfig(name="bench", flow_method=FLAGS.method, num_train=FLAGS.num_train,
                               num_test=FLAGS.num_test, num_frames=FLAGS.frames,
                               height=FLAGS.size, width=FLAGS.size)
-  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=FLAGS.num_workers)
+  builder = sm.Builder(config=config, data_dir=data_dir, num_workers=FLAGS.num_workers,
+                       flow_processes=FLAGS.flow_processes if path == "processes" else 0)
   real = device_flow.prepare_fn_of
-  if flow_in_workers:  # the earlier path: every worker runs process_generated, flow included
+  if path == "workers":  # the earliest path: every worker runs process_generated, flow included
     device_flow.prepare_fn_of = lambda process_fn: None
   try:
     started = time.perf_counter()
@@ -52,28 +64,30 @@ def _build(data_dir, flow_in_workers):
 
 def main(argv):
   del argv
-  times = {"flow in the build's process (device_flow)": [], "flow in each worker": []}
+  unknown = sorted(set(FLAGS.paths) - set(_PATHS))
+  if unknown:
+    raise app.UsageError(f"--paths: unknown {unknown}; expected some of {sorted(_PATHS)}")
+  times = {path: [] for path in FLAGS.paths}
   shards = {}
   with tempfile.TemporaryDirectory() as tmp:
     for repeat in range(FLAGS.repeats):
-      for kind in times:
-        in_workers = kind == "flow in each worker"
-        seconds, shards[kind] = _build(os.path.join(tmp, f"{repeat}_{in_workers}"), in_workers)
-        times[kind].append(seconds)
-        print(f"{kind}: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
-  first, second = times
-  same = shards[first] == shards[second] and bool(shards[first])
+      for path in times:
+        seconds, shards[path] = _build(os.path.join(tmp, f"{repeat}_{path}"), path)
+        times[path].append(seconds)
+        print(f"{_PATHS[path]}: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+  first = FLAGS.paths[0]
+  same = bool(shards[first]) and all(shards[p] == shards[first] for p in shards)
   clips = FLAGS.num_train + FLAGS.num_test
   print(f"\n{clips} clips of {FLAGS.frames}x{FLAGS.size}x{FLAGS.size}, {FLAGS.method}, "
-        f"{FLAGS.num_workers} workers, {os.cpu_count()} cores; shards identical: {same}")
-  print("| path | s per build | clips/s |\n|---|---|---|")
-  for kind, values in times.items():
+        f"{FLAGS.num_workers} workers, {FLAGS.flow_processes} flow processes where used, "
+        f"{os.cpu_count()} cores; shards identical: {same}")
+  print(f"| path | s per build | clips/s | x {_PATHS[first]} |\n|---|---|---|---|")
+  for path, values in times.items():
     best = min(values)
-    print(f"| {kind} | {', '.join(f'{v:.1f}' for v in values)} | {clips / best:.2f} |")
-  print(f"ratio (each worker / build's process, best of each): "
-        f"{min(times[second]) / min(times[first]):.2f}")
+    print(f"| {_PATHS[path]} | {', '.join(f'{v:.1f}' for v in values)} | {clips / best:.2f} | "
+          f"{min(times[first]) / best:.2f} |")
   if not same:
-    raise SystemExit("the two paths wrote different shards")
+    raise SystemExit("the paths wrote different shards")
 
 
 if __name__ == "__main__":

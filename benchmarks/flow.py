@@ -10,10 +10,15 @@ OpenCV runs pair by pair on one thread (a build worker's setting) and with its d
 tvl1_tf runs on the CPU without XLA and on every visible GPU with XLA (jit_compile), in calls of
 B pairs covering at least the pairs OpenCV timed, one warm-up call per shape first (tracing /
 compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
-both computed, after the [-20, 20] truncation. Prints a markdown table and the load average.
+both computed, after the [-20, 20] truncation. Peak memory of each batch size: on a GPU the
+TensorFlow allocator's peak during its calls (memory stats reset before them); on the CPU the
+process's resident-set high-water mark so far, less the mark before the first tvl1_tf call
+(batches run in ascending order, so it is that batch's peak). Prints a markdown table and the
+load average.
 """
 import os
 import pathlib
+import resource
 import time
 
 from absl import app
@@ -98,6 +103,11 @@ def time_opencv(frames0, frames1, threads):
   return len(flows) / seconds, np.stack(flows)
 
 
+def _rss_high_water_mb():
+  """This process's peak resident set so far (Linux reports kilobytes)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _epe(a, b):
   bound = flow_lib.FLOW_BOUND
   error = np.linalg.norm(np.clip(a, -bound, bound) - np.clip(b, -bound, bound), axis=-1)
@@ -117,23 +127,26 @@ def main(argv):
   print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
         f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
   rows = []
+  rss_before = _rss_high_water_mb()
   for size in FLAGS.sizes:
     height, width = (int(v) for v in size.lower().split("x"))
     count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
     frames0, frames1 = resized(pairs, height, width, count)
     n_cv = FLAGS.opencv_pairs
     rate_1, reference = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
-    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, None))
+    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, None, None))
     if FLAGS.opencv_default_threads:
       rate_n, _ = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
-      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, None))
+      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, None, None))
     for name, device, jit in devices:
       flow_fn = tvl1.TVL1(params, jit_compile=jit)
       with tf.device(device):
-        for batch in batches:
+        for batch in sorted(batches):
           # At least the pairs OpenCV computed, in calls of `batch` pairs.
           total = -(-max(batch, n_cv) // batch) * batch
-          if jit or batch == batches[0]:
+          if jit:
+            tf.config.experimental.reset_memory_stats(device.strip("/"))
+          if jit or batch == min(batches):
             flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
           flows = []
           started = time.perf_counter()
@@ -142,16 +155,21 @@ def main(argv):
                                  frames1[start:start + batch]).numpy())
           rate = total / (time.perf_counter() - started)
           epe = _epe(np.concatenate(flows)[:n_cv], reference)
+          if jit:
+            peak_mb = tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2**20
+          else:
+            peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
           rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
-                       epe))
+                       epe, peak_mb))
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
-  print(f"\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
-        f"EPE vs OpenCV (mean / p95 px) |\n|---|---|---|---|---|---|---|---|")
+  print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
+        "EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n|---|---|---|---|---|---|---|---|---|")
   base = {r[0]: r[4] for r in rows if r[1].startswith("tvl1 (OpenCV, 1")}
-  for size, method, device, batch, rate, epe in rows:
+  for size, method, device, batch, rate, epe, peak_mb in rows:
     epe_text = f"{epe[0]:.3f} / {epe[1]:.3f}" if epe else ""
+    peak_text = "" if peak_mb is None else f"{peak_mb:.0f}"
     print(f"| {size} | {method} | {device} | {batch} | {rate:.3f} | {1 / rate:.2f} | "
-          f"{rate / base[size]:.2f} | {epe_text} |")
+          f"{rate / base[size]:.2f} | {epe_text} | {peak_text} |")
   print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
