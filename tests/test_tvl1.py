@@ -212,6 +212,33 @@ def test_xla_compiles_on_cpu_and_matches():
   np.testing.assert_allclose(compiled, plain, atol=1e-3)
 
 
+def test_xla_batches_are_padded_to_a_power_of_two():
+  """Under XLA each batch size compiles its own program: 3 pairs run as 4, the copy dropped."""
+  pairs = [_translation(dx, dy, size=(20, 24)) for dx, dy in ((1.5, -1.0), (0.5, 2.0), (-2.0, 0.0))]
+  frames0 = np.stack([p[0] for p in pairs])
+  frames1 = np.stack([p[1] for p in pairs])
+  params = tvl1.TVL1Params(scales=1, warps=2, inner_iterations=5, outer_iterations=2)
+  compiled = tvl1.TVL1(params, jit_compile=True)
+  sizes = []
+  real = compiled._function  # pylint: disable=protected-access
+
+  def recording(*args):
+    function = real(*args)
+
+    def run(f0, f1):
+      sizes.append(int(f0.shape[0]))
+      return function(f0, f1)
+    return run
+  compiled._function = recording  # pylint: disable=protected-access
+  flow = compiled(frames0, frames1).numpy()
+  assert sizes == [4] and flow.shape == (3, 20, 24, 2)
+  np.testing.assert_allclose(flow, tvl1.TVL1(params)(frames0, frames1).numpy(), atol=1e-3)
+  assert [tvl1.compiled_batch_size(n) for n in (0, 1, 2, 3, 5, 32, 33)] == [0, 1, 2, 4, 8, 32, 64]
+  # Full batches on a GPU/TPU are powers of two already (32 of 256x340, 16 of 256x456).
+  assert [flow_lib.pairs_per_call(256, w, "GPU") for w in (340, 456)] == [32, 16]
+  assert flow_lib.pairs_per_call(64, 64, "CPU") == 2 and flow_lib.pairs_per_call(91, 91, "CPU") == 1
+
+
 def test_bad_params():
   with pytest.raises(ValueError, match="scale_step"):
     tvl1.TVL1Params(scale_step=1.2)

@@ -18,7 +18,8 @@ TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
 # The TensorFlow methods: 'tvl1_tf' has OpenCV's defaults (it agrees with 'tvl1', see README.md),
 # 'tvl1_tf_fast' the same changes as 'tvl1_fast'. Values are i3d_tf.video.tvl1.TVL1Params kwargs.
 TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations": 10}}
-# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
+# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340; rounded down to a
+# power of two pairs, see pairs_per_call): bounds memory on
 # long videos. On the CPU two pairs of 64x64: a batch iterates until its slowest pair stops (the
 # others only stop changing), which parallel hardware absorbs and a CPU pays for, so frames of
 # 91x91 and up go one pair per call; two small frames (the synthetic sets' 64x64) share the per-op
@@ -65,10 +66,13 @@ def tf_device():
 
 
 def pairs_per_call(height, width, device=None):
-  """Frame pairs of `height` x `width` per TensorFlow call on `device` (default `tf_device()`)."""
+  """Frame pairs of `height` x `width` per TensorFlow call on `device` (default `tf_device()`):
+  on a GPU/TPU a power of two, the batches XLA-compiled TV-L1 runs unpadded (tvl1.TVL1)."""
   device = tf_device() if device is None else device
-  budget = TF_CPU_PIXELS_PER_CALL if device == "CPU" else TF_PIXELS_PER_CALL
-  return max(1, int(budget) // (int(height) * int(width)))
+  if device == "CPU":
+    return max(1, TF_CPU_PIXELS_PER_CALL // (int(height) * int(width)))
+  pairs = max(1, TF_PIXELS_PER_CALL // (int(height) * int(width)))
+  return 1 << (pairs.bit_length() - 1)
 
 
 def tf_flow(method):

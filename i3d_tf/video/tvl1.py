@@ -363,7 +363,11 @@ class TVL1:
   """A reusable batched TV-L1: one traced tf.function per frame size (any batch size).
 
   tvl1 = TVL1(); flow = tvl1(frames0, frames1)  # [N, H, W] uint8 x2 -> [N, H, W, 2] float32
-  `jit_compile=True` compiles with XLA (for GPU/TPU; on CPU it compiles but is not faster).
+  `jit_compile=True` compiles with XLA (for GPU/TPU; on CPU it compiles but is not faster). XLA
+  compiles one program per batch size, so under it a batch is padded to the next power of two
+  (repeating its last pair, whose copies are dropped): a build whose batches vary (the last pairs
+  of each video, partial batches across videos) compiles at most log2(largest batch) + 1 programs
+  per frame size, not one per size it meets. A pair's flow does not depend on its batch.
   """
 
   def __init__(self, params=None, jit_compile=False):
@@ -398,7 +402,20 @@ class TVL1:
     height, width = int(frames0.shape[1]), int(frames0.shape[2])
     if height < 2 or width < 2:
       raise ValueError(f"frames of {height}x{width}: TV-L1 needs at least 2x2 pixels")
-    return self._function(height, width, frames0.dtype)(frames0, frames1)
+    function = self._function(height, width, frames0.dtype)
+    count = int(frames0.shape[0])
+    padded = compiled_batch_size(count) if self.jit_compile else count
+    if padded == count:
+      return function(frames0, frames1)
+    extra = padded - count
+    frames0 = tf.concat([frames0, tf.repeat(frames0[-1:], extra, axis=0)], axis=0)
+    frames1 = tf.concat([frames1, tf.repeat(frames1[-1:], extra, axis=0)], axis=0)
+    return function(frames0, frames1)[:count]
+
+
+def compiled_batch_size(count):
+  """The batch an XLA-compiled TVL1 runs `count` pairs in: the next power of two (0 stays 0)."""
+  return 0 if count <= 0 else 1 << (int(count) - 1).bit_length()
 
 
 def tvl1_flow(frames0, frames1, params=None, jit_compile=False):
