@@ -15,7 +15,14 @@ import time
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+tfds = pytest.importorskip("tensorflow_datasets")
+cv2 = pytest.importorskip("cv2")
+
+from datasets import synthetic_motion  # noqa: E402
+from experiments.configs import synthetic as synthetic_lib  # noqa: E402
+from i3d_tf.data import records  # noqa: E402
+from i3d_tf.video import flow as flow_lib  # noqa: E402
+from tests.conftest import REPO_ROOT  # noqa: E402
 
 REQUIRED_TOP1 = 0.90  # issue #11: "train_kinetics --model=i3d_flow on it still reaches 90%"
 CONFIG = "mini"
@@ -31,12 +38,6 @@ def _run(args, timeout):
 
 @pytest.mark.slow
 def test_flow_i3d_reaches_90_percent_on_synthetic_motion_built_with_tvl1_tf(tmp_path):
-  pytest.importorskip("tensorflow_datasets")
-  pytest.importorskip("cv2")
-  from datasets import synthetic_motion  # pylint: disable=import-outside-toplevel
-  from experiments.configs import synthetic as synthetic_lib  # pylint: disable=import-outside-toplevel
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
   config = next(c for c in synthetic_motion.Builder.BUILDER_CONFIGS if c.name == CONFIG)
   data_dir = tmp_path / "tfds"
 
