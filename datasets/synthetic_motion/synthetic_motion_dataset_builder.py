@@ -3,7 +3,7 @@
 No inputs: every clip is generated from (config seed, split, index), so a build is deterministic.
 Classes are balanced (clip i has label i mod 8) and no single frame tells them apart (see the
 generator's docstring); the flow does. Config `small` is the project's embedded default: it
-builds in a few minutes on 2 cores.
+builds in a few minutes on 2 cores; `mini` holds its first clips, for checks of slower flow methods.
 """
 import dataclasses
 import functools
@@ -63,6 +63,12 @@ class Builder(video_builder.VideoDatasetBuilder):
           height=64, width=64,
           description="Embedded default: 320 train / 96 test clips of 16 frames at 64x64, "
                       "fast TV-L1 (builds in minutes on 2 cores)"),
+      SyntheticConfig(
+          name="mini", flow_method="tvl1_fast", num_train=160, num_test=48, num_frames=16,
+          height=64, width=64,
+          description="The first 160 train / 48 test clips of `small` (the same clips): half its "
+                      "build, for checks of a slower flow method (tests/test_tvl1_training.py "
+                      "builds it with --flow_method=tvl1_tf)"),
       SyntheticConfig(
           name="standard", flow_method="tvl1", num_train=4000, num_test=800, num_frames=32,
           height=112, width=112,
