@@ -134,6 +134,7 @@ def main(argv):
     frames0, frames1 = resized(pairs, height, width, count)
     n_cv = FLAGS.opencv_pairs
     rate_1, reference = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
+    print(f"  {size} OpenCV 1 thread: {rate_1:.3f} pairs/s", flush=True)
     rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, None, None))
     if FLAGS.opencv_default_threads:
       rate_n, _ = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
@@ -161,6 +162,9 @@ def main(argv):
             peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
           rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
                        epe, peak_mb))
+          print(f"  {size} {name} batch {batch}: {rate:.3f} pairs/s, EPE {epe[0]:.3f} / "
+                f"{epe[1]:.3f} px, peak {peak_mb:.0f} MB (load {os.getloadavg()[0]:.1f})",
+                flush=True)  # As it goes: a run stopped early keeps what it measured.
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
   print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
         "EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n|---|---|---|---|---|---|---|---|---|")
