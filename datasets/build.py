@@ -5,6 +5,8 @@ r"""Builds one of i3d_tf's TFDS datasets, locally (process pool) or with Apache 
       --data_dir=data/tfds [--num_workers=16] [--allow_missing]
   python -m datasets.build --dataset=i3d_video_folder/mysports --manual_dir=my_videos \
       [--test_fraction=0.2] [--split_seed=0] [--list_file=videos.csv]   # your own videos
+  python -m datasets.build --dataset=i3d_ucf101/split1 --flow_method=tvl1_tf \
+      [--flow_processes=8]   # TensorFlow TV-L1; default one flow process per GPU with 2+ GPUs
   python -m datasets.build --dataset=i3d_kinetics/400 --manual_dir=... --data_dir=gs://... --beam \
       --beam_options="--runner=DataflowRunner --project=P --region=R --temp_location=gs://... \
       --setup_file=./setup.py"
