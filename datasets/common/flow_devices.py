@@ -91,9 +91,17 @@ class ProcessDevices:
     self.description = f"{count} flow process(es), {where}"
     self._events = events
     self._lock = threading.Lock()
-    self._owner = {}  # batch_id -> process index
+    self._closed = False
     self._processes, self._conns = [], []
+    self._in_flight = [0] * count
     context = multiprocessing.get_context("spawn")
+    try:
+      self._start(context, count, method, gpus, threads)
+    except BaseException:
+      self.close()  # the processes started so far: none outlives a failed start
+      raise
+
+  def _start(self, context, count, method, gpus, threads):
     for i in range(count):
       parent_end, child_end = context.Pipe()
       process = context.Process(
@@ -104,7 +112,6 @@ class ProcessDevices:
       child_end.close()
       self._processes.append(process)
       self._conns.append(parent_end)
-    self._in_flight = [0] * count
     for i in range(count):
       self._await_ready(i)
       threading.Thread(target=self._read, args=(i,), name=f"flow-{i}-reader",
@@ -123,7 +130,7 @@ class ProcessDevices:
     process.join(timeout=1.0)
     return (f"flow process {i} (pid {process.pid}, {self.description}) ended with exit code "
             f"{process.exitcode} before answering (killed, out of memory, or crashed); the "
-            f"build stops: rerun it, with fewer --flow_processes or a smaller batch if memory ran out")
+            f"build stops: rerun it (with fewer --flow_processes if memory ran out)")
 
   def _read(self, i):
     conn = self._conns[i]
@@ -137,8 +144,6 @@ class ProcessDevices:
       with self._lock:
         self._in_flight[i] -= 1
       self._events.put(("flow", batch_id, levels if error is None else RuntimeError(error)))
-
-  _closed = False
 
   def submit(self, batch_id, frames0, frames1):
     with self._lock:

@@ -126,8 +126,8 @@ def pairs_flow(gray, method, pixels_per_call=None):
   num_frames, height, width = gray.shape
   if method in TF_METHODS:
     flow_fn = tf_flow(method)
-    if pixels_per_call is None:
-      batch = pairs_per_call(height, width)
+    if pixels_per_call is None:  # by where the function was built to run (XLA: GPU/TPU)
+      batch = pairs_per_call(height, width, "GPU" if flow_fn.jit_compile else "CPU")
     else:
       batch = max(1, int(pixels_per_call) // (height * width))
     chunks = []
