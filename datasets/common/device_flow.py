@@ -80,9 +80,10 @@ def results(pool, items, process_fn, max_ahead, threads=None, flow_processes=0):
   devices = flow_devices.make_devices(options.flow_method, flow_processes, threads, events)
   max_ahead = max(devices.slots, int(max_ahead))
   pending = collections.OrderedDict()  # (H, W) -> deque of (video, t): pairs not yet sent
-  batches = {}  # batch_id -> [(video, t)]: pairs being computed
+  batches = {}  # batch_id -> ([(video, t)], start time): pairs being computed
   batch_ids = itertools.count()
-  state = collections.Counter()  # submitted, decoding, finished videos; queued pairs
+  # Videos submitted, decoding, finished; pairs queued and wanted; batches busy on the devices.
+  state = collections.Counter()
 
   def batch_size(shape):
     return flow_lib.pairs_per_call(shape[0], shape[1], devices.kind)
