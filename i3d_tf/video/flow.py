@@ -18,13 +18,13 @@ TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
 # The TensorFlow methods: 'tvl1_tf' has OpenCV's defaults (it agrees with 'tvl1', see README.md),
 # 'tvl1_tf_fast' the same changes as 'tvl1_fast'. Values are i3d_tf.video.tvl1.TVL1Params kwargs.
 TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations": 10}}
-# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340; rounded down to a
-# power of two pairs, see pairs_per_call): bounds memory on
-# long videos. On the CPU two pairs of 64x64: a batch iterates until its slowest pair stops (the
-# others only stop changing), which parallel hardware absorbs and a CPU pays for, so frames of
-# 91x91 and up go one pair per call; two small frames (the synthetic sets' 64x64) share the per-op
-# overhead (on real 64x64 pairs batch 1/2/4/8: 6.9/8.2/7.2/5.9 pairs/s, BENCHMARKS.md). A pair's
-# flow does not depend on its batch, so these sizes change speed, never the flow.
+# Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
+# long videos. On the CPU two pairs of 64x64, one pair from 91x91 up: a batch iterates until its
+# slowest pair stops (the others only stop changing), which parallel hardware absorbs and a CPU
+# pays for; compiled, batches of 64x64 pairs neither gain nor lose (batch 1/2/4: 32.8/31.7/32.1
+# pairs/s, BENCHMARKS.md). Rounded down to a power of two pairs, the batches XLA runs unpadded
+# (tvl1.TVL1), so a frame size compiles few programs. A pair's flow does not depend on its batch,
+# so these sizes change speed, never the flow.
 TF_PIXELS_PER_CALL = 32 * 256 * 340
 TF_CPU_PIXELS_PER_CALL = 2 * 64 * 64
 
@@ -52,7 +52,7 @@ _TF_FLOWS = {}  # method -> a tvl1.TVL1 (its traced functions are reused across 
 
 
 def tf_device():
-  """Where the TensorFlow methods run: 'GPU' or 'TPU' when visible (with XLA), else 'CPU'.
+  """Where the TensorFlow methods run: 'GPU' or 'TPU' when visible, else 'CPU'.
 
   GPUs are counted as physical devices, which does not initialise them: a build whose flow runs
   in one process per GPU (datasets/common/flow_devices.py) must not take their memory here.
@@ -67,24 +67,26 @@ def tf_device():
 
 def pairs_per_call(height, width, device=None):
   """Frame pairs of `height` x `width` per TensorFlow call on `device` (default `tf_device()`):
-  on a GPU/TPU a power of two, the batches XLA-compiled TV-L1 runs unpadded (tvl1.TVL1)."""
+  a power of two, the batches XLA-compiled TV-L1 runs unpadded (tvl1.TVL1)."""
   device = tf_device() if device is None else device
-  if device == "CPU":
-    return max(1, TF_CPU_PIXELS_PER_CALL // (int(height) * int(width)))
-  pairs = max(1, TF_PIXELS_PER_CALL // (int(height) * int(width)))
+  pixels = TF_CPU_PIXELS_PER_CALL if device == "CPU" else TF_PIXELS_PER_CALL
+  pairs = max(1, pixels // (int(height) * int(width)))
   return 1 << (pairs.bit_length() - 1)
 
 
 def tf_flow(method):
   """The batched TensorFlow TV-L1 of `method` ('tvl1_tf' or 'tvl1_tf_fast'), built once per
-  process; compiled with XLA on a GPU/TPU, not on CPU (where XLA is not faster)."""
+  process and compiled with XLA on every device: on the CPU too, where the compiled loops run
+  ~6x faster than TensorFlow's executor (256x340 real pairs: 2.37 vs 0.38 pairs/s, OpenCV one
+  thread 0.65; BENCHMARKS.md) at the same distance from OpenCV's flow, at the cost of one
+  compilation (~10 s) per frame size and batch size."""
   if method not in TF_METHODS:
     raise ValueError(f"flow method {method!r} is not a TensorFlow method {tuple(TF_METHODS)}")
   if method not in _TF_FLOWS:
     from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
-    _TF_FLOWS[method] = tvl1.TVL1(tvl1.TVL1Params(**TF_METHODS[method]),
-                                  jit_compile=tf_device() != "CPU")
-  return _TF_FLOWS[method]
+    _TF_FLOWS[method] = (tvl1.TVL1(tvl1.TVL1Params(**TF_METHODS[method]), jit_compile=True),
+                         tf_device())
+  return _TF_FLOWS[method][0]
 
 
 def method_settings(method):
@@ -126,8 +128,8 @@ def pairs_flow(gray, method, pixels_per_call=None):
   num_frames, height, width = gray.shape
   if method in TF_METHODS:
     flow_fn = tf_flow(method)
-    if pixels_per_call is None:  # by where the function was built to run (XLA: GPU/TPU)
-      batch = pairs_per_call(height, width, "GPU" if flow_fn.jit_compile else "CPU")
+    if pixels_per_call is None:  # by the device the function was built for
+      batch = pairs_per_call(height, width, _TF_FLOWS[method][1])
     else:
       batch = max(1, int(pixels_per_call) // (height * width))
     chunks = []
