@@ -1,11 +1,13 @@
 """reproduce --table=synthetic, the paper's miniature: every architecture of Table 2 on the embedded
-synthetic_motion set at reduced size, in minutes on 2 CPU cores, each beating chance."""
+synthetic_motion set at reduced size, in minutes on 2 CPU cores, each beating chance (the two I3D
+streams through the embedded default's test, at 90%)."""
 import json
 import math
 import os
 import shlex
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -86,24 +88,67 @@ def test_table_says_yes_only_above_the_threshold(tmp_path):
   assert "| — |" in rows["c3d"]  # not run
 
 
+# RGB-I3D and Flow-I3D are trained by tests/test_embedded_default.py with the same reduced
+# configuration on the same set for longer and held to 90%, far above chance; training them here
+# too would cost ~3 min of CI for a weaker claim. The other five architectures run only here.
+COVERED_BY_EMBEDDED_DEFAULT = ("i3d_rgb", "i3d_flow")
+MINIATURE_MODELS = [m for _, m, _ in synthetic_lib.MODELS if m not in COVERED_BY_EMBEDDED_DEFAULT]
+
+
 @pytest.fixture(scope="module")
 def miniature(synthetic_motion_cache, tmp_path_factory):
-  """runs_dir of one real `reproduce --table=synthetic` (every architecture, ~20 min on 2 cores)."""
+  """runs_dir of one real `reproduce --table=synthetic` of MINIATURE_MODELS (~10 min on 2 cores)."""
   runs_dir = tmp_path_factory.mktemp("miniature")
   env = dict(os.environ, I3D_TF_CACHE=str(synthetic_motion_cache))
-  result = _run(["-m", "experiments.reproduce", "--table=synthetic", f"--runs_dir={runs_dir}"],
-                timeout=3600, env=env)
+  result = _run(["-m", "experiments.reproduce", "--table=synthetic", f"--runs_dir={runs_dir}",
+                 f"--models={','.join(MINIATURE_MODELS)}"], timeout=3600, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   return runs_dir
 
 
+def test_the_miniature_and_the_embedded_default_cover_every_architecture():
+  from tests import test_embedded_default  # pylint: disable=import-outside-toplevel
+  embedded = set(test_embedded_default.MODELS)
+  assert set(COVERED_BY_EMBEDDED_DEFAULT) <= embedded
+  assert set(MINIATURE_MODELS) | embedded == {m for _, m, _ in synthetic_lib.MODELS}
+  for model in COVERED_BY_EMBEDDED_DEFAULT:  # the same reduced configuration, trained longer
+    assert synthetic_lib.EMBEDDED_STEPS >= synthetic_lib.miniature_steps(model)
+
+
+# A from-scratch run can fail to take off: at the miniature's configuration the ConvNet+LSTM reached
+# 33-43% held out in five runs here and passed in one CI run, but reached 13.5% in another CI run
+# (BENCHMARKS.md, 'The ConvNet+LSTM on the synthetic set'). So an architecture below the bar trains
+# once more with another seed, and each run is held to the 0.5% tail (22.9% of 96 videos): guessing
+# passes either of two runs with probability under 1%, the bar of a single run.
+RETRY_SEED = 1
+RUNS = 2
+PER_RUN_SIGNIFICANCE = synthetic_lib.SIGNIFICANCE / RUNS
+
+
+def _train_again(model, data_dir, runs_dir):
+  """(top-1, step, held-out videos) of `model`'s miniature run with seed RETRY_SEED."""
+  argv = synthetic_lib.command(model, str(data_dir), str(runs_dir), synthetic_lib.DEFAULT_STEPS,
+                               seed=RETRY_SEED)
+  result = _run(argv[1:], timeout=1800)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return synthetic_lib.read_result(str(runs_dir / "synthetic" / model))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", [m for _, m, _ in synthetic_lib.MODELS])
-def test_miniature_architecture_beats_chance(miniature, model):
+@pytest.mark.parametrize("model", MINIATURE_MODELS)
+def test_miniature_architecture_beats_chance(miniature, synthetic_motion_cache, model):
   top1, step, num_examples = synthetic_lib.read_result(str(miniature / "synthetic" / model))
   assert step == synthetic_lib.miniature_steps(model) and num_examples == 96, model
   report = (miniature / "synthetic" / "REPORT.md").read_text()
   row = next(line for line in report.splitlines() if f"| `{model}` |" in line)
-  threshold = synthetic_lib.beats_chance_threshold(num_examples)
-  assert top1 >= threshold, f"{model}: held-out top-1 {top1:.3f} < {threshold:.3f}\n{report}"
-  assert "| yes |" in row, row
+  threshold = synthetic_lib.beats_chance_threshold(num_examples, significance=PER_RUN_SIGNIFICANCE)
+  if top1 >= threshold:
+    assert "| yes |" in row, row  # the report's 1% bar is below this one
+    return
+  again, step, num_examples = _train_again(model, synthetic_motion_cache,
+                                           miniature / f"seed{RETRY_SEED}")
+  assert step == synthetic_lib.miniature_steps(model) and num_examples == 96, model
+  warnings.warn(f"{model}: held-out top-1 {top1:.3f} with seed 0, {again:.3f} with seed "
+                f"{RETRY_SEED} (bar {threshold:.3f} per run)")
+  assert again >= threshold, (f"{model}: held-out top-1 {top1:.3f} (seed 0) and {again:.3f} "
+                              f"(seed {RETRY_SEED}) < {threshold:.3f}\n{report}")
