@@ -8,7 +8,9 @@ clips in one run; checks that every path writes the same shards.
 Paths: 'threads' (the build's process batches pairs across videos for its own TensorFlow, what
 builds do with one GPU/TPU or the CPU), 'processes' (the same batches for --flow_processes child
 processes, one per GPU, what builds do with several GPUs), 'workers' (each pool worker loads its
-own TensorFlow and computes its videos' flow, the earliest path). Prints seconds per build
+own TensorFlow and computes its videos' flow, the earliest path), 'opencv' (the same clips with
+OpenCV's `tvl1` in each worker, the default method: the baseline the TensorFlow paths replace;
+its shards differ, so it is left out of the identity check). Prints seconds per build
 (download_and_prepare, pool and flow processes' start included) and each path's ratio to the first.
 """
 import os
@@ -34,7 +36,8 @@ FLAGS = flags.FLAGS
 
 _PATHS = {"threads": "flow in the build's process (threads)",
           "processes": "flow in flow processes",
-          "workers": "flow in each worker"}
+          "workers": "flow in each worker",
+          "opencv": "OpenCV tvl1 in each worker"}
 
 
 def _build(data_dir, path):
@@ -43,7 +46,8 @@ def _build(data_dir, path):
   from datasets.common import device_flow
   from datasets.synthetic_motion import synthetic_motion_dataset_builder as sm
   # pylint: enable=g-import-not-at-top
-  config = sm.SyntheticConfig(name="bench", flow_method=FLAGS.method, num_train=FLAGS.num_train,
+  method = "tvl1" if path == "opencv" else FLAGS.method
+  config = sm.SyntheticConfig(name="bench", flow_method=method, num_train=FLAGS.num_train,
                               num_test=FLAGS.num_test, num_frames=FLAGS.frames,
                               height=FLAGS.size, width=FLAGS.size)
   builder = sm.Builder(config=config, data_dir=data_dir, num_workers=FLAGS.num_workers,
@@ -76,11 +80,13 @@ def main(argv):
         times[path].append(seconds)
         print(f"{_PATHS[path]}: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
   first = FLAGS.paths[0]
-  same = bool(shards[first]) and all(shards[p] == shards[first] for p in shards)
+  compared = [p for p in shards if p != "opencv"]
+  same = not compared or (bool(shards[compared[0]]) and
+                          all(shards[p] == shards[compared[0]] for p in compared))
   clips = FLAGS.num_train + FLAGS.num_test
   print(f"\n{clips} clips of {FLAGS.frames}x{FLAGS.size}x{FLAGS.size}, {FLAGS.method}, "
         f"{FLAGS.num_workers} workers, {FLAGS.flow_processes} flow processes where used, "
-        f"{os.cpu_count()} cores; shards identical: {same}")
+        f"{os.cpu_count()} cores; shards of the TensorFlow paths identical: {same}")
   print(f"| path | s per build | clips/s | x {_PATHS[first]} |\n|---|---|---|---|")
   for path, values in times.items():
     best = min(values)

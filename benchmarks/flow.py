@@ -7,13 +7,14 @@ frame pairs, in one run: pairs/s per size and batch, and the endpoint error betw
 Frames: grayscale pairs (t, t+1) of real clips decoded at 25 fps, resized to each size (area
 interpolation); a batch of B takes B distinct pairs when the clips have them, else repeats them.
 OpenCV runs pair by pair on one thread (a build worker's setting) and with its default threads;
-tvl1_tf runs on the CPU without XLA and on every visible GPU with XLA (jit_compile), in calls of
-B pairs covering at least the pairs OpenCV timed, one warm-up call per shape first (tracing /
-compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
+tvl1_tf runs on the CPU without XLA and with it (jit_compile, as flow methods run it everywhere),
+and on every visible GPU with XLA, in calls of B pairs covering at least the pairs OpenCV timed,
+one warm-up call per shape first (tracing / compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
 both computed, after the [-20, 20] truncation. Peak memory of each batch size: on a GPU the
 TensorFlow allocator's peak during its calls (memory stats reset before them); on the CPU the
 process's resident-set high-water mark so far, less the mark before the first tvl1_tf call
-(batches run in ascending order, so it is that batch's peak). Prints a markdown table and the
+(batches run in ascending order, so it is that batch's peak; the XLA rows come after the others,
+so theirs is the larger of the two). Prints a markdown table and the
 load average.
 """
 import os
@@ -121,7 +122,7 @@ def main(argv):
   batches = [int(b) for b in FLAGS.batches]
   pairs = load_pairs(_videos(), FLAGS.pairs_per_clip)
   params = tvl1.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method])
-  devices = ([("CPU", "/CPU:0", False)] if FLAGS.cpu else []) + [
+  devices = ([("CPU", "/CPU:0", False), ("CPU", "/CPU:0", True)] if FLAGS.cpu else []) + [
       (f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}".strip(),
        f"/GPU:{i}", True) for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
   print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
@@ -145,7 +146,8 @@ def main(argv):
         for batch in sorted(batches):
           # At least the pairs OpenCV computed, in calls of `batch` pairs.
           total = -(-max(batch, n_cv) // batch) * batch
-          if jit:
+          on_gpu = device.startswith("/GPU")
+          if on_gpu:
             tf.config.experimental.reset_memory_stats(device.strip("/"))
           if jit or batch == min(batches):
             flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
@@ -156,7 +158,7 @@ def main(argv):
                                  frames1[start:start + batch]).numpy())
           rate = total / (time.perf_counter() - started)
           epe = _epe(np.concatenate(flows)[:n_cv], reference)
-          if jit:
+          if on_gpu:
             peak_mb = tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2**20
           else:
             peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))

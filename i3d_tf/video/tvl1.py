@@ -166,7 +166,7 @@ def _median_by_network(values):
   Batcher's network padded to a power of two with +inf wires (comparators against them are
   resolved here); only the comparators the middle output depends on are kept, and of those only
   the min or max that is used: ~2.5x fewer elementwise ops than sorting all values, and no sort
-  kernel (slow on CPU), which XLA fuses into one loop on GPU/TPU.
+  kernel (slow on CPU), which XLA fuses into one loop.
   """
   count = len(values)
   width = 1 << (count - 1).bit_length()
@@ -363,7 +363,7 @@ class TVL1:
   """A reusable batched TV-L1: one traced tf.function per frame size (any batch size).
 
   tvl1 = TVL1(); flow = tvl1(frames0, frames1)  # [N, H, W] uint8 x2 -> [N, H, W, 2] float32
-  `jit_compile=True` compiles with XLA (for GPU/TPU; on CPU it compiles but is not faster). XLA
+  `jit_compile=True` compiles with XLA (on the CPU too: ~6x faster there at 256x340). XLA
   compiles one program per batch size, so under it a batch is padded to the next power of two
   (repeating its last pair, whose copies are dropped): a build whose batches vary (the last pairs
   of each video, partial batches across videos) compiles at most log2(largest batch) + 1 programs
