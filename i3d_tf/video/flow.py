@@ -77,9 +77,9 @@ def pairs_per_call(height, width, device=None):
 def tf_flow(method):
   """The batched TensorFlow TV-L1 of `method` ('tvl1_tf' or 'tvl1_tf_fast'), built once per
   process and compiled with XLA on every device: on the CPU too, where the compiled loops run
-  ~6x faster than TensorFlow's executor (256x340 real pairs: 2.37 vs 0.38 pairs/s, OpenCV one
-  thread 0.65; BENCHMARKS.md) at the same distance from OpenCV's flow, at the cost of one
-  compilation (~10 s) per frame size and batch size."""
+  5-6x faster than TensorFlow's executor (real 256x340 pairs: 2.62 vs 0.51 pairs/s, OpenCV one
+  thread 0.69; BENCHMARKS.md) at the same distance from OpenCV's flow, at the cost of one
+  compilation (8-10 s) per frame size and batch size."""
   if method not in TF_METHODS:
     raise ValueError(f"flow method {method!r} is not a TensorFlow method {tuple(TF_METHODS)}")
   if method not in _TF_FLOWS:
