@@ -116,19 +116,20 @@ def test_the_miniature_and_the_embedded_default_cover_every_architecture():
 
 
 # A from-scratch run can fail to take off: at the miniature's configuration the ConvNet+LSTM reached
-# 33-43% held out in five runs here and passed in one CI run, but reached 13.5% in another CI run
+# 28-43% held out in six runs here and passed in one CI run, but reached 13.5% in another CI run
 # (BENCHMARKS.md, 'The ConvNet+LSTM on the synthetic set'). So an architecture below the bar trains
-# once more with another seed, and each run is held to the 0.5% tail (22.9% of 96 videos): guessing
-# passes either of two runs with probability under 1%, the bar of a single run.
-RETRY_SEED = 1
-RUNS = 2
+# again with other seeds, up to RUNS runs, each held to the 1%/RUNS binomial tail (22.9% of 96
+# videos): guessing passes any of them with probability under 1%, the bar of a single run. Further
+# runs cost CI time only when the first fails.
+RETRY_SEEDS = (1, 2)
+RUNS = 1 + len(RETRY_SEEDS)
 PER_RUN_SIGNIFICANCE = synthetic_lib.SIGNIFICANCE / RUNS
 
 
-def _train_again(model, data_dir, runs_dir):
-  """(top-1, step, held-out videos) of `model`'s miniature run with seed RETRY_SEED."""
+def _train_again(model, data_dir, runs_dir, seed):
+  """(top-1, step, held-out videos) of `model`'s miniature run with `seed`."""
   argv = synthetic_lib.command(model, str(data_dir), str(runs_dir), synthetic_lib.DEFAULT_STEPS,
-                               seed=RETRY_SEED)
+                               seed=seed)
   result = _run(argv[1:], timeout=1800)
   assert result.returncode == 0, result.stderr[-3000:]
   return synthetic_lib.read_result(str(runs_dir / "synthetic" / model))
@@ -145,10 +146,14 @@ def test_miniature_architecture_beats_chance(miniature, synthetic_motion_cache, 
   if top1 >= threshold:
     assert "| yes |" in row, row  # the report's 1% bar is below this one
     return
-  again, step, num_examples = _train_again(model, synthetic_motion_cache,
-                                           miniature / f"seed{RETRY_SEED}")
-  assert step == synthetic_lib.miniature_steps(model) and num_examples == 96, model
-  warnings.warn(f"{model}: held-out top-1 {top1:.3f} with seed 0, {again:.3f} with seed "
-                f"{RETRY_SEED} (bar {threshold:.3f} per run)")
-  assert again >= threshold, (f"{model}: held-out top-1 {top1:.3f} (seed 0) and {again:.3f} "
-                              f"(seed {RETRY_SEED}) < {threshold:.3f}\n{report}")
+  results = {0: top1}
+  for seed in RETRY_SEEDS:
+    results[seed], step, num_examples = _train_again(model, synthetic_motion_cache,
+                                                     miniature / f"seed{seed}", seed)
+    assert step == synthetic_lib.miniature_steps(model) and num_examples == 96, model
+    if results[seed] >= threshold:
+      break
+  tried = ", ".join(f"{value:.3f} with seed {seed}" for seed, value in results.items())
+  warnings.warn(f"{model}: held-out top-1 {tried} (bar {threshold:.3f} per run)")
+  assert max(results.values()) >= threshold, (
+      f"{model}: held-out top-1 {tried} < {threshold:.3f}\n{report}")
