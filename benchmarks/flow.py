@@ -9,13 +9,12 @@ interpolation); a batch of B takes B distinct pairs when the clips have them, el
 OpenCV runs pair by pair on one thread (a build worker's setting) and with its default threads;
 tvl1_tf runs on the CPU without XLA and with it (jit_compile, as flow methods run it everywhere),
 and on every visible GPU with XLA, in calls of B pairs covering at least the pairs OpenCV timed,
-one warm-up call per shape first (tracing / compiling is not timed). EPE: tvl1_tf against OpenCV on the pairs
-both computed, after the [-20, 20] truncation. Peak memory of each batch size: on a GPU the
-TensorFlow allocator's peak during its calls (memory stats reset before them); on the CPU the
-process's resident-set high-water mark so far, less the mark before the first tvl1_tf call
-(batches run in ascending order, so it is that batch's peak; the XLA rows come after the others,
-so theirs is the larger of the two). Prints a markdown table and the
-load average.
+one warm-up call per shape first (tracing / compiling is not timed). EPE: tvl1_tf against OpenCV
+on the pairs both computed, after the [-20, 20] truncation. Peak memory of each batch size: on
+a GPU the TensorFlow allocator's peak during its calls (memory stats reset before them); on the
+CPU the process's resident-set high-water mark so far, less the mark before the first tvl1_tf
+call (batches run in ascending order, so it is that batch's peak; the XLA rows come after the
+others, so theirs is the larger of the two). Prints a markdown table and the load average.
 """
 import os
 import pathlib
@@ -164,8 +163,9 @@ def main(argv):
             peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
           rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
                        epe, peak_mb))
-          print(f"  {size} {name} batch {batch}: {rate:.3f} pairs/s, EPE {epe[0]:.3f} / "
-                f"{epe[1]:.3f} px, peak {peak_mb:.0f} MB (load {os.getloadavg()[0]:.1f})",
+          print(f"  {size} {name}{' XLA' if jit else ''} batch {batch}: {rate:.3f} pairs/s, "
+                f"EPE {epe[0]:.3f} / {epe[1]:.3f} px, peak {peak_mb:.0f} MB "
+                f"(load {os.getloadavg()[0]:.1f})",
                 flush=True)  # As it goes: a run stopped early keeps what it measured.
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
   print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "

@@ -1,10 +1,11 @@
 """TV-L1 optical flow as the release describes, and its 8-bit storage.
 
 compute_flow: grayscale frames, OpenCV's DualTVL1 ('tvl1', default parameters) or the same
-algorithm in TensorFlow ops ('tvl1_tf', i3d_tf/video/tvl1.py, batched over the video's pairs, on a
-GPU/TPU when one is visible), flow[t] from frame t to frame t+1, in pixels, x horizontal (+ right) and y vertical (+ down), truncated to
-[-20, 20]. The output has the frames' T: the last frame has no successor, so its flow repeats
-flow[T-2] (motion is smooth over 40 ms; a zero frame would tell the model "everything stopped").
+algorithm in TensorFlow ops ('tvl1_tf', i3d_tf/video/tvl1.py, batched over the video's pairs,
+compiled with XLA, on a GPU/TPU when one is visible, else on the CPU), flow[t] from frame t to
+frame t+1, in pixels, x horizontal (+ right) and y vertical (+ down), truncated to [-20, 20].
+The output has the frames' T: the last frame has no successor, so its flow repeats flow[T-2]
+(motion is smooth over 40 ms; a zero frame would tell the model "everything stopped").
 """
 import cv2
 import numpy as np
@@ -48,7 +49,9 @@ def make_tvl1(method):
   return tvl1
 
 
-_TF_FLOWS = {}  # method -> a tvl1.TVL1 (its traced functions are reused across videos).
+# method -> (its tvl1.TVL1, the device kind it was built for): compiled programs are reused
+# across videos, and pairs_flow sizes batches for that device without listing devices again.
+_TF_FLOWS = {}
 
 
 def tf_device():
