@@ -11,6 +11,8 @@ attributes (`track`), where both Keras and tf.train.Checkpoint find them.
 import keras
 import tensorflow as tf
 
+from i3d_tf import strided_conv
+
 # Sonnet v1 BatchNorm as the release used it: no scale (gamma), epsilon 1e-3, decay 0.999.
 BN_EPSILON = 1e-3
 BN_DECAY = 0.999
@@ -42,6 +44,19 @@ def sonnet_batch_norm(name="batch_norm", synchronized=False, dtype=None):
       synchronized=synchronized, name=name, dtype=dtype)
 
 
+class SameConv3D(keras.layers.Conv3D):
+  """keras.layers.Conv3D whose strided 'SAME' convolution has space-to-depth gradients.
+
+  Same variables, forward op and output as Conv3D; only how the gradient is computed differs
+  (i3d_tf/strided_conv.py says why). Private to Unit3D, which serialises its own arguments.
+  """
+
+  def convolution_op(self, inputs, kernel):
+    if self.padding != "same" or any(d != 1 for d in self.dilation_rate):
+      return super().convolution_op(inputs, kernel)
+    return strided_conv.conv3d_same(inputs, kernel, self.strides)
+
+
 @serializable
 class Unit3D(keras.layers.Layer):
   """Conv3D (TF 'SAME' padding, no bias unless asked) + optional batch norm + optional ReLU.
@@ -64,7 +79,7 @@ class Unit3D(keras.layers.Layer):
     self.kernel_initializer = keras.initializers.get(kernel_initializer)
     # Keras 3 on the TF backend passes 'same' straight to tf.nn.convolution as 'SAME': TF's
     # asymmetric padding (the extra row/column/frame at the end), as in the release.
-    self.conv = keras.layers.Conv3D(
+    self.conv = SameConv3D(
         output_channels, self.kernel_shape, strides=self.stride, padding=padding,
         use_bias=use_bias, kernel_initializer=self.kernel_initializer, name="conv_3d",
         dtype=self.dtype_policy)
