@@ -17,6 +17,7 @@ Local and Beam builds write the same shards (same keys and content). Installed, 
 import os
 
 from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU
+from i3d_tf import cpu_kernels  # noqa: F401  before TensorFlow: oneDNN on every x86-64 CPU
 from absl import app
 from absl import flags
 from absl import logging

@@ -13,6 +13,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 if str(REPO_ROOT) not in sys.path:
   sys.path.insert(0, str(REPO_ROOT))
+# The CPU kernels the binaries run, here too: before any test imports TensorFlow.
+from i3d_tf import cpu_kernels  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 
 def _main_checkout(root):
