@@ -279,17 +279,38 @@ def test_bad_flags_are_refused_when_parsed_naming_the_flag():
   assert "--cluster_wait_seconds must be" in lines["--cluster_wait_seconds=0"]
 
 
-def test_the_minimum_crop_is_the_real_one():
-  """193 px passes I3D's VALID 2x7x7 pool and 192 does not (a narrow model, same geometry)."""
+@pytest.mark.parametrize("model_name", ["i3d_rgb", "i3d_flow"])
+def test_the_minimum_clip_is_the_real_one(model_name):
+  """The refusal's minimum is the network's: at 9 frames of 193 px a narrow I3D (same strides)
+  returns finite logits, one frame or one pixel less is a ValueError from the model itself on
+  every backend (TensorFlow's kernels disagree there: oneDNN raises, Eigen returns NaN), and the
+  rule's final map is the map the network computes."""
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  assert experiment.minimum_clip("i3d_rgb") == (9, 193)
-  assert experiment.minimum_clip("i3d_rgb", "SAME") == (1, 1)
-  model = registry.build_model("i3d_rgb", 3, width_multiplier=0.125)
-  assert model(tf.zeros((1, 9, 193, 193, 3))).shape == (1, 3)
-  with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
-    model(tf.zeros((1, 9, 192, 192, 3)))
+  frames, crop = experiment.minimum_clip(model_name)
+  assert (frames, crop) == registry.minimum_clip(model_name) == (9, 193)
+  assert experiment.minimum_clip(model_name, "SAME") == (1, 1)
+  assert registry.minimum_clip("c3d") == (1, 1)
+  channels = registry.get(model_name).input_spec.streams[0].channels
+  model = registry.build_model(model_name, 3, width_multiplier=0.125)
+  logits = model(tf.zeros((1, frames, crop, crop, channels)))
+  assert logits.shape == (1, 3) and np.all(np.isfinite(logits))
+  for shape in [(frames - 1, crop, crop), (frames, crop - 1, crop - 1), (frames, crop, crop - 1)]:
+    with pytest.raises(ValueError, match=r"at least 9 frames of 193x193 px"):
+      model(tf.zeros((1,) + shape + (channels,)))
+  # The same refusal in a graph with unknown sizes: an assertion at run time.
+  dynamic = tf.function(model, input_signature=[
+      tf.TensorSpec((1, None, None, None, channels))])
+  assert dynamic(tf.zeros((1, frames, crop, crop, channels))).shape == (1, 3)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="193x193 px"):
+    dynamic(tf.zeros((1, frames, crop - 1, crop - 1, channels)))
+  # The rule's map is the network's, below and above the minimum (a model without the pool).
+  trunk = registry.build_model(model_name, 3, width_multiplier=0.125, final_endpoint="Mixed_5c")
+  for t, size in [(frames, crop), (frames - 1, crop - 1), (16, 56), (64, 224), (10, 200)]:
+    feature_map = trunk(tf.zeros((1, t, size, size, channels)))
+    assert tuple(feature_map.shape[1:4]) == i3d.final_map_size(t, size), (t, size)
   with pytest.raises(ValueError, match=r"--crop_size=192 is too small.*--final_pool_padding=SAME"):
-    experiment.check_clip_geometry("i3d_rgb", "VALID", crop_size=192)
+    experiment.check_clip_geometry(model_name, "VALID", crop_size=192)
 
 
 def test_a_lost_peer_is_named_from_what_tensorflow_reports(monkeypatch):

@@ -64,7 +64,7 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
   With `flow_checkpoint`, `checkpoint` is the RGB stream and the result is the release's two-stream
   model (i3d_two_stream: RGB + Flow logits; SavedModel inputs `rgb` and `flow`). `crop_size` and
   `final_pool_padding` set the clip geometry the folder is used with (default: the release's 224 px
-  and VALID pool; crops under 224 need 'SAME').
+  and VALID pool; crops under 193 px need 'SAME').
   """
   runs.check_replaceable(output_dir)  # before minutes of work, not after
   if flow_checkpoint is None:
@@ -85,9 +85,10 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
   input_spec = registry.get(model_name).input_spec
   if crop_size:
     input_spec = dataclasses.replace(input_spec, crop_size=crop_size)
-  if input_spec.crop_size < 224 and not options:
-    raise ValueError(f"--crop_size={input_spec.crop_size} is under 224: the release's VALID "
-                     f"final pool needs 224 px; pass --final_pool_padding=SAME")
+  min_crop = registry.minimum_clip(model_name, final_pool_padding)[1]
+  if input_spec.crop_size < min_crop:
+    raise ValueError(f"--crop_size={input_spec.crop_size} is under {min_crop}: the release's "
+                     f"VALID final pool needs {min_crop} px; pass --final_pool_padding=SAME")
 
   model = registry.build_model(model_name, first.num_classes, **options)
   if flow_checkpoint is None:

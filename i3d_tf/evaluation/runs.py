@@ -100,11 +100,8 @@ def min_frames_of_run(run):
 
 
 def _min_frames(model_name, model_options):
-  padding = str(model_options.get("final_pool_padding", "VALID")).upper()
-  if registry.is_release_i3d(model_name) and padding == "VALID":
-    from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
-    return i3d.MIN_FRAMES_VALID
-  return 1
+  padding = model_options.get("final_pool_padding", "VALID")
+  return registry.minimum_clip(model_name, padding)[0]
 
 
 def clip_spec_of_run(run, max_test_frames=None):

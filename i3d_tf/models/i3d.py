@@ -38,10 +38,47 @@ MAX_POOLS = {
     "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
 }
 
+# The first conv: 7x7x7, stride (t, h, w) = 2 (the release's).
+FIRST_CONV_STRIDE = (2, 2, 2)
 # The release's final pool: kernel (t, h, w) = (2, 7, 7), stride 1, VALID.
 FINAL_POOL = (2, 7, 7)
-# Shortest clip the VALID final pool accepts: ceil(T / 8) >= 2 frames after three temporal /2.
-MIN_FRAMES_VALID = 9
+
+
+def final_map_size(frames, size):
+  """(t, h, w) of the map the final pool sees for a [frames, size, size] clip: each strided layer
+  (the first conv, the max pools) takes ceil(n / stride) under TF 'SAME' padding, on any backend."""
+  shape = [frames, size, size]
+  for strides in (FIRST_CONV_STRIDE,) + tuple(s for _, s in MAX_POOLS.values()):
+    shape = [-(-n // s) for n, s in zip(shape, strides)]
+  return tuple(shape)
+
+
+def _smallest(axis):
+  """The smallest clip extent whose final map holds one VALID window along `axis` (0: t, 1: h)."""
+  n = 1
+  while final_map_size(n, n)[axis] < FINAL_POOL[axis]:
+    n += 1
+  return n
+
+
+# The smallest clip the VALID final pool has a window in: 9 frames (a 2-frame map) and 193 px
+# (a 7x7 map). Below it TensorFlow's kernels disagree (oneDNN raises; Eigen returns an empty pool
+# whose mean is NaN), so the model raises itself (InceptionI3D._check_final_map).
+MIN_FRAMES_VALID = _smallest(0)
+MIN_SIZE_VALID = _smallest(1)
+
+
+_TOO_SMALL = (f"InceptionI3D with the release's VALID 2x7x7 final pool needs clips of at least "
+              f"{MIN_FRAMES_VALID} frames of {MIN_SIZE_VALID}x{MIN_SIZE_VALID} px (a final map of "
+              f"{FINAL_POOL[0]}x{FINAL_POOL[1]}x{FINAL_POOL[2]}); loop shorter clips to length "
+              f"(see i3d_tf.data), crop larger, or build the model with final_pool_padding='SAME'")
+
+
+def minimum_clip(final_pool_padding="VALID"):
+  """(frames, crop) of the smallest clip an InceptionI3D with this final pool takes."""
+  if str(final_pool_padding).upper() == "SAME":
+    return 1, 1
+  return MIN_FRAMES_VALID, MIN_SIZE_VALID
 
 
 @layers.serializable
@@ -145,7 +182,7 @@ class InceptionI3D(keras.Model):
     blocks = {}
     for endpoint in self._endpoints:
       if endpoint == "Conv3d_1a_7x7":
-        blocks[endpoint] = unit(64, (7, 7, 7), (2, 2, 2), name="Conv3d_1a_7x7")
+        blocks[endpoint] = unit(64, (7, 7, 7), FIRST_CONV_STRIDE, name="Conv3d_1a_7x7")
       elif endpoint == "Conv3d_2b_1x1":
         blocks[endpoint] = unit(64, (1, 1, 1), name="Conv3d_2b_1x1")
       elif endpoint == "Conv3d_2c_3x3":
@@ -168,7 +205,7 @@ class InceptionI3D(keras.Model):
       self.in_channels = int(input_shape[-1])
     # Trace once so every variable exists (checkpoint restore needs a built model).
     needs_valid_pool = "Logits" in self._endpoints and self.final_pool_padding == "VALID"
-    size = (MIN_FRAMES_VALID, 224) if needs_valid_pool else (2, 32)
+    size = (MIN_FRAMES_VALID, MIN_SIZE_VALID) if needs_valid_pool else (2, 32)
     dummy = tf.zeros((1, size[0], size[1], size[1], self.in_channels))
     self.call_with_endpoints(dummy, training=False)
     self.built = True
@@ -183,9 +220,7 @@ class InceptionI3D(keras.Model):
                        f"(3 = RGB, 2 = flow); got {channels} in input of shape {inputs.shape}")
     if "Logits" in self._endpoints and self.final_pool_padding == "VALID":
       frames = inputs.shape[1]
-      message = (f"InceptionI3D with the release's VALID 2x7x7 final pool needs at least "
-                 f"{MIN_FRAMES_VALID} frames; loop shorter clips to length (see "
-                 f"i3d_tf.data) or build the model with final_pool_padding='SAME'")
+      message = _TOO_SMALL
       if frames is not None and frames < MIN_FRAMES_VALID:
         raise ValueError(f"{message}; got {frames} frames in input of shape {inputs.shape}")
       return tf.debugging.assert_greater_equal(
@@ -205,6 +240,7 @@ class InceptionI3D(keras.Model):
       if endpoint in MAX_POOLS:
         net = layers.max_pool3d_same(net, *MAX_POOLS[endpoint])
       elif endpoint == "Logits":
+        net = self._check_final_map(net, inputs)
         # [B, T', H', W', 1024] -> [B, T'-1, H'-6, W'-6, 1024] (VALID) -> logits [B, classes]
         net = tf.nn.avg_pool3d(net, ksize=(1,) + FINAL_POOL + (1,), strides=(1, 1, 1, 1, 1),
                                padding=self.final_pool_padding)
@@ -223,6 +259,24 @@ class InceptionI3D(keras.Model):
   def call(self, inputs, training=False):
     net, _ = self.call_with_endpoints(inputs, training=training)
     return net
+
+  def _check_final_map(self, net, inputs):
+    """`net` [B, T', H', W', C], after a ValueError (static shapes) or an assertion (dynamic)
+    where the VALID final pool would have no window: TensorFlow's own kernels either raise or
+    return an empty pool, depending on the backend."""
+    if self.final_pool_padding != "VALID":
+      return net
+    message = _TOO_SMALL
+    static = net.shape[1:4]
+    if all(d is not None for d in static):
+      if any(d < k for d, k in zip(static, FINAL_POOL)):
+        raise ValueError(f"{message}; got input of shape {inputs.shape} (final map "
+                         f"{tuple(static)})")
+      return net
+    check = tf.debugging.assert_greater_equal(tf.shape(net)[1:4], tf.constant(FINAL_POOL),
+                                              message=message)
+    with tf.control_dependencies([check]):
+      return tf.identity(net)
 
   def deepmind_variables(self):
     """The release's variable names (without the 'RGB/inception_i3d/' scope) -> variables."""

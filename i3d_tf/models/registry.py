@@ -90,6 +90,18 @@ def is_release_i3d(name):
   return get(name).release_i3d
 
 
+def minimum_clip(name, final_pool_padding="VALID"):
+  """(frames, crop) of the smallest clip model `name` takes, or (1, 1) where it has no bound.
+
+  The release's I3D networks end in a VALID 2x7x7 pool that needs a window in its input map:
+  9 frames of 193 px (i3d.minimum_clip derives it from the network's strides).
+  """
+  if not get(name).release_i3d:
+    return 1, 1
+  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel  (TF loads lazily)
+  return i3d.minimum_clip(final_pool_padding)
+
+
 def build_model(name, num_classes, **options):
   return get(name).build(num_classes, **options)
 

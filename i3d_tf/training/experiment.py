@@ -10,7 +10,6 @@ import os
 from typing import Any, Callable, Optional, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from i3d_tf.checkpoints import files
@@ -146,27 +145,9 @@ def _model_options(config):
   return options
 
 
-def _has_valid_final_pool(model, final_pool_padding):
-  """Whether `model` ends in I3D's VALID 2x7x7 pool (the release's), which bounds its input."""
-  return registry.is_release_i3d(model) and final_pool_padding.upper() == "VALID"
-
-
 def minimum_clip(model, final_pool_padding="VALID"):
-  """(frames, crop) of the smallest clip `model` accepts, or (1, 1) where it has no bound.
-
-  I3D's VALID final pool (FINAL_POOL, 2x7x7) needs a feature map at least that large after the
-  network's strides (the first conv's 2, then the max pools'): frames >= 8 * (2 - 1) + 1 = 9 and
-  crop >= 32 * (7 - 1) + 1 = 193 under TF 'SAME' padding (ceil(size / stride)).
-  """
-  if not _has_valid_final_pool(model, final_pool_padding):
-    return 1, 1
-  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
-  first_conv_stride = 2  # Conv3d_1a_7x7, stride 2 in t, h and w (the release's)
-  t_stride = first_conv_stride * int(np.prod([s[0] for _, s in i3d.MAX_POOLS.values()]))
-  s_stride = first_conv_stride * int(np.prod([s[1] for _, s in i3d.MAX_POOLS.values()]))
-  frames = t_stride * (i3d.FINAL_POOL[0] - 1) + 1
-  crop = s_stride * (i3d.FINAL_POOL[1] - 1) + 1
-  return max(frames, i3d.MIN_FRAMES_VALID), crop
+  """(frames, crop) of the smallest clip `model` accepts, or (1, 1) where it has no bound."""
+  return registry.minimum_clip(model, final_pool_padding)
 
 
 def check_clip_geometry(model, final_pool_padding, crop_size=None, train_frames=None):
