@@ -16,10 +16,15 @@ paper's test protocol: 250 frames, 10 s, whole, logits averaged over time by the
 crops along the longer side (Model Garden's num_test_clips / num_test_crops): the logits are
 averaged over clips and crops, then the softmax. A video that cannot be decoded is reported and
 skipped (exit status 1 at the end).
+
+Progress goes to stdout as it happens (flushed): a first line with the number of videos and views
+per video, then per video '[i/N] PATH' when it starts, and when it is done its frames, views (e.g.
+'4 clips x 3 crops = 12 views') and seconds, then its top-k rows.
 """
 import json
 import os
 import sys
+import time
 
 from absl import app
 from absl import flags
@@ -70,19 +75,27 @@ def main(argv):
       runs.check_model_folder_flag("--flow_model_dir", FLAGS.flow_model_dir)
   except runs.ModelFolderFlagError as e:
     raise app.UsageError(str(e)) from None
+  num_crops = int(FLAGS.num_crops)
+  models = FLAGS.model_dir + (f" + {FLAGS.flow_model_dir}" if FLAGS.flow_model_dir else "")
+  print(f"classify: {len(videos)} video{'' if len(videos) == 1 else 's'}, "
+        f"{classify_lib.views_text(FLAGS.num_clips, num_crops)} each; loading {models}",
+        flush=True)
   classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method)
   results, failed = [], 0
-  for path, _ in videos:
+  for number, (path, _) in enumerate(videos, 1):
+    print(f"[{number}/{len(videos)}] {path}", flush=True)  # a long video: the user sees which
+    started = time.monotonic()
     try:
       logits, frames, views = classifier.classify(path, FLAGS.num_clips, FLAGS.clip_frames,
-                                                  int(FLAGS.num_crops), FLAGS.max_frames)
+                                                  num_crops, FLAGS.max_frames)
     except (decode.VideoDecodeError, ValueError) as e:
       failed += 1
       print(f"{path}: ERROR {e}", flush=True)
       results.append({"video": path, "error": str(e)})
       continue
     best = classify_lib.top_k(logits, classifier.class_names, FLAGS.top_k)
-    print(f"{path} ({frames} frames, {views} clip x crop views)")
+    print("  " + classify_lib.video_done_text(frames, views, FLAGS.num_clips, num_crops,
+                                               time.monotonic() - started))
     for row in best:
       print(f"  {row['probability']:.4f}  {row['class']}")
     sys.stdout.flush()

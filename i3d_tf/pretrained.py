@@ -5,7 +5,8 @@
   - a release name (`RELEASES`: rgb_imagenet, flow_imagenet, rgb_scratch, flow_scratch,
     rgb_scratch_kin600): its files are downloaded once from DeepMind's kinetics-i3d repository,
     pinned at commit RELEASE_COMMIT, into the cache (`cache_dir()`), each checked against its
-    checksum, then loaded as a DeepMind-layout checkpoint;
+    checksum, then loaded as a DeepMind-layout checkpoint (no network: DownloadError names the
+    URL, the reason and where to put a local copy; a failed download leaves the cache as it was);
   - a DeepMind-layout checkpoint: its prefix ('.../model.ckpt'), '.index' file or folder;
   - a folder written by `i3d-import` / `import_checkpoint` (import_info.json, model.weights.h5), or
     a training run's folder (run_config.json and ckpt-*).
@@ -15,11 +16,14 @@ hash) is checked; the small '.index' files also have a sha256 (the same as
 """
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
-import tempfile
+import shutil
+import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Optional
 
 RELEASE_COMMIT = "0667e889a5904b4dc122e0ded4c332f49f8df42c"
@@ -116,44 +120,96 @@ def _digests(path):
   return blob.hexdigest(), sha256.hexdigest()
 
 
-def check_file(path, expected):
-  """Raises ChecksumError unless the file at `path` has `expected`'s checksums."""
+def check_file(path, expected, label=None):
+  """Raises ChecksumError unless the file at `path` has `expected`'s checksums (the message names
+  `label`, e.g. the URL it came from, or else `path`)."""
+  label = label or path
   blob, sha256 = _digests(path)
   if blob != expected.git_blob_sha1:
-    raise ChecksumError(f"{path}: git blob SHA-1 {blob}, expected {expected.git_blob_sha1} "
+    raise ChecksumError(f"{label}: git blob SHA-1 {blob}, expected {expected.git_blob_sha1} "
                         f"(a corrupt or different file)")
   if expected.sha256 is not None and sha256 != expected.sha256:
-    raise ChecksumError(f"{path}: sha256 {sha256}, expected {expected.sha256}")
+    raise ChecksumError(f"{label}: sha256 {sha256}, expected {expected.sha256}")
 
 
-def _download(url, destination, expected):
-  """url -> destination atomically: written to a temporary file beside it, checked, renamed."""
-  directory = os.path.dirname(destination)
-  fd, temporary = tempfile.mkstemp(prefix=os.path.basename(destination) + ".", suffix=".part",
-                                   dir=directory)
+class DownloadError(OSError):
+  """A release file that could not be fetched: names the URL, the reason, and the offline routes."""
+
+  def __init__(self, url, reason, hint):
+    self.url, self.reason = url, reason
+    super().__init__(f"could not download {url}: {reason}. {hint}")
+
+
+def _reason(error):
+  """Why urlopen or a read failed, in words: 'HTTP 404 Not Found', '[Errno -3] Temporary failure
+  in name resolution', ..."""
+  if isinstance(error, urllib.error.HTTPError):
+    return f"HTTP {error.code} {error.reason}"
+  if isinstance(error, urllib.error.URLError):
+    return str(error.reason)
+  return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _offline_hint(spec, directory):
+  """How to load release `spec` without the network: its files in the cache, or a local prefix."""
+  files = " and ".join(entry.name for entry in spec.files)
+  hint = (f"Nothing was written to the cache. To load {spec.name!r} without the network, copy its "
+          f"files {files} (from {spec.url}) into {directory}{os.sep} (the cache: cache=, "
+          f"$I3D_TF_PRETRAINED or $I3D_TF_CACHE/pretrained), where load({spec.name!r}) checks "
+          f"and uses them; or pass a local copy's checkpoint prefix to load()")
+  if spec.base_url is None:  # DeepMind's repository holds the files in git
+    hint += (f": git clone https://github.com/deepmind/kinetics-i3d, then "
+             f"load('kinetics-i3d/data/checkpoints/{spec.name}/model.ckpt')")
+  return hint + "."
+
+
+def _download(url, destination, expected, hint):
+  """url -> destination (a new file in a staging folder), checked against `expected`.
+
+  A failed connection or read raises DownloadError naming the URL, the reason and `hint`.
+  """
   try:
-    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as response:  # nosec: pinned URL
-      for chunk in iter(lambda: response.read(_CHUNK), b""):
-        out.write(chunk)
-    try:
-      check_file(temporary, expected)
-    except ChecksumError as e:
-      raise ChecksumError(f"downloaded {url}: {e}") from None
-    os.replace(temporary, destination)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
+    response = urllib.request.urlopen(url)  # nosec: a pinned URL
+  except (OSError, http.client.HTTPException) as e:
+    raise DownloadError(url, _reason(e), hint) from e
+  with response, open(destination, "wb") as out:
+    while True:
+      try:
+        chunk = response.read(_CHUNK)
+      except (OSError, http.client.HTTPException) as e:
+        raise DownloadError(url, _reason(e), hint) from e
+      if not chunk:
+        break
+      out.write(chunk)
+  check_file(destination, expected, label=f"downloaded {url}")
+
+
+def _missing_folders(path):
+  """The folders that os.makedirs(path) would create, deepest first."""
+  missing = []
+  path = os.path.abspath(path)
+  while not os.path.exists(path):
+    missing.append(path)
+    parent = os.path.dirname(path)
+    if parent == path:
+      break
+    path = parent
+  return missing
 
 
 def download(name, cache=None, echo=None):
   """The local checkpoint prefix of release `name`, downloading what the cache lacks.
 
   A cached file is checked again (a truncated one is downloaded anew). Returns
-  '<cache>/<name>/model.ckpt'.
+  '<cache>/<name>/model.ckpt'. Files are downloaded into a staging folder beside the release's
+  folder and moved in only once all of them have their checksums, so a failed download (no
+  network: DownloadError naming the URL, the reason and how to load a local copy; a wrong
+  checksum: ChecksumError) leaves the cache as it was: no empty or half-written folder.
   """
   spec = release(name)
-  directory = os.path.join(cache or cache_dir(), spec.name)
-  os.makedirs(directory, exist_ok=True)
+  root = cache or cache_dir()
+  directory = os.path.join(root, spec.name)
+  needed = []
   for entry in spec.files:
     path = os.path.join(directory, entry.name)
     if os.path.exists(path):
@@ -161,12 +217,40 @@ def download(name, cache=None, echo=None):
         check_file(path, entry)
         continue
       except ChecksumError:
-        os.remove(path)
-    url = urllib.parse.urljoin(spec.url, entry.name)
-    if echo:
-      echo(f"downloading {url} -> {path}")
-    _download(url, path, entry)
-  return os.path.join(directory, "model.ckpt")
+        pass  # replaced below, once a new copy has the right checksum
+    needed.append(entry)
+  prefix = os.path.join(directory, "model.ckpt")
+  if not needed:
+    return prefix
+  created = _missing_folders(root)
+  staging = os.path.join(root, f".{spec.name}.download-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  os.makedirs(staging)
+  done = False
+  try:
+    for entry in needed:
+      url = urllib.parse.urljoin(spec.url, entry.name)
+      if echo:
+        echo(f"downloading {url} -> {os.path.join(directory, entry.name)}")
+      _download(url, os.path.join(staging, entry.name), entry, _offline_hint(spec, directory))
+    if not os.path.isdir(directory):
+      try:
+        os.rename(staging, directory)  # the whole release folder appears at once
+      except OSError:
+        pass  # another process made it meanwhile: move the files in one by one
+    if os.path.isdir(staging):
+      os.makedirs(directory, exist_ok=True)
+      for entry in needed:
+        os.replace(os.path.join(staging, entry.name), os.path.join(directory, entry.name))
+    done = True
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+    if not done:
+      for folder in created:  # the cache folders this call made, deepest first, if still empty
+        try:
+          os.rmdir(folder)
+        except OSError:
+          break
+  return prefix
 
 
 def _load_folder(path, **model_options):

@@ -105,6 +105,36 @@ def test_the_binary_names_the_truncated_file(checkpoints, tmp_path):
   assert not out.exists()
 
 
+# ------------------------------------------- finetune --init=<a release-layout checkpoint prefix>
+
+
+def test_init_from_a_truncated_or_data_less_release_checkpoint_names_the_file(checkpoints):
+  """`finetune --init=.../model.ckpt` reads the release's layout through the importer's checks:
+  the cut-short .data file (or the missing one) is named with its sizes, not TF's bare
+  'IndexError: Read less bytes than requested', and no weight is assigned."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
+  from i3d_tf.training import init as init_lib  # pylint: disable=import-outside-toplevel
+  root, full = checkpoints["root"], checkpoints["data_bytes"]
+  model = registry.build_model("i3d_rgb", 10, final_pool_padding="SAME")
+  model(tf.zeros((1, 4, 32, 32, 3)))
+  before = [v.numpy().copy() for v in model.variables]
+  with pytest.raises(deepmind.UnreadableCheckpointError) as error:
+    init_lib.initialize(model, str(root / "truncated" / "model.ckpt"), model_name="i3d_rgb")
+  assert str(error.value).startswith(
+      f"{root}/truncated/model.ckpt.data-00000-of-00001: cannot read the checkpoint's tensors "
+      f"({full // 2} bytes on disk, the index lists {full} bytes of tensors): ")
+  assert "truncated or corrupt" in str(error.value)
+  with pytest.raises(deepmind.UnreadableCheckpointError, match="no_data/model.ckpt.data-00000-of-"
+                     "00001: missing: the index .*no_data/model.ckpt.index lists tensors"):
+    init_lib.initialize(model, str(root / "no_data" / "model.ckpt"), model_name="i3d_rgb")
+  for value, variable in zip(before, model.variables):
+    np.testing.assert_array_equal(value, variable.numpy(), err_msg=variable.path)  # none assigned
+  # The intact checkpoint still loads by the same path.
+  copied, _ = init_lib.initialize(model, checkpoints["rgb"], model_name="i3d_rgb")
+  assert copied == len(model.deepmind_variables())
+
+
 # ------------------------------------------- slim's ImageNet Inception-v1 (--init=imagenet)
 
 

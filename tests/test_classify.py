@@ -1,5 +1,6 @@
 """experiments.classify on a real clip with an imported release-layout model folder."""
 import json
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,24 @@ def test_top_k_equals_the_model_on_the_same_frames(rgb_folder, tmp_path):
   np.testing.assert_allclose([r["probability"] for r in got["top_k"]],
                              [p for _, p in expected], rtol=1e-4, atol=1e-6)
   assert expected[0][0] in result.stdout  # printed per video
+  # Progress as it happens: a first line before the model loads, each video when it starts, then
+  # its frames, views and seconds.
+  lines = result.stdout.splitlines()
+  assert lines[0] == f"classify: 1 video, 1 clip x 1 crop = 1 view each; loading {rgb_folder}"
+  assert lines[1] == f"[1/1] {video}"
+  assert re.fullmatch(rf"  {FRAMES} frames, 1 clip x 1 crop = 1 view, \d+\.\d s", lines[2]), lines
+
+
+def test_views_and_progress_lines_read_right_for_every_clips_and_crops_count():
+  assert classify.views_text(1, 1) == "1 clip x 1 crop = 1 view"
+  assert classify.views_text(1, 3) == "1 clip x 3 crops = 3 views"
+  assert classify.views_text(4, 1) == "4 clips x 1 crop = 4 views"
+  assert classify.views_text(4, 3) == "4 clips x 3 crops = 12 views"
+  assert classify.video_done_text(250, 12, 4, 3, 41.23) == (
+      "250 frames, 4 clips x 3 crops = 12 views, 41.2 s")
+  # A video too short for the clips asked (clip_starts gives one): said, not hidden.
+  assert classify.video_done_text(40, 3, 4, 3, 2.0) == (
+      "40 frames, 1 clip x 3 crops = 3 views (of --num_clips=4: too few frames), 2.0 s")
 
 
 def test_clips_and_crops_average_logits_and_rgb_model_computes_no_flow(rgb_folder, monkeypatch):

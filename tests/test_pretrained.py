@@ -3,6 +3,8 @@ file:// URL: no network), DeepMind-layout checkpoint prefixes, and imported mode
 import hashlib
 import json
 import os
+import socket
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -84,7 +86,65 @@ def test_a_download_with_the_wrong_checksum_leaves_nothing_in_the_cache(release_
   cache = str(tmp_path / "cache")
   with pytest.raises(pretrained.ChecksumError, match="model.ckpt.data-00000-of-00001.*git blob"):
     pretrained.load("flow_test", cache=cache)
-  assert os.listdir(os.path.join(cache, "flow_test")) == [pretrained.INDEX]
+  assert not os.path.exists(cache)  # not the good index alone, nor an empty folder
+
+
+def _no_network(monkeypatch, fail=lambda url: True):
+  """urlopen raising URLError (as with no network) for the URLs `fail` picks; the rest served."""
+  real_urlopen = urllib.request.urlopen
+
+  def urlopen(url):
+    if fail(url):
+      raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+    return real_urlopen(url)
+  monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+
+def test_no_network_names_the_url_the_reason_and_the_local_routes_and_leaves_no_folder(
+    tmp_path, monkeypatch):
+  _no_network(monkeypatch)
+  cache = tmp_path / "cache"  # $I3D_TF_PRETRAINED: an existing, empty cache folder
+  cache.mkdir()
+  monkeypatch.setenv("I3D_TF_PRETRAINED", str(cache))
+  with pytest.raises(pretrained.DownloadError) as error:
+    pretrained.load("rgb_imagenet")
+  message = str(error.value)
+  url = pretrained.RELEASE_URL.format(name="rgb_imagenet") + pretrained.INDEX
+  assert message.startswith(f"could not download {url}: [Errno -3] Temporary failure in name "
+                            "resolution. Nothing was written to the cache.")
+  assert error.value.url == url
+  assert (f"copy its files {pretrained.INDEX} and {pretrained.DATA} "
+          f"(from {pretrained.RELEASE_URL.format(name='rgb_imagenet')}) into "
+          f"{cache / 'rgb_imagenet'}{os.sep}") in message
+  assert ("git clone https://github.com/deepmind/kinetics-i3d, then "
+          "load('kinetics-i3d/data/checkpoints/rgb_imagenet/model.ckpt')") in message
+  assert isinstance(error.value, OSError)  # as URLError was
+  assert os.listdir(cache) == []
+  # A cache folder this call had to create is removed again, parents included.
+  nested = tmp_path / "new" / "pretrained"
+  with pytest.raises(pretrained.DownloadError):
+    pretrained.load("rgb_imagenet", cache=str(nested))
+  assert os.listdir(tmp_path) == ["cache"]
+
+
+def test_a_download_failing_on_its_second_file_leaves_no_half_release_and_the_hint_works(
+    release_dir, tmp_path, monkeypatch):
+  directory, tensors = release_dir
+  _register(monkeypatch, directory)
+  _no_network(monkeypatch, fail=lambda url: url.endswith(pretrained.DATA))
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  with pytest.raises(pretrained.DownloadError, match=f"could not download .*/{pretrained.DATA}: "
+                     r"\[Errno -3\] Temporary failure in name resolution"):
+    pretrained.load("flow_test", cache=str(cache))
+  assert os.listdir(cache) == []  # the index downloaded first is not left alone
+  # What the message says: the files copied into <cache>/<name>/ load with no network at all.
+  _no_network(monkeypatch)
+  (cache / "flow_test").mkdir()
+  for name in (pretrained.INDEX, pretrained.DATA):
+    (cache / "flow_test" / name).write_bytes((directory / name).read_bytes())
+  _assert_weights(pretrained.load("flow_test", cache=str(cache), final_pool_padding="SAME"),
+                  tensors)
 
 
 def test_unknown_names_list_the_releases():

@@ -15,6 +15,28 @@ def clip_starts(num_frames, num_clips, clip_frames):
   return sorted({int(round(s)) for s in np.linspace(0, last, num_clips)}) if last else [0]
 
 
+def _count(number, noun):
+  return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def views_text(num_clips, num_crops):
+  """'1 clip x 3 crops = 3 views': the views of a video whose logits are averaged, in words
+  (singular / plural right), for the lines `python -m experiments.classify` prints."""
+  return (f"{_count(num_clips, 'clip')} x {_count(num_crops, 'crop')} = "
+          f"{_count(num_clips * num_crops, 'view')}")
+
+
+def video_done_text(frames, views, num_clips, num_crops, seconds):
+  """'250 frames, 4 clips x 3 crops = 12 views, 41.2 s': a classified video's progress line.
+
+  `views` is what Classifier.classify evaluated: fewer clips than `num_clips` (a video too short
+  for them, see clip_starts) are said so, not hidden.
+  """
+  clips = views // num_crops
+  fewer = f" (of --num_clips={num_clips}: too few frames)" if clips < num_clips else ""
+  return f"{frames} frames, {views_text(clips, num_crops)}{fewer}, {seconds:.1f} s"
+
+
 class Classifier:
   """Model folder(s) -> averaged logits of a video file."""
 

@@ -134,16 +134,20 @@ def init_from_run(model, run_dir, allow_partial=False, model_name=None):
 
 
 def init_from_deepmind(model, path, allow_partial=False, model_name=None):
-  """Copies a release-layout checkpoint ('RGB/inception_i3d/...' or unscoped) into an I3D model."""
+  """Copies a release-layout checkpoint ('RGB/inception_i3d/...' or unscoped) into an I3D model.
+
+  The checkpoint is read through the importer's checks (i3d_tf/checkpoints/files.py): a missing,
+  random or cut-short file raises UnreadableCheckpointError naming it, before any weight is
+  assigned, rather than TensorFlow's bare "Read less bytes than requested".
+  """
+  from i3d_tf.checkpoints import deepmind  # pylint: disable=import-outside-toplevel
+  from i3d_tf.checkpoints import files  # pylint: disable=import-outside-toplevel
   if not hasattr(model, "deepmind_variables"):
     raise ValueError(f"--init={path}: a DeepMind-layout checkpoint initialises I3D models only")
-  prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-  if prefix is None and os.path.isdir(path):
-    prefix = os.path.join(path, "model.ckpt")
-  reader = tf.train.load_checkpoint(prefix)
-  names = list(reader.get_variable_to_shape_map())
+  prefix = deepmind.checkpoint_prefix(path)  # a prefix, its .index / .data-* file or its folder
+  names = list(files.list_variables(prefix))
   target = model.deepmind_variables()
-  source = {}
+  chosen = {}
   for wanted in target:
     hits = [n for n in names if n == wanted or n.endswith("/" + wanted)]
     hits = [n for n in hits if "Momentum" not in n and "ExponentialMovingAverage" not in n]
@@ -151,7 +155,9 @@ def init_from_deepmind(model, path, allow_partial=False, model_name=None):
       stream = "RGB" if getattr(model, "in_channels", 3) == 3 else "Flow"
       hits = [n for n in hits if n.startswith(stream + "/")] or hits[:1]
     if hits:
-      source[wanted] = reader.get_tensor(hits[0])
+      chosen[wanted] = hits[0]
+  values = files.read_tensors(prefix, sorted(set(chosen.values())))  # all read before any is used
+  source = {wanted: values[name] for wanted, name in chosen.items()}
   check_mismatches(path, prefix, source, target, model, allow_partial, model_name)
   copied, skipped = _copy_matching(source, target)
   if copied == 0:
