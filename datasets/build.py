@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from i3d_tf import entry
 from i3d_tf.video import flow as flow_lib
 from .common.building import build, format_summary, make_builder  # noqa: F401
 
@@ -86,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

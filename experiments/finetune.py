@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 
 from experiments import training_flags
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
@@ -78,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

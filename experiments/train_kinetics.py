@@ -22,6 +22,7 @@ from absl import logging
 
 from experiments import training_flags
 from experiments.configs import synthetic as synthetic_recipe
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
@@ -124,4 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0
