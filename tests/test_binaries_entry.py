@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from i3d_tf import cuda_probe
 from tests.conftest import REPO_ROOT
 
 
@@ -97,3 +98,26 @@ def test_a_flag_error_still_exits_1():
   result = subprocess.run([sys.executable, "-m", "experiments.report", "--no_such_flag"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 1 and "Unknown command line flag 'no_such_flag'" in result.stderr
+
+
+@pytest.mark.parametrize("visible,hidden", [("", True), ("-1", True), (" -1 ", True),
+                                            ("0", False), ("1,2", False)])
+def test_cuda_visible_devices_that_hide_every_gpu_count_as_no_gpu(monkeypatch, visible, hidden):
+  monkeypatch.delenv("I3D_TF_SHOW_CUDA_PROBE", raising=False)
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+  assert cuda_probe.no_gpu_here() is hidden
+  monkeypatch.setenv("I3D_TF_SHOW_CUDA_PROBE", "1")
+  assert not cuda_probe.no_gpu_here()
+
+
+def test_a_build_flow_process_seeing_no_gpu_prints_no_cuinit():
+  """What a tvl1_tf build's flow process (flow_devices._serve) does before TensorFlow runs: hides
+  the GPUs. TensorFlow's probe then fails cuInit on any machine and logs it at ERROR level."""
+  code = ("from datasets.common import flow_devices; flow_devices.see_only(None); "
+          "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')), "
+          "float(tf.constant(1.0) + 1))")
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=_clean_env(),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.split() == ["0", "2.0"]
+  assert "failed call to cuInit" not in result.stderr, result.stderr
