@@ -72,6 +72,7 @@ def main(argv):
   except loop.NonFiniteLossError as e:
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(3)
+  training_flags.exit_if_preempted(status, model_dir)  # exits 143
   if final and status == "done":
     what = FLAGS.dataset if full_name else f"{FLAGS.dataset} split {split}"
     print(f"{what} ({FLAGS.mode}): top-1 {final['top1']:.4f}, top-5 {final['top5']:.4f} "

@@ -115,9 +115,7 @@ def main(argv):
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(3)
   minutes = (time.time() - started) / 60
-  if status == "preempted":
-    print(f"Preempted: checkpoint saved in {model_dir}; rerun the same command to resume.")
-    return
+  training_flags.exit_if_preempted(status, model_dir)  # exits 143
   if final:
     print(f"Done in {minutes:.1f} min: held-out top-1 {final['top1']:.4f}, top-5 "
           f"{final['top5']:.4f} on {final['num_examples']} videos. Run in {model_dir} "

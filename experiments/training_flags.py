@@ -13,12 +13,14 @@ valid ones.
 """
 import os
 import re
+import sys
 
 from absl import flags
 
 from i3d_tf.models import registry
 from i3d_tf.training import distribute
 from i3d_tf.training import experiment
+from i3d_tf.training import loop
 from i3d_tf.training import schedules
 
 DATASETS = ("kinetics400", "kinetics600", "kinetics700", "ucf101", "hmdb51", "synthetic_motion",
@@ -280,6 +282,17 @@ def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_cl
   return experiment.DataSource(
       records.list_shards(data_dir, name, train_split),
       records.list_shards(data_dir, name, eval_split), num, class_names, "tfds")
+
+
+def exit_if_preempted(status, model_dir):
+  """The end of a training binary whose run stopped on SIGTERM (status 'preempted'): says so and
+  exits with loop.PREEMPTED_EXIT_CODE (143), not 0, so that schedulers and scripts can tell it from
+  a finished run. Any other status returns."""
+  if status != "preempted":
+    return
+  print(f"Preempted (SIGTERM): checkpoint saved in {model_dir}; rerun the same command to resume. "
+        f"Exit status {loop.PREEMPTED_EXIT_CODE}.", flush=True)
+  sys.exit(loop.PREEMPTED_EXIT_CODE)
 
 
 def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid-name
