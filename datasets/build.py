@@ -15,6 +15,7 @@ Local and Beam builds write the same shards (same keys and content). Installed, 
 `python -m i3d_tf_datasets.build`. `tfds build datasets/<name>` works as well.
 """
 import os
+import sys
 
 from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU
 from i3d_tf import cpu_kernels  # noqa: F401  before TensorFlow: oneDNN on every x86-64 CPU
@@ -22,6 +23,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from i3d_tf import entry
 from i3d_tf.video import flow as flow_lib
 from .common.building import build, format_summary, make_builder  # noqa: F401
 
@@ -46,7 +48,9 @@ _FLOW_PROCESSES = flags.DEFINE_integer(
 _ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "Build the videos that exist when some "
                                    "listed in the split files are missing; count the others.")
 _FLOW_METHOD = flags.DEFINE_enum("flow_method", None, list(flow_lib.METHODS),
-                                 "Override the config's flow method (a new config name).")
+                                 "Override the config's flow method. The config keeps its "
+                                 "name (metadata.json records the method); a finished build of "
+                                 "another method under it is refused without --overwrite.")
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")
 _LIST_FILE = flags.DEFINE_string("list_file", None, "i3d_video_folder: the CSV/TSV list to read "
@@ -71,12 +75,17 @@ def main(argv):
                          _MAX_SECONDS.value, flow_processes=_FLOW_PROCESSES.value,
                          list_file=_LIST_FILE.value,
                          test_fraction=_TEST_FRACTION.value, split_seed=_SPLIT_SEED.value)
+  from .common import video_builder  # pylint: disable=g-import-not-at-top  (TFDS: not for --help)
   use_beam = _BEAM.value or flags.FLAGS["beam_options"].present
   logging.info("Building %s/%s (%s)", builder.name, builder.builder_config.name,
                "Apache Beam" if use_beam else "local pool")
-  result = build(builder, manual_dir, use_beam, _BEAM_OPTIONS.value, _OVERWRITE.value)
+  try:
+    result = build(builder, manual_dir, use_beam, _BEAM_OPTIONS.value, _OVERWRITE.value)
+  except video_builder.FlowMethodMismatchError as e:  # the message says what to pass
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(2)
   print(format_summary(builder, result))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -29,6 +29,7 @@ import time
 from absl import app
 from absl import flags
 
+from i3d_tf import entry
 from i3d_tf.evaluation import classify as classify_lib
 from i3d_tf.video import flow as flow_lib
 
@@ -112,7 +113,7 @@ def main(argv):
 
 def console_main():
   """Entry point of the `i3d-classify` console script."""
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0
 
 
 if __name__ == "__main__":

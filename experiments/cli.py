@@ -8,8 +8,9 @@ binaries adopt) are declared key flags of the script as well.
 import importlib
 import sys
 
-from absl import app
 from absl import flags
+
+from i3d_tf import entry
 
 
 def run_binary(*module_names):
@@ -29,7 +30,7 @@ def run_binary(*module_names):
     module.define_flags()
   for flag in flags.FLAGS.get_key_flags_for_module(module):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(module.main)
+  entry.run(module.main)  # absl's app.run, with --help exiting 0
 
 
 # The builders are installed as `i3d_tf_datasets` (never shadowing PyPI's `datasets`); from a

@@ -24,6 +24,7 @@ import numpy as np
 import tqdm
 
 from experiments import training_flags
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("run_dirs", None, "Training runs (model_dirs) to evaluate; one per split.")
@@ -190,4 +191,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -17,6 +17,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf import entry
 from i3d_tf import labels
 from i3d_tf.checkpoints import deepmind
 
@@ -115,4 +116,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -37,6 +37,7 @@ import numpy as np
 import tqdm
 
 from experiments import training_flags
+from i3d_tf import entry
 from i3d_tf.video import flow as flow_lib
 
 FLAGS = flags.FLAGS
@@ -230,4 +231,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 
 from experiments import training_flags
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
@@ -71,6 +72,7 @@ def main(argv):
   except loop.NonFiniteLossError as e:
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(3)
+  training_flags.exit_if_preempted(status, model_dir)  # exits 143
   if final and status == "done":
     what = FLAGS.dataset if full_name else f"{FLAGS.dataset} split {split}"
     print(f"{what} ({FLAGS.mode}): top-1 {final['top1']:.4f}, top-5 {final['top5']:.4f} "
@@ -78,4 +80,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -21,9 +21,9 @@ OUTPUT_DIR/model.weights.h5 (load into registry.build_model('i3d_rgb' | 'i3d_flo
 read and ignored; written last, the folder's completion marker). The folder is written beside and
 renamed into place: a killed import leaves no half folder.
 """
-from absl import app
 from absl import flags
 
+from i3d_tf import entry
 from i3d_tf.checkpoints import import_release
 
 FLAGS = flags.FLAGS
@@ -66,4 +66,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -12,6 +12,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from i3d_tf import entry
 from i3d_tf.models import registry
 
 FLAGS = flags.FLAGS
@@ -77,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

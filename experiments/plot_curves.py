@@ -10,9 +10,10 @@ import glob
 import json
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
+
+from i3d_tf import entry
 
 
 def read_event_scalars(directory):
@@ -110,4 +111,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from i3d_tf import entry
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import model_input
@@ -95,4 +96,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -19,6 +19,7 @@ from absl import flags
 
 from experiments.configs import paper_tables
 from experiments.configs import recipes as recipes_lib
+from i3d_tf import entry
 
 DASH = "—"
 
@@ -162,4 +163,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -25,6 +25,7 @@ from absl import flags
 
 from experiments.configs import recipes as recipes_lib
 from experiments.configs import synthetic as synthetic_lib
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("table", None, ["2", "3", "4", "5", "synthetic"], "The paper's table to reproduce.")
@@ -126,4 +127,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -22,6 +22,7 @@ from absl import logging
 
 from experiments import training_flags
 from experiments.configs import synthetic as synthetic_recipe
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 training_flags.define_flags(default_model="i3d_rgb")
@@ -114,9 +115,7 @@ def main(argv):
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(3)
   minutes = (time.time() - started) / 60
-  if status == "preempted":
-    print(f"Preempted: checkpoint saved in {model_dir}; rerun the same command to resume.")
-    return
+  training_flags.exit_if_preempted(status, model_dir)  # exits 143
   if final:
     print(f"Done in {minutes:.1f} min: held-out top-1 {final['top1']:.4f}, top-5 "
           f"{final['top5']:.4f} on {final['num_examples']} videos. Run in {model_dir} "
@@ -124,4 +123,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

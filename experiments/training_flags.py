@@ -3,22 +3,24 @@ extract_features.py.
 
 `--dataset` takes a short name -> a TFDS build of the builders in datasets/: kinetics400/600/700 ->
 i3d_kinetics/<n>, ucf101 / hmdb51 -> i3d_ucf101/split<N>, i3d_hmdb51/split<N>, synthetic_motion; or
-any built `<builder>/<config>[:version]` in --data_dir, e.g. i3d_ucf101/split1_none_s128_max2s (a
+any built `<builder>/<config>[:version]` in --data_dir, e.g. i3d_ucf101/split1_s128_max2s (a
 smoke build's derived config) or i3d_video_folder/mysports (your own videos); or `mediasequence`
 for MediaSequence shards (--data_dir: a folder or glob; files whose name contains the split name).
 `--dataset_config` swaps the config of either form (--dataset=ucf101
---dataset_config=split1_none_s128_max2s). The classes (count and names) always come from the
+--dataset_config=split1_s128_max2s). The classes (count and names) always come from the
 build's label feature, never from a constant. Enum flags reject unknown values with the list of
 valid ones.
 """
 import os
 import re
+import sys
 
 from absl import flags
 
 from i3d_tf.models import registry
 from i3d_tf.training import distribute
 from i3d_tf.training import experiment
+from i3d_tf.training import loop
 from i3d_tf.training import schedules
 
 DATASETS = ("kinetics400", "kinetics600", "kinetics700", "ucf101", "hmdb51", "synthetic_motion",
@@ -43,7 +45,7 @@ def check_dataset(dataset):
   if dataset is None or dataset in DATASETS or is_tfds_name(dataset):
     return
   raise ValueError(f"--dataset={dataset!r}: expected one of {', '.join(DATASETS)}, or a built "
-                   f"<builder>/<config> in --data_dir (e.g. i3d_ucf101/split1_none_s128_max2s, "
+                   f"<builder>/<config> in --data_dir (e.g. i3d_ucf101/split1_s128_max2s, "
                    f"i3d_video_folder/mysports)")
 
 
@@ -59,20 +61,20 @@ def _valid_config(value):
   if value is None or _CONFIG_RE.match(value):
     return True
   raise flags.ValidationError(f"--dataset_config={value!r}: a config name (letters, digits, "
-                              f"'_', '-', '.'), e.g. split1_none_s128_max2s")
+                              f"'_', '-', '.'), e.g. split1_s128_max2s")
 
 
 def define_dataset_flags(default=None, flag_values=flags.FLAGS):
   """--dataset and --dataset_config, as every binary that reads a dataset takes them."""
   flags.DEFINE_string(
       "dataset", default, f"{' | '.join(DATASETS)}, or any built <builder>/<config> in "
-      "--data_dir (e.g. i3d_ucf101/split1_none_s128_max2s, i3d_video_folder/mysports). Without "
+      "--data_dir (e.g. i3d_ucf101/split1_s128_max2s, i3d_video_folder/mysports). Without "
       "--data_dir and --dataset (training): the embedded synthetic_motion set.",
       flag_values=flag_values)
   flags.register_validator("dataset", _valid_dataset, flag_values=flag_values)
   flags.DEFINE_string("dataset_config", None, "The build config of --dataset to read, replacing "
                       "its default (e.g. --dataset=ucf101 "
-                      "--dataset_config=split1_none_s128_max2s).",
+                      "--dataset_config=split1_s128_max2s).",
                       flag_values=flag_values)
   flags.register_validator("dataset_config", _valid_config, flag_values=flag_values)
 
@@ -280,6 +282,17 @@ def resolve_data(dataset, data_dir, record_format="tfds", split_number=1, num_cl
   return experiment.DataSource(
       records.list_shards(data_dir, name, train_split),
       records.list_shards(data_dir, name, eval_split), num, class_names, "tfds")
+
+
+def exit_if_preempted(status, model_dir):
+  """The end of a training binary whose run stopped on SIGTERM (status 'preempted'): says so and
+  exits with loop.PREEMPTED_EXIT_CODE (143), not 0, so that schedulers and scripts can tell it from
+  a finished run. Any other status returns."""
+  if status != "preempted":
+    return
+  print(f"Preempted (SIGTERM): checkpoint saved in {model_dir}; rerun the same command to resume. "
+        f"Exit status {loop.PREEMPTED_EXIT_CODE}.", flush=True)
+  sys.exit(loop.PREEMPTED_EXIT_CODE)
 
 
 def config_from_flags(FLAGS, model_dir, **overrides):  # pylint: disable=invalid-name

@@ -21,6 +21,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from i3d_tf import entry
+
 SLICE_GAP = 1    # pixels between the temporal slices of one filter
 FILTER_GAP = 4   # pixels between filters (and around the grid)
 GRID_COLUMNS = 8
@@ -153,4 +155,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -5,8 +5,10 @@ ERROR level, which reads as a failure to a new user. TF_CPP_MIN_LOG_LEVEL would 
 too, and no environment variable skips the probe, so right after `import tensorflow` this module
 runs the probe once itself, with the C++ stderr (fd 2) sent to a temporary file, and writes back
 everything it caught but the cuInit line. Only where there is no GPU: no /dev/nvidia<N> device
-and CUDA_VISIBLE_DEVICES unset; I3D_TF_SHOW_CUDA_PROBE=1 keeps the line. TensorFlow is not
-imported here: binaries that never use it (report, plot_curves) do not pay for it.
+and CUDA_VISIBLE_DEVICES unset, or every GPU hidden (CUDA_VISIBLE_DEVICES '' or '-1', as a CPU-only
+job or a build's CPU flow process sets it); I3D_TF_SHOW_CUDA_PROBE=1 keeps the line. TensorFlow is
+not imported here: binaries that never use it (report, plot_curves) do not pay for it. Binaries
+import it through i3d_tf/entry.py, their common entry path.
 """
 import glob
 import importlib.abc
@@ -20,9 +22,14 @@ _done = False
 
 
 def no_gpu_here():
-  """True on a machine with no NVIDIA device and no CUDA_VISIBLE_DEVICES (a CPU-only box)."""
-  return (not glob.glob("/dev/nvidia[0-9]*") and "CUDA_VISIBLE_DEVICES" not in os.environ
-          and os.environ.get("I3D_TF_SHOW_CUDA_PROBE", "") in ("", "0"))
+  """True where this process can see no GPU: a machine with no NVIDIA device and no
+  CUDA_VISIBLE_DEVICES (a CPU-only box), or CUDA_VISIBLE_DEVICES hiding every GPU ('' or '-1')."""
+  if os.environ.get("I3D_TF_SHOW_CUDA_PROBE", "") not in ("", "0"):
+    return False
+  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if visible is not None:
+    return visible.strip() in ("", "-1")
+  return not glob.glob("/dev/nvidia[0-9]*")
 
 
 def filtered(text):

@@ -54,7 +54,7 @@ def test_folder_per_class_set_finetunes_from_a_release_checkpoint_and_evaluates(
   manual = make_class_folders(tmp_path / "manual", broken=False)
   data_dir = tmp_path / "tfds"
   builder, result = build("sports", manual, data_dir, shorter_side=64, max_seconds=1.0)
-  name = f"i3d_video_folder/{builder.builder_config.name}"  # i3d_video_folder/sports_none_s64_max1s
+  name = f"i3d_video_folder/{builder.builder_config.name}"  # i3d_video_folder/sports_s64_max1s
   num_test = result["splits"]["test"]["examples"]
   assert num_test == 3  # one of each class's two
   run_dir = tmp_path / "run"
@@ -80,18 +80,18 @@ def test_csv_listed_smoke_config_trains_evaluates_and_extracts_by_name(release_c
   built = _binary("datasets.build", "--dataset=i3d_video_folder/listed", f"--manual_dir={manual}",
                   f"--data_dir={data_dir}", "--flow_method=none", "--shorter_side=64",
                   "--max_seconds=1", "--num_workers=2")
-  assert "i3d_video_folder/listed_none_s64_max1s in " in built.stdout
+  assert "i3d_video_folder/listed_s64_max1s in " in built.stdout
   assert "train: 4 examples" in built.stdout and "test: 3 examples" in built.stdout
   # Selected by builder + --dataset_config in training, by the full name afterwards.
   run_dir = tmp_path / "run"
   _binary("experiments.train_kinetics", "--model=i3d_rgb", "--dataset=i3d_video_folder",
-          "--dataset_config=listed_none_s64_max1s", f"--init={release_checkpoint}",
+          "--dataset_config=listed_s64_max1s", f"--init={release_checkpoint}",
           f"--data_dir={data_dir}", f"--model_dir={run_dir}", "--learning_rate=0.01",
           "--lr_schedule=cosine", *SMALL_CLIPS)
   run = json.loads((run_dir / "run_config.json").read_text())
   assert run["num_classes"] == 4 and run["class_names"] == ["board", "cooking", "tai chi",
                                                             "weights"]
-  name = "i3d_video_folder/listed_none_s64_max1s"
+  name = "i3d_video_folder/listed_s64_max1s"
   _, logits, labels = _evaluated_logits(run_dir, [f"--dataset={name}"], data_dir,
                                         tmp_path / "eval")
   assert logits.shape == (3, 4) and np.all(np.isfinite(logits))

@@ -226,11 +226,27 @@ def test_sigterm_saves_a_checkpoint_and_stops(shard_dir, tmp_path):
   time.sleep(3)
   process.send_signal(signal.SIGTERM)
   out, err = process.communicate(timeout=300)
-  assert process.returncode == 0, err[-3000:]
+  # Not 0: a scheduler or script must tell a preempted run from a finished one (128 + SIGTERM).
+  assert process.returncode == loop.PREEMPTED_EXIT_CODE == 143, (process.returncode, err[-3000:])
   assert "STATUS preempted" in out
   step = int(out.split("STATUS preempted STEP ")[1].split()[0])
   assert 0 < step < 500
   assert tf.train.latest_checkpoint(model_dir).endswith(f"ckpt-{step}")
+
+
+def test_training_binaries_end_a_preempted_run_with_status_143(capsys):
+  """What train_kinetics and finetune do with experiment.run's status (the slow test above runs
+  the same exit in a process): 'preempted' exits 143 after saying so, 'done' goes on."""
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  training_flags.exit_if_preempted("done", "runs/x")
+  with pytest.raises(SystemExit) as stopped:
+    training_flags.exit_if_preempted("preempted", "runs/x")
+  assert stopped.value.code == loop.PREEMPTED_EXIT_CODE == 143
+  assert "Preempted (SIGTERM): checkpoint saved in runs/x; rerun the same command to resume" in (
+      capsys.readouterr().out)
+  for binary in ("train_kinetics", "finetune"):
+    source = (REPO_ROOT / "experiments" / f"{binary}.py").read_text()
+    assert "training_flags.exit_if_preempted(status, model_dir)" in source, binary
 
 
 def test_checkpoints_hold_batch_norm_statistics_and_restore_into_a_fresh_model(tmp_path):

@@ -373,7 +373,7 @@ def test_two_training_processes_on_one_model_dir(shard_dir, tmp_path):
   time.sleep(3)
   first.send_signal(signal.SIGTERM)  # it saves and stops (preemption)
   out, err = first.communicate(timeout=300)
-  assert first.returncode == 0, err[-3000:]
+  assert first.returncode == loop.PREEMPTED_EXIT_CODE, err[-3000:]  # preempted, not finished
   assert "STATUS preempted" in out
   assert second.returncode != 0
   assert f"model_dir {model_dir} is in use by another training run: pid {first.pid}" in \

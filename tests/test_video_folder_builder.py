@@ -56,10 +56,10 @@ def make_listed_set(root):
   return root
 
 
-def build(name, manual_dir, data_dir, **options):
+def build(name, manual_dir, data_dir, overwrite=False, **options):
   builder = building.make_builder(f"i3d_video_folder/{name}", str(data_dir), **{**SMALL,
                                                                                  **options})
-  result = building.build(builder, manual_dir=str(manual_dir))
+  result = building.build(builder, manual_dir=str(manual_dir), overwrite=overwrite)
   return builder, result
 
 
@@ -71,7 +71,7 @@ def _examples(builder, split):
 def test_class_folders_build_with_classes_from_the_folders(tmp_path):
   manual = make_class_folders(tmp_path / "manual")
   builder, result = build("mine", manual, tmp_path / "tfds", test_fraction=0.5, split_seed=1)
-  assert builder.data_path.parts[-3:] == ("i3d_video_folder", "mine_none_s32_max0.5s", "1.0.0")
+  assert builder.data_path.parts[-3:] == ("i3d_video_folder", "mine_s32_max0.5s", "1.0.0")
   assert builder.info.features["label"].names == ["boarding", "lifting", "makeup"]
   splits = result["splits"]
   assert splits["train"]["listed"] + splits["test"]["listed"] == 7
@@ -88,12 +88,12 @@ def test_class_folders_build_with_classes_from_the_folders(tmp_path):
   assert metadata["source"] == "class folders" and metadata["splits_from"] == "stratified"
   assert metadata["test_fraction"] == 0.5 and metadata["split_seed"] == 1
   # What the training binaries see: the classes of the build, by the config's name.
-  data = training_flags.resolve_data("i3d_video_folder/mine_none_s32_max0.5s",
+  data = training_flags.resolve_data("i3d_video_folder/mine_s32_max0.5s",
                                      str(tmp_path / "tfds"))
   assert data.num_classes == 3 and list(data.class_names) == ["boarding", "lifting", "makeup"]
   assert len(data.train_files) == len(data.eval_files) == 1
   # TFDS reads it back by name (any name is a set of the user's), label names included.
-  again = tfds.builder("i3d_video_folder/mine_none_s32_max0.5s", data_dir=str(tmp_path / "tfds"))
+  again = tfds.builder("i3d_video_folder/mine_s32_max0.5s", data_dir=str(tmp_path / "tfds"))
   assert again.info.features["label"].names == ["boarding", "lifting", "makeup"]
   assert again.info.splits["train"].num_examples + again.info.splits["test"].num_examples == 6
   # The same set with another seed: the same classes, a different draw.
@@ -125,6 +125,49 @@ def test_listed_set_keeps_its_splits_labels_and_windows(tmp_path):
   assert builder.info.metadata["source"] == str(manual / "videos.csv")
   data = training_flags.resolve_data("i3d_video_folder", str(tmp_path / "tfds"))  # only config
   assert data.num_classes == 4 and list(data.class_names) == names
+
+
+def test_a_flow_method_keeps_the_sets_name_and_is_read_from_its_metadata(tmp_path):
+  """README's 'your own videos' flow: built as i3d_video_folder/mysports with a flow method other
+  than the default, then trained on as --dataset=i3d_video_folder/mysports (issue 21)."""
+  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  manual = tmp_path / "manual"
+  videos = shared_path("testdata", "videos")
+  manual.mkdir()
+  (manual / "videos.csv").write_text(  # two 3-frame windows: the flow of 2 pairs each
+      f"{videos / 'tai_chi.mp4'},tai chi,train,0,0.1\n"
+      f"{videos / 'skateboarding.mp4'},board,test,0,0.1\n")
+  data_dir = tmp_path / "tfds"
+  # The first of its flow methods (the default is tvl1), at the set's own size: no other override.
+  builder, result = build("mysports", manual, data_dir, flow_method="tvl1_fast",
+                          shorter_side=None, max_seconds=None)
+  assert builder.data_path.parts[-3:] == ("i3d_video_folder", "mysports", "1.0.0")
+  assert "i3d_video_folder/mysports in " in building.format_summary(builder, result)
+  assert "(flow tvl1_fast, " in building.format_summary(builder, result)
+  # Read back by the name the user gave, reporting its method (metadata.json).
+  data = training_flags.resolve_data("i3d_video_folder/mysports", str(data_dir))
+  assert data.num_classes == 2 and experiment.dataset_flow_method(data) == "tvl1_fast"
+  again = tfds.builder("i3d_video_folder/mysports", data_dir=str(data_dir))
+  assert again.info.metadata["flow_method"] == "tvl1_fast"
+  assert again.info.splits["train"].num_examples == again.info.splits["test"].num_examples == 1
+  # The same name with another method: refused, naming both and what to pass; nothing touched.
+  shards = {p.name: p.read_bytes() for p in builder.data_path.glob("*.tfrecord-*")}
+  with pytest.raises(video_builder.FlowMethodMismatchError,
+                     match=r"i3d_video_folder/mysports in .* was built with "
+                           r"--flow_method=tvl1_fast .* asks for --flow_method=none.* "
+                           r"--overwrite to rebuild it with none"):
+    build("mysports", manual, data_dir, flow_method="none", shorter_side=None, max_seconds=None)
+  assert {p.name: p.read_bytes() for p in builder.data_path.glob("*.tfrecord-*")} == shards
+  # --overwrite rebuilds it with the new method, under the same name.
+  build("mysports", manual, data_dir, overwrite=True, flow_method="none", shorter_side=None,
+        max_seconds=None)
+  data = training_flags.resolve_data("i3d_video_folder/mysports", str(data_dir))
+  assert experiment.dataset_flow_method(data) == "none"
+  # A build made before this, named <name>_<method>, still loads under that name.
+  (data_dir / "i3d_video_folder" / "mysports").rename(
+      data_dir / "i3d_video_folder" / "mysports_none")
+  old = training_flags.resolve_data("i3d_video_folder/mysports_none", str(data_dir))
+  assert old.num_classes == 2 and experiment.dataset_flow_method(old) == "none"
 
 
 def test_dataset_names_and_errors():
@@ -183,7 +226,7 @@ def test_dataset_flags_reject_a_value_naming_the_valid_forms():
   assert values.dataset == "i3d_ucf101/split1_none_s128_max2s"
   values.unparse_flags()
   with pytest.raises(flags.IllegalFlagValueError, match="expected one of kinetics400.*"
-                     "i3d_ucf101/split1_none_s128_max2s"):
+                     "i3d_ucf101/split1_s128_max2s"):
     values(["prog", "--dataset=Kinetics400"])
   values.unparse_flags()
   with pytest.raises(flags.IllegalFlagValueError, match="--dataset_config='a/b': a config name"):

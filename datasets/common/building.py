@@ -18,11 +18,17 @@ def _builder_modules():
 
 
 def override_config(config, flow_method=None, shorter_side=None, max_seconds=None):
-  """A copy of `config` with storage overrides, renamed so its shards live apart."""
+  """A copy of `config` with storage overrides.
+
+  The flow method keeps the config's name, the one the user gives to train and evaluate on it
+  (`--dataset=i3d_video_folder/mysports` after `--flow_method=tvl1_tf`): metadata.json records
+  the method, and a build never reuses a finished one of another method (video_builder.py,
+  FlowMethodMismatchError). A shorter side and a cut clip rename it (`split1_s128_max2s`), so
+  such smoke builds live apart from the full set.
+  """
   changes, suffix = {}, []
   if flow_method and flow_method != config.flow_method:
     changes["flow_method"] = flow_method
-    suffix.append(flow_method)
   if shorter_side and shorter_side != config.shorter_side:
     changes["shorter_side"] = shorter_side
     suffix.append(f"s{shorter_side}")
@@ -95,8 +101,10 @@ def build(builder, manual_dir=None, beam=False, beam_options="--runner=DirectRun
 
 
 def format_summary(builder, result):
+  from . import video_builder  # pylint: disable=g-import-not-at-top
+  method = video_builder.built_flow_method(result["version_dir"])  # what the build recorded
   lines = [f"{builder.name}/{builder.builder_config.name} in {result['version_dir']} "
-           f"({result['seconds']:.1f} s)"]
+           f"(flow {method}, {result['seconds']:.1f} s)"]
   if not result["splits"]:
     lines.append("  already built: nothing to do (pass --overwrite to rebuild)")
   for split, c in sorted(result["splits"].items()):

@@ -51,10 +51,18 @@ class ThreadDevices:
     self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def see_only(visible_gpu):
+  """Before TensorFlow starts: this process sees GPU `visible_gpu` only, or none (None), and then
+  TensorFlow's failed cuInit is not logged (cuda_probe.py): it would be noise, once per process."""
+  os.environ["CUDA_VISIBLE_DEVICES"] = "" if visible_gpu is None else str(visible_gpu)
+  from i3d_tf import cuda_probe  # pylint: disable=g-import-not-at-top
+  cuda_probe.install()
+
+
 def _serve(conn, parent_pid, method, visible_gpu, threads):
   """A flow process: sees one GPU (or none), answers batches until told to stop (None)."""
   worker_death.die_with_parent(parent_pid)
-  os.environ["CUDA_VISIBLE_DEVICES"] = "" if visible_gpu is None else str(visible_gpu)
+  see_only(visible_gpu)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if threads:
     tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -13,6 +13,7 @@ of one config take turns (build_lock.py); pool workers die with the build (worke
 import collections
 import dataclasses
 import functools
+import json
 import logging
 import multiprocessing
 import os
@@ -120,6 +121,20 @@ class CanonicalExampleWriter(writer_lib.ExampleWriter):
                                 for key, serialized in examples))
 
 
+class FlowMethodMismatchError(ValueError):
+  """A finished build of this config was made with another flow method than this build's."""
+
+
+def built_flow_method(version_dir):
+  """The flow method a finished build in `version_dir` was made with (its metadata.json), or None
+  when there is no finished build there."""
+  version_dir = epath.Path(version_dir)
+  path = version_dir / "metadata.json"
+  if not (version_dir / "dataset_info.json").exists() or not path.exists():
+    return None
+  return json.loads(path.read_text()).get("flow_method")
+
+
 class EmptySplitError(Exception):
   """A split none of whose videos could be decoded (TFDS cannot write a split of 0 examples)."""
 
@@ -181,12 +196,14 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   def download_and_prepare(self, *args, **kwargs):  # pylint: disable=arguments-differ
     """TFDS's, under the config's build lock (build_lock.py), after removing dead builds' folders.
 
-    A second build of this config waits for the first and reuses its result.
+    A second build of this config waits for the first and reuses its result. A finished build of
+    another flow method is refused (FlowMethodMismatchError) unless the build overwrites it.
     """
     config_dir = os.fspath(self.data_path.parent)
     what = f"{self.name}/{self.builder_config.name}"
     with build_lock.config_lock(config_dir, what) as wait:
       build_lock.remove_stale_incomplete(config_dir)
+      self._refuse_another_flow_method(kwargs.get("download_config"))
       wait.reused = bool(wait.holder) and (self.data_path / "dataset_info.json").exists()
       if wait.holder:
         print(f"{what}: waited {wait.seconds:.0f} s for the build of {wait.holder}; " + (
@@ -197,6 +214,22 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     if not self.info.splits and (self.data_path / "dataset_info.json").exists():
       self.info.read_from_directory(self.data_path)  # built by the build we waited for
     return result
+
+  def _refuse_another_flow_method(self, download_config):
+    """The config's name does not say its flow method (building.override_config): a finished
+    build of the name made with another method is never reused as this one's."""
+    overwrite = download_config is not None and tfds.download.GenerateMode(
+        download_config.download_mode).overwrite_dataset
+    built = built_flow_method(self.data_path)
+    wanted = self.builder_config.flow_method
+    if overwrite or built is None or built == wanted:
+      return
+    raise FlowMethodMismatchError(
+        f"{self.name}/{self.builder_config.name} in {self.data_path} was built with "
+        f"--flow_method={built} (its metadata.json); this build asks for --flow_method={wanted}. "
+        f"A set keeps its name whatever its flow method, so the two cannot both be there: pass "
+        f"--overwrite to rebuild it with {wanted} (its {built} shards are replaced), "
+        f"--flow_method={built} to use it as it is, or another --data_dir to keep both.")
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._use_beam = (download_config.beam_runner is not None or

@@ -257,8 +257,8 @@ def check_flow_data(model, data):
   where = os.path.dirname(data.train_files[0])
   return (f"WARNING: --model={model} reads the flow stream, but the dataset in {where} was built "
           f"with --flow_method=none (metadata.json): its flow is all zeros, so the flow stream "
-          f"learns nothing. Rebuild the set with --flow_method=tvl1 (or tvl1_fast) for flow "
-          f"models.")
+          f"learns nothing. Rebuild the set with --flow_method=tvl1 (or tvl1_fast) and --overwrite "
+          f"for flow models.")
 
 
 # Errors whose message says all (which run, file or flag, and what to do): the binaries print

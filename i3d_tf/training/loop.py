@@ -8,7 +8,9 @@ all-reduced sum counts it once, SGD with momentum, gradients all-reduced by the 
 A run is resumable: a tf.train.Checkpoint (model, optimizer slots, step, schedule state) is written
 every `checkpoint_every` steps, at the end, and on SIGTERM (preemption; all workers agree through an
 all-reduce of the flag so they stop at the same step); a rerun with the same model_dir continues at
-the saved step on the same schedule, also after `kill -9`. A NaN or Inf loss stops the run with
+the saved step on the same schedule, also after `kill -9`. The binaries end a run stopped by
+SIGTERM with PREEMPTED_EXIT_CODE (143), a finished one with 0, so that a scheduler or a script
+tells them apart. A NaN or Inf loss stops the run with
 NonFiniteLossError before anything is saved, so the last good checkpoint stays intact.
 Multi-worker: a peer lost mid-training (stopped, dead, or not joining an all-reduce within
 --cluster_wait_seconds) ends each remaining task with distribute.PeerLostError naming it.
@@ -40,6 +42,11 @@ from i3d_tf.evaluation import predict
 from i3d_tf.training import distribute
 
 log = pylogging.getLogger("i3d_tf.training")
+
+# The exit status of a binary whose run stopped on SIGTERM after saving its checkpoint (train()
+# returned 'preempted'): 128 + 15, what a shell reports for a process ended by SIGTERM, so that a
+# scheduler or script never takes a preempted run for a finished one (status 0).
+PREEMPTED_EXIT_CODE = 128 + int(signal.SIGTERM)
 
 
 class NonFiniteLossError(RuntimeError):

@@ -7,6 +7,8 @@ direction. `write_shards` stores them as TFRecords; `write_tfds_layout` as a fin
 (dataset_info.json, label.labels.txt, shards) that `records.list_shards` / `dataset_info` and the
 binaries read like a real one.
 """
+import sys
+
 import numpy as np
 import tensorflow as tf
 
@@ -172,8 +174,9 @@ def main(argv=None):
   if args.dump_weights:
     np.savez(args.dump_weights, **{f"w{i}": v.numpy()
                                    for i, v in enumerate(trainer.model.trainable_variables)})
-  return 0
+  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
+  return loop.PREEMPTED_EXIT_CODE if status == "preempted" else 0  # as the binaries exit
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())
