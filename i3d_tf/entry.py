@@ -1,9 +1,10 @@
 """The entry path of every binary (setup.py's console scripts, `python -m experiments.<name>`,
 `python -m datasets.build`): `run(main)` in place of absl's `app.run(main)`.
 
-It adds two things to absl's run:
+It adds three things to absl's run:
 - importing this module quiets TensorFlow's CUDA probe where there is no GPU (cuda_probe.py), before
   the binary's own imports can bring TensorFlow in;
+- and turns on oneDNN's CPU kernels unless the environment chose (cpu_kernels.py), before it too;
 - `--help`, `--helpshort`, `--helpfull` and `--helpxml` exit 0 after printing the help. absl's
   exit 1 there (absl/app.py, HelpFlag) reads as a failure to shells, scripts and CI steps that
   check what a binary takes. A flag error still exits 1, as absl has it.
@@ -11,6 +12,7 @@ It adds two things to absl's run:
 import sys
 
 from i3d_tf import cuda_probe  # noqa: F401  first: quiets TF's CUDA probe where there is no GPU
+from i3d_tf import cpu_kernels  # noqa: F401  before TensorFlow: oneDNN on every x86-64 CPU
 from absl import app
 from absl import flags
 
