@@ -4,7 +4,7 @@
 It adds three things to absl's run:
 - importing this module quiets TensorFlow's CUDA probe where there is no GPU (cuda_probe.py), before
   the binary's own imports can bring TensorFlow in;
-- and turns on oneDNN's CPU kernels unless the environment chose (cpu_kernels.py), before it too;
+- it turns on oneDNN's CPU kernels unless the environment chose (cpu_kernels.py), before it too;
 - `--help`, `--helpshort`, `--helpfull` and `--helpxml` exit 0 after printing the help. absl's
   exit 1 there (absl/app.py, HelpFlag) reads as a failure to shells, scripts and CI steps that
   check what a binary takes. A flag error still exits 1, as absl has it.
