@@ -3,7 +3,10 @@
 # benchmarks/xla_export.py took from TensorFlow on this machine's accelerator with JAX alone (no
 # TensorFlow there), checks them against TensorFlow's outputs and prints the markdown table.
 #
-#   bash benchmarks/gpu_check.sh [FOLDER=xla_programs] [REGEX=''] [BUDGET_S=400]
+#   bash benchmarks/gpu_check.sh [FOLDER=xla_programs] [REGEX=''] [BUDGET_S=400] [xla_run.py flags]
+#
+# e.g. `... xla_programs '^tvl1_' 300 --route=artifact` (when this jax no longer reads the
+# serialized jax.export files: the same programs from their StableHLO portable artifacts).
 #
 # FOLDER is made on a machine with TensorFlow (`python -m benchmarks.xla_export --out=xla_programs`,
 # ignored by git) and travels to the GPU machine as a carried path. Results: the table on stdout,
@@ -29,4 +32,4 @@ out=${OUT:-/tmp}
 # The run stops itself at the budget (programs left are listed as skipped); `timeout` only guards
 # against one program's compile running far past it.
 PYTHONUNBUFFERED=1 timeout "$((budget + 120))" python3 benchmarks/xla_run.py "$folder" \
-    --programs="$programs" --budget_s="$budget" --json="$out/xla_results.json"
+    --programs="$programs" --budget_s="$budget" --json="$out/xla_results.json" "${@:4}"
