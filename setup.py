@@ -56,5 +56,9 @@ setuptools.setup(
         "beam": ["apache-beam==2.77.*"],
         # The `tfds` command line (`tfds build datasets/<name>`) imports it.
         "tfds-cli": ["mlcroissant==1.1.*"],
+        # benchmarks/xla_export.py and xla_run.py: TensorFlow's XLA programs run through JAX
+        # (tests/test_xla_export.py; BENCHMARKS.md, 'XLA programs run through JAX'). Pinned: the
+        # export uses jax's private StableHLO and Exported constructors; tested with it.
+        "xla": ["jax[cpu]==0.10.2"],
     },
 )

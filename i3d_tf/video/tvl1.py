@@ -387,6 +387,11 @@ class TVL1:
                                          jit_compile=self.jit_compile, autograph=False)
     return self._functions[key]
 
+  def function(self, height, width, dtype=tf.uint8):
+    """The tf.function this TVL1 runs on [N, height, width] frames of `dtype` (unpadded): what
+    benchmarks/xla_export.py takes XLA's program from."""
+    return self._function(int(height), int(width), tf.as_dtype(dtype))
+
   def __call__(self, frames0, frames1):
     """[N, H, W] frames t and t+1 (uint8 0..255 or float 0..1) -> float32 [N, H, W, 2] tensor."""
     frames0 = tf.convert_to_tensor(frames0)
