@@ -2,14 +2,14 @@
 
 Why: without oneDNN (TensorFlow's default on CPUs without AVX-512 VNNI/BF16 or AMX, e.g. AVX2-only
 AMD EPYC), TensorFlow's Conv3DBackpropFilter / BackpropInput kernels for I3D's first conv (7x7x7,
-stride 2) with 8-32 output channels (the quarter-width model) take seconds where 48 or more take
-milliseconds (BENCHMARKS.md, 'The first convolution's gradient on CPUs without oneDNN'). A stride-s
-convolution equals a stride-1 convolution of the input rearranged into s x s x s blocks
+stride 2) with 8-32 output channels (the quarter-width model) are pathologically slow, seconds where
+48 or more channels take milliseconds (BENCHMARKS.md, 'Training step by CPU kernel path'). A
+stride-s convolution equals a stride-1 convolution of the input rearranged into s x s x s blocks
 (space-to-depth) with the kernel rearranged the same way; its gradients are fast on every kernel
-path. The forward pass stays tf.nn.convolution itself, so outputs are unchanged; the gradients
-equal the strided op's within float rounding (tests/test_strided_conv.py). Used where TensorFlow
-runs Eigen's kernels; with oneDNN's (every i3d_tf binary: i3d_tf/cpu_kernels.py) the strided
-op's own gradient is faster.
+path. The forward pass stays tf.nn.convolution itself, so outputs are unchanged; the gradients equal
+the strided op's within float rounding (tests/test_strided_conv.py). Used where TensorFlow runs
+Eigen's kernels; with oneDNN's (every i3d_tf binary: i3d_tf/cpu_kernels.py) the strided op's own
+gradient is faster.
 """
 import math
 
