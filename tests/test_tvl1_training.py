@@ -44,7 +44,7 @@ def test_flow_i3d_reaches_90_percent_on_synthetic_motion_built_with_tvl1_tf(tmp_
   build, build_s = _run(["datasets.build", f"--dataset=synthetic_motion/{CONFIG}",
                          "--flow_method=tvl1_tf", f"--data_dir={data_dir}"], timeout=1800)
   assert build.returncode == 0, build.stderr[-3000:]
-  name = f"synthetic_motion/{CONFIG}"  # the name stays; metadata.json records the method
+  name = f"synthetic_motion/{CONFIG}_tvl1_tf"  # a registered name takes the method (building.py)
   version_dir = data_dir / name / str(synthetic_motion.Builder.VERSION)
   metadata = json.loads((version_dir / "metadata.json").read_text())
   assert metadata["flow_method"] == "tvl1_tf"

@@ -127,6 +127,23 @@ def test_listed_set_keeps_its_splits_labels_and_windows(tmp_path):
   assert data.num_classes == 4 and list(data.class_names) == names
 
 
+def test_a_registered_config_with_another_flow_method_takes_the_method_in_its_name(tmp_path):
+  """TFDS refuses a custom config named like a registered one: synthetic_motion/mini built with
+  tvl1_tf is `mini_tvl1_tf` (a user's own name keeps its name, below), and its builder constructs;
+  the default method and a user's name are left as they are."""
+  builder = building.make_builder("synthetic_motion/mini", str(tmp_path), flow_method="tvl1_tf")
+  assert builder.builder_config.name == "mini_tvl1_tf"
+  assert builder.builder_config.flow_method == "tvl1_tf"
+  default = building.make_builder("synthetic_motion/mini", str(tmp_path))
+  assert default.builder_config.name == "mini"
+  smoke = building.make_builder("synthetic_motion/mini", str(tmp_path), flow_method="tvl1_tf",
+                                shorter_side=32)
+  assert smoke.builder_config.name == "mini_s32"  # not a registered name: no method suffix
+  own = building.make_builder("i3d_video_folder/mysports", str(tmp_path), flow_method="tvl1_tf",
+                              allow_missing=True)
+  assert own.builder_config.name == "mysports"
+
+
 def test_a_flow_method_keeps_the_sets_name_and_is_read_from_its_metadata(tmp_path):
   """README's 'your own videos' flow: built as i3d_video_folder/mysports with a flow method other
   than the default, then trained on as --dataset=i3d_video_folder/mysports (issue 21)."""

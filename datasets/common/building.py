@@ -17,14 +17,17 @@ def _builder_modules():
           "i3d_video_folder": i3d_video_folder, "synthetic_motion": synthetic_motion}
 
 
-def override_config(config, flow_method=None, shorter_side=None, max_seconds=None):
+def override_config(config, flow_method=None, shorter_side=None, max_seconds=None,
+                    registered=()):
   """A copy of `config` with storage overrides.
 
-  The flow method keeps the config's name, the one the user gives to train and evaluate on it
-  (`--dataset=i3d_video_folder/mysports` after `--flow_method=tvl1_tf`): metadata.json records
-  the method, and a build never reuses a finished one of another method (video_builder.py,
-  FlowMethodMismatchError). A shorter side and a cut clip rename it (`split1_s128_max2s`), so
-  such smoke builds live apart from the full set.
+  The flow method keeps the name of a set the user named (`--dataset=i3d_video_folder/mysports`
+  after `--flow_method=tvl1_tf`): metadata.json records the method, and a build never reuses a
+  finished one of another method (video_builder.py, FlowMethodMismatchError). A name in
+  `registered` (the builder's own configs: synthetic_motion/small, i3d_ucf101/split1) cannot be
+  taken by a config of other settings (TFDS refuses), so there the method joins the name
+  (`small_tvl1_tf`). A shorter side and a cut clip rename it (`split1_s128_max2s`), so such smoke
+  builds live apart from the full set.
   """
   changes, suffix = {}, []
   if flow_method and flow_method != config.flow_method:
@@ -37,7 +40,10 @@ def override_config(config, flow_method=None, shorter_side=None, max_seconds=Non
     suffix.append(f"max{max_seconds:g}s")
   if not changes:
     return config
-  return dataclasses.replace(config, name="_".join([config.name] + suffix), **changes)
+  name = "_".join([config.name] + suffix)
+  if "flow_method" in changes and name in registered:
+    name = f"{name}_{flow_method}"
+  return dataclasses.replace(config, name=name, **changes)
 
 
 def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_method=None,
@@ -68,7 +74,8 @@ def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_
   if unknown:
     raise ValueError(f"--dataset={dataset!r}: {name} has no option {', '.join(unknown)}")
   config = override_config(dataclasses.replace(config, **config_options) if config_options
-                           else config, flow_method, shorter_side, max_seconds)
+                           else config, flow_method, shorter_side, max_seconds,
+                           registered=set(configs))
   return builder_cls(config=config, data_dir=data_dir, num_workers=num_workers,
                      allow_missing=allow_missing, flow_processes=flow_processes)
 
