@@ -46,6 +46,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import time
 
 from absl import app
@@ -432,12 +433,8 @@ def _hw(text, count):
   return values
 
 
-def main(argv):
-  del argv
-  if not FLAGS.out:
-    raise app.UsageError("--out is required")
-  out_dir = pathlib.Path(FLAGS.out)
-  out_dir.mkdir(parents=True, exist_ok=True)
+def _export(out_dir):
+  """Every program the flags ask for, into `out_dir` (manifest.json last); their entries."""
   tf_time = FLAGS.tf_time or None
   started = time.perf_counter()
   entries = []
@@ -456,9 +453,30 @@ def main(argv):
                             check_width=FLAGS.check_width, check_clip=_hw(FLAGS.check_clip, 3),
                             check_batch=FLAGS.check_batch, timed=FLAGS.timed,
                             tf_time=tf_time, store=store)
-  path = write_manifest(out_dir, entries, export_seconds=round(time.perf_counter() - started, 1))
+  write_manifest(out_dir, entries, export_seconds=round(time.perf_counter() - started, 1))
+  return entries
+
+
+def main(argv):
+  del argv
+  if not FLAGS.out:
+    raise app.UsageError("--out is required")
+  out_dir = pathlib.Path(FLAGS.out).absolute()
+  started = time.perf_counter()
+  # Written beside --out and renamed into place: a killed export leaves no half folder, and the
+  # folder a GPU run carries is always a whole one (an earlier export is replaced only then).
+  out_dir.parent.mkdir(parents=True, exist_ok=True)
+  staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+  try:
+    staging.mkdir()
+    entries = _export(staging)
+    if out_dir.exists():
+      shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
   total = sum(f.stat().st_size for f in out_dir.iterdir() if f.is_file())
-  print(f"{len(entries)} programs in {path.parent} ({total / 2**20:.1f} MiB) in "
+  print(f"{len(entries)} programs in {out_dir} ({total / 2**20:.1f} MiB) in "
         f"{time.perf_counter() - started:.0f} s")
 
 

@@ -48,9 +48,11 @@ _FLOW_PROCESSES = flags.DEFINE_integer(
 _ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "Build the videos that exist when some "
                                    "listed in the split files are missing; count the others.")
 _FLOW_METHOD = flags.DEFINE_enum("flow_method", None, list(flow_lib.METHODS),
-                                 "Override the config's flow method. The config keeps its "
-                                 "name (metadata.json records the method); a finished build of "
-                                 "another method under it is refused without --overwrite.")
+                                 "Override the config's flow method. A set you named keeps its "
+                                 "name (metadata.json records the method; a finished build of "
+                                 "another method under it is refused without --overwrite); a "
+                                 "registered config takes the method in its name "
+                                 "(small_tvl1_tf).")
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")
 _LIST_FILE = flags.DEFINE_string("list_file", None, "i3d_video_folder: the CSV/TSV list to read "

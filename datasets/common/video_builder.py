@@ -227,7 +227,8 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     raise FlowMethodMismatchError(
         f"{self.name}/{self.builder_config.name} in {self.data_path} was built with "
         f"--flow_method={built} (its metadata.json); this build asks for --flow_method={wanted}. "
-        f"A set keeps its name whatever its flow method, so the two cannot both be there: pass "
+        f"A set you named keeps its name whatever its flow method, so the two cannot both be "
+        f"there: pass "
         f"--overwrite to rebuild it with {wanted} (its {built} shards are replaced), "
         f"--flow_method={built} to use it as it is, or another --data_dir to keep both.")
 

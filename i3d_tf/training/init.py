@@ -15,6 +15,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf.checkpoints import deepmind
+from i3d_tf.checkpoints import files
+
 log = pylogging.getLogger("i3d_tf.training")
 
 INIT_CHOICES = ("scratch", "imagenet", "<checkpoint path>")
@@ -140,8 +143,6 @@ def init_from_deepmind(model, path, allow_partial=False, model_name=None):
   random or cut-short file raises UnreadableCheckpointError naming it, before any weight is
   assigned, rather than TensorFlow's bare "Read less bytes than requested".
   """
-  from i3d_tf.checkpoints import deepmind  # pylint: disable=import-outside-toplevel
-  from i3d_tf.checkpoints import files  # pylint: disable=import-outside-toplevel
   if not hasattr(model, "deepmind_variables"):
     raise ValueError(f"--init={path}: a DeepMind-layout checkpoint initialises I3D models only")
   prefix = deepmind.checkpoint_prefix(path)  # a prefix, its .index / .data-* file or its folder

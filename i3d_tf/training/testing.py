@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from i3d_tf.data import pipeline
+from i3d_tf.training import loop
 from i3d_tf.video import flow as flow_lib
 
 
@@ -174,7 +175,6 @@ def main(argv=None):
   if args.dump_weights:
     np.savez(args.dump_weights, **{f"w{i}": v.numpy()
                                    for i, v in enumerate(trainer.model.trainable_variables)})
-  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
   return loop.PREEMPTED_EXIT_CODE if status == "preempted" else 0  # as the binaries exit
 
 
