@@ -288,10 +288,10 @@ def test_the_minimum_clip_is_the_real_one():
   from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   model_name = "i3d_rgb"
-  frames, crop = experiment.minimum_clip(model_name)
-  assert (frames, crop) == registry.minimum_clip(model_name) == (9, 193)
+  frames, crop = registry.minimum_clip(model_name)
+  assert (frames, crop) == (i3d.MIN_FRAMES_VALID, i3d.MIN_SIZE_VALID) == (9, 193)
   assert registry.minimum_clip("i3d_flow") == registry.minimum_clip("i3d_two_stream") == (9, 193)
-  assert experiment.minimum_clip(model_name, "SAME") == (1, 1)
+  assert registry.minimum_clip(model_name, "SAME") == (1, 1)
   assert registry.minimum_clip("c3d") == (1, 1)
   channels = registry.get(model_name).input_spec.streams[0].channels
   model = registry.build_model(model_name, 3, width_multiplier=0.125)

@@ -145,15 +145,10 @@ def _model_options(config):
   return options
 
 
-def minimum_clip(model, final_pool_padding="VALID"):
-  """(frames, crop) of the smallest clip `model` accepts, or (1, 1) where it has no bound."""
-  return registry.minimum_clip(model, final_pool_padding)
-
-
 def check_clip_geometry(model, final_pool_padding, crop_size=None, train_frames=None):
   """A ValueError naming --crop_size / --train_frames when the clip is too small for `model`."""
   spec = registry.get(model).input_spec
-  min_frames, min_crop = minimum_clip(model, final_pool_padding)
+  min_frames, min_crop = registry.minimum_clip(model, final_pool_padding)
   crop = crop_size or spec.crop_size
   if crop < min_crop:
     raise ValueError(
@@ -172,7 +167,7 @@ def check_clip_geometry(model, final_pool_padding, crop_size=None, train_frames=
 
 def clip_spec(config):
   """The pipeline's ClipSpec: the registry's input spec with the config's overrides."""
-  min_frames = minimum_clip(config.model, config.final_pool_padding)[0]
+  min_frames = registry.minimum_clip(config.model, config.final_pool_padding)[0]
   return pipeline.ClipSpec.for_model(
       config.model, train_frames=config.train_frames, test_frames=config.test_frames,
       frame_stride=config.frame_stride,
