@@ -74,30 +74,81 @@ def results(pool, items, process_fn, max_ahead, threads=None, flow_processes=0):
   prepare_fn = prepare_fn_of(process_fn)
   if prepare_fn is None:
     raise ValueError(f"{process_fn!r}: not a per-video function with a TensorFlow flow method")
-  options = prepare_fn.keywords["options"]
   events = queue.Queue()  # (kind, ...) from the pool's callbacks and the flow devices
   threads = flow_threads(max_ahead) if threads is None else max(1, int(threads))
+  options = prepare_fn.keywords["options"]
   devices = flow_devices.make_devices(options.flow_method, flow_processes, threads, events)
-  max_ahead = max(devices.slots, int(max_ahead))
-  pending = collections.OrderedDict()  # (H, W) -> deque of (video, t): pairs not yet sent
-  batches = {}  # batch_id -> ([(video, t)], start time): pairs being computed
-  batch_ids = itertools.count()
-  # Videos submitted, decoding, finished; pairs queued and wanted; batches busy on the devices.
-  state = collections.Counter()
+  try:
+    yield from _Scheduler(pool, prepare_fn, devices, events, max_ahead).run(items)
+  finally:
+    devices.close()
 
-  def batch_size(shape):
-    return flow_lib.pairs_per_call(shape[0], shape[1], devices.kind)
 
-  def done(result):
-    events.put(("done", result))
+class _Scheduler:
+  """The build process's side of `results`: submits videos to the pool, batches their pairs for
+  the flow devices, puts each pair's levels back and hands finished videos on to be encoded."""
 
-  def skip(video, error):
+  def __init__(self, pool, prepare_fn, devices, events, max_ahead):
+    self.pool, self.prepare_fn, self.devices, self.events = pool, prepare_fn, devices, events
+    self.options = prepare_fn.keywords["options"]
+    self.max_ahead = max(devices.slots, int(max_ahead))
+    self.pending = collections.OrderedDict()  # (H, W) -> deque of (video, t): pairs not yet sent
+    self.batches = {}  # batch_id -> ([(video, t)], start time): pairs being computed
+    self.batch_ids = itertools.count()
+    self.submitted = 0  # videos handed to the pool to decode
+    self.decoding = 0   # ... of which not decoded yet
+    self.finished = 0   # videos whose result was yielded
+    self.queued = 0     # pairs in `pending`
+    self.wanted = 0     # pairs that keep every device busy
+    self.busy = 0       # batches on the devices
+
+  def run(self, items):
+    """Yields each item's result as it finishes; raises what a worker or a flow device raised."""
+    todo = iter(items)
+    exhausted = False
+    while True:
+      while not exhausted and self._room_for_another():
+        item = next(todo, None)
+        if item is None:
+          exhausted = True
+          break
+        self.submitted += 1
+        self.decoding += 1
+        self.pool.apply_async(self.prepare_fn, (item,),
+                              callback=lambda p: self.events.put(("decoded", p)),
+                              error_callback=lambda e: self.events.put(("error", e)))
+      if self.finished == self.submitted:
+        return
+      self._dispatch()
+      kind, *payload = self.events.get()
+      if kind == "decoded":
+        self._decoded(*payload)
+      elif kind == "flow":
+        self._flowed(*payload)
+      elif kind == "done":
+        self.finished += 1
+        yield payload[0]
+      else:
+        raise payload[0]
+
+  def _room_for_another(self):
+    """Below `max_ahead` videos in flight, or the devices would lack pairs with none decoding."""
+    return (self.submitted - self.finished < self.max_ahead or
+            (not self.decoding and self.queued < self.wanted))
+
+  def _batch_size(self, shape):
+    return flow_lib.pairs_per_call(shape[0], shape[1], self.devices.kind)
+
+  def _done(self, result):
+    self.events.put(("done", result))
+
+  def _skip(self, video, error):
     if not video.failed:
       video.failed = True
       video.prepared.result.skip_reason = f"{type(error).__name__}: {error}"
-      done(video.prepared.result)
+      self._done(video.prepared.result)
 
-  def complete(video):
+  def _complete(self, video):
     """Every pair is done: the last frame repeats the last pair (compute_flow's rule)."""
     levels = video.levels
     if len(levels) == 1:
@@ -109,105 +160,79 @@ def results(pool, items, process_fn, max_ahead, threads=None, flow_processes=0):
 
     def encoded(pngs):
       try:
-        done(video_example.finish_example(prepared, pngs, options))
+        self._done(video_example.finish_example(prepared, pngs, self.options))
       except Exception as e:  # pylint: disable=broad-except
-        events.put(("error", e))
-    pool.apply_async(video_example.encode_flow_frames, (levels, options.png_compression),
-                     callback=encoded, error_callback=lambda e: events.put(("error", e)))
+        self.events.put(("error", e))
+    self.pool.apply_async(video_example.encode_flow_frames, (levels, self.options.png_compression),
+                          callback=encoded, error_callback=lambda e: self.events.put(("error", e)))
 
-  def decoded(prepared):
-    state["decoding"] -= 1
+  def _decoded(self, prepared):
+    self.decoding -= 1
     if prepared.result.skip_reason is not None:  # did not decode (no example made yet)
-      done(prepared.result)
+      self._done(prepared.result)
       return
     video = _Video(prepared)
     if video.remaining == 0:
-      complete(video)
+      self._complete(video)
       return
     # Pairs that keep every device busy; below that, one more video is decoded beyond max_ahead.
-    state["wanted"] = devices.slots * batch_size(video.shape)
-    queue_ = pending.setdefault(video.shape, collections.deque())
-    queue_.extend((video, t) for t in range(video.remaining))
-    state["queued"] += video.remaining
+    self.wanted = self.devices.slots * self._batch_size(video.shape)
+    pairs = self.pending.setdefault(video.shape, collections.deque())
+    pairs.extend((video, t) for t in range(video.remaining))
+    self.queued += video.remaining
 
-  def next_shape():
+  def _next_shape(self):
     """The frame size of the next batch: a full batch first (oldest size first), else a partial
     one when waiting for more pairs would idle every device or no video is left decoding."""
-    for shape, pairs in pending.items():
-      if len(pairs) >= batch_size(shape):
+    for shape, pairs in self.pending.items():
+      if len(pairs) >= self._batch_size(shape):
         return shape
-    if pending and (not state["busy"] or not state["decoding"]):
-      return next(iter(pending))
+    if self.pending and (not self.busy or not self.decoding):
+      return next(iter(self.pending))
     return None
 
-  def dispatch():
-    while state["busy"] < devices.slots:
-      shape = next_shape()
+  def _take_batch(self, shape):
+    """Up to a batch of `shape`'s pending pairs, those of failed videos dropped."""
+    pairs, pending = [], self.pending[shape]
+    while pending and len(pairs) < self._batch_size(shape):
+      pair = pending.popleft()
+      self.queued -= 1
+      if not pair[0].failed:
+        pairs.append(pair)
+    if not pending:
+      del self.pending[shape]
+    return pairs
+
+  def _dispatch(self):
+    while self.busy < self.devices.slots:
+      shape = self._next_shape()
       if shape is None:
         return
-      pairs, queue_ = [], pending[shape]
-      while queue_ and len(pairs) < batch_size(shape):
-        pair = queue_.popleft()
-        state["queued"] -= 1
-        if not pair[0].failed:
-          pairs.append(pair)
-      if not queue_:
-        del pending[shape]
+      pairs = self._take_batch(shape)
       if not pairs:
         continue
-      batch_id = next(batch_ids)
-      batches[batch_id] = (pairs, time.perf_counter())
-      state["busy"] += 1
-      frames0 = np.stack([video.prepared.gray[t] for video, t in pairs])
+      batch_id = next(self.batch_ids)
+      self.batches[batch_id] = (pairs, time.perf_counter())
+      self.busy += 1
+      frames0 = np.stack([video.prepared.gray[t] for video, t in pairs])  # [B, H, W]
       frames1 = np.stack([video.prepared.gray[t + 1] for video, t in pairs])
-      devices.submit(batch_id, frames0, frames1)
+      self.devices.submit(batch_id, frames0, frames1)
 
-  def flowed(batch_id, levels):
+  def _flowed(self, batch_id, levels):
     if batch_id is None:  # a flow process is gone: the build cannot go on
       raise levels
-    pairs, started = batches.pop(batch_id)
-    state["busy"] -= 1
+    pairs, started = self.batches.pop(batch_id)
+    self.busy -= 1
     share = (time.perf_counter() - started) / len(pairs)
     for i, (video, t) in enumerate(pairs):
       if video.failed:
         continue
       if isinstance(levels, BaseException):
         # As process_video records what one bad file raises (e.g. frames too small for TV-L1).
-        skip(video, levels)
+        self._skip(video, levels)
         continue
       video.prepared.result.seconds += share
       video.levels[t] = levels[i]
       video.remaining -= 1
       if video.remaining == 0:
-        complete(video)
-
-  todo = iter(items)
-  exhausted = False
-  try:
-    while True:
-      while not exhausted and (
-          state["submitted"] - state["finished"] < max_ahead or
-          (not state["decoding"] and state["queued"] < state["wanted"])):
-        item = next(todo, None)
-        if item is None:
-          exhausted = True
-          break
-        state["submitted"] += 1
-        state["decoding"] += 1
-        pool.apply_async(prepare_fn, (item,), callback=lambda p: events.put(("decoded", p)),
-                         error_callback=lambda e: events.put(("error", e)))
-      if state["finished"] == state["submitted"]:
-        return
-      dispatch()
-      kind, *payload = events.get()
-      if kind == "decoded":
-        decoded(*payload)
-      elif kind == "flow":
-        flowed(*payload)
-      elif kind == "done":
-        state["finished"] += 1
-        yield payload[0]
-      else:
-        raise payload[0]
-  finally:
-    devices.close()
+        self._complete(video)
