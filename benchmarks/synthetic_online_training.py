@@ -17,7 +17,12 @@ import time
 
 from absl import app
 from absl import flags
+import keras
 import numpy as np
+import tensorflow as tf
+
+from i3d_tf.models import registry
+from i3d_tf.video import synthetic
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "lstm", ["lstm", "i3d_rgb"], "The RGB model to train.")
@@ -34,40 +39,42 @@ TRAIN_SEEDS, TEST_SEEDS = 10_000_000, 20_000_000
 FRAMES, SIZE, CROP, BATCH = 16, 64, 56, 8
 
 
-def main(argv):
-  del argv
-  import keras  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import synthetic  # pylint: disable=import-outside-toplevel
+def _render(seed, frames):
+  """The clip of `seed` (its label cycles with the seed: balanced classes), every
+  --frame_stride-th frame: [T, 64, 64, 3] uint8, label."""
+  label = seed % synthetic.NUM_CLASSES
+  clip, _ = synthetic.render(label, seed, FRAMES, SIZE, SIZE)
+  return clip[::FLAGS.frame_stride][:frames], label
 
-  tf.random.set_seed(FLAGS.seed)
-  frames = FRAMES // FLAGS.frame_stride
-  num_classes = synthetic.NUM_CLASSES
 
-  def render(seed):  # the label cycles with the seed: balanced classes
-    clip, _ = synthetic.render(seed % num_classes, seed, FRAMES, SIZE, SIZE)
-    return clip[::FLAGS.frame_stride][:frames], seed % num_classes  # [T, 64, 64, 3] uint8
+def _to_model_range(clip):
+  return tf.cast(clip, tf.float32) / 127.5 - 1.0
 
+
+def _training_clips(frames):
+  """Batches of fresh clips, randomly cropped: no clip is seen twice."""
   def fresh_clips():
     seed = TRAIN_SEEDS
     while True:
-      yield render(seed)
+      yield _render(seed, frames)
       seed += 1
-
-  def to_model_range(clip):
-    return tf.cast(clip, tf.float32) / 127.5 - 1.0
-
   train = tf.data.Dataset.from_generator(fresh_clips, output_signature=(
       tf.TensorSpec([frames, SIZE, SIZE, 3], tf.uint8), tf.TensorSpec([], tf.int64)))
-  train = train.map(lambda c, y: (to_model_range(tf.image.random_crop(c, [frames, CROP, CROP, 3])),
-                                  y)).batch(BATCH).prefetch(2)
-  offset = (SIZE - CROP) // 2
-  held_out = [render(TEST_SEEDS + i) for i in range(FLAGS.num_test)]
-  test_x = to_model_range(np.stack([c[:, offset:offset + CROP, offset:offset + CROP]
-                                    for c, _ in held_out]))  # [N, T, 56, 56, 3]
-  test_y = np.array([y for _, y in held_out])
+  return train.map(lambda c, y: (_to_model_range(tf.image.random_crop(c, [frames, CROP, CROP, 3])),
+                                 y)).batch(BATCH).prefetch(2)
 
+
+def _held_out_clips(frames):
+  """The held-out clips, centre-cropped: [N, T, 56, 56, 3] float32 in [-1, 1], labels [N]."""
+  offset = (SIZE - CROP) // 2
+  held_out = [_render(TEST_SEEDS + i, frames) for i in range(FLAGS.num_test)]
+  clips = _to_model_range(np.stack([c[:, offset:offset + CROP, offset:offset + CROP]
+                                    for c, _ in held_out]))
+  return clips, np.array([y for _, y in held_out])
+
+
+def _model(example):
+  """The miniature's reduced model (quarter width, no dropout, batch-norm decay 0.9), built."""
   options = dict(width_multiplier=0.25, dropout_rate=0.0)
   if FLAGS.model == "i3d_rgb":
     options["final_pool_padding"] = "SAME"
@@ -75,11 +82,16 @@ def main(argv):
     if FLAGS.model != "lstm":
       raise app.UsageError(f"--lstm_gamma_init applies to --model=lstm only, not {FLAGS.model}")
     options["lstm_gamma_init"] = FLAGS.lstm_gamma_init
-  model = registry.build_model(FLAGS.model, num_classes, **options)
-  model(test_x[:1], training=False)  # builds the variables
+  model = registry.build_model(FLAGS.model, synthetic.NUM_CLASSES, **options)
+  model(example, training=False)  # builds the variables
   for layer in model._flatten_layers():  # pylint: disable=protected-access
     if isinstance(layer, keras.layers.BatchNormalization):
       layer.momentum = 0.9
+  return model
+
+
+def _train_step_fn(model):
+  """SGD momentum 0.9, warm-up then cosine; the loss on every step of per-step logits."""
   warmup = min(100, FLAGS.steps // 10)
   schedule = keras.optimizers.schedules.CosineDecay(
       0.0, max(FLAGS.steps - warmup, 1), warmup_target=FLAGS.learning_rate, warmup_steps=warmup)
@@ -99,20 +111,32 @@ def main(argv):
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, tf.reduce_mean(tf.cast(tf.argmax(logits, -1) == labels, tf.float32))
+  return train_step
 
-  def held_out_top1():
-    predictions = np.concatenate([np.argmax(model(test_x[i:i + BATCH], training=False), -1)
-                                  for i in range(0, len(test_y), BATCH)])
-    per_class = [float(np.mean(predictions[test_y == c] == c)) for c in range(num_classes)]
-    return float(np.mean(predictions == test_y)), per_class
 
+def _held_out_top1(model, test_x, test_y):
+  """Top-1 over the held-out clips, and per class."""
+  predictions = np.concatenate([np.argmax(model(test_x[i:i + BATCH], training=False), -1)
+                                for i in range(0, len(test_y), BATCH)])
+  per_class = [float(np.mean(predictions[test_y == c] == c))
+               for c in range(synthetic.NUM_CLASSES)]
+  return float(np.mean(predictions == test_y)), per_class
+
+
+def main(argv):
+  del argv
+  tf.random.set_seed(FLAGS.seed)
+  frames = FRAMES // FLAGS.frame_stride
+  test_x, test_y = _held_out_clips(frames)
+  model = _model(test_x[:1])
+  train_step = _train_step_fn(model)
   started, losses, top1s = time.time(), [], []
-  for step, (clips, labels) in enumerate(train.take(FLAGS.steps), start=1):
+  for step, (clips, labels) in enumerate(_training_clips(frames).take(FLAGS.steps), start=1):
     loss, top1 = train_step(clips, labels)
     losses.append(float(loss))
     top1s.append(float(top1))
     if step % FLAGS.eval_every == 0 or step == FLAGS.steps:
-      top1_held_out, per_class = held_out_top1()
+      top1_held_out, per_class = _held_out_top1(model, test_x, test_y)
       print(f"step {step} ({time.time() - started:.0f} s): training loss "
             f"{np.mean(losses[-100:]):.3f} top-1 {np.mean(top1s[-100:]):.3f}; held-out top-1 "
             f"{top1_held_out:.3f}, per class {' '.join(f'{a:.2f}' for a in per_class)}",
