@@ -344,6 +344,43 @@ def build_i3d(stream, dtype, width=1.0, final_pool_padding="VALID", clip_shape=(
   return model
 
 
+def _i3d_program(program, batch, model_fns, clip, labels):
+  """(tf.function compiled with XLA, its arguments, manifest entry) of I3D's forward or training
+  step: weights (and for the step, their momenta) as arguments before the clip."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  forward, train_step, (trainable, non_trainable, names) = model_fns
+  if program == "forward":
+    args = trainable + non_trainable + [clip]
+    fn, arg_names = forward, names + ["clip"]
+    entry = {"kind": "i3d_forward", "unit": "clips", "items_per_call": batch}
+  else:
+    momenta = [tf.zeros_like(w) for w in trainable]
+    args = trainable + non_trainable + momenta + [clip, labels]
+    fn = train_step
+    arg_names = names + [f"momentum/{n}" for n in names[:len(trainable)]] + ["clip", "labels"]
+    n_state = len(args) - 2
+    entry = {"kind": "i3d_train", "unit": "steps", "items_per_call": 1, "clips_per_call": batch,
+             "feedback": [[i, i + 1] for i in range(n_state)],
+             "num_trainable": len(trainable), "num_non_trainable": len(non_trainable)}
+  specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in args]
+  function = tf.function(fn, input_signature=specs, jit_compile=True, autograph=False)
+  entry["input_names"] = arg_names
+  return function, args, entry
+
+
+def _i3d_check(store, name, program, dtype, function, args, num_weights):
+  """The check part of a checked program's entry: its inputs and TensorFlow's outputs written to
+  NAME.npz (the forward's logits; the step's loss, new weights and batch statistics)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  outputs = tf.nest.flatten(function(*args))
+  compared = [0] if program == "forward" else list(range(1 + num_weights))
+  data = f"{name}.npz"
+  input_refs, output_refs = store.write(data, args, [outputs[i] for i in compared])
+  return {"data": data, "check": {"tolerance": check_tolerance(program, dtype),
+                                  "compared": compared, "inputs": input_refs,
+                                  "outputs": output_refs}}
+
+
 def export_i3d(out_dir, stream, dtype, programs=("forward", "train"), batches=(8,), frames=64,
                size=224, check=True, check_width=0.125, check_clip=(8, 64, 64), check_batch=2,
                timed=True, tf_time=None, seed=0, store=None):
@@ -364,7 +401,7 @@ def export_i3d(out_dir, stream, dtype, programs=("forward", "train"), batches=(8
     tf.config.experimental.enable_tensor_float_32_execution(tf32 and role != "check")
     try:
       model = build_i3d(stream, dtype, width, pool, clip_shape)
-      forward, train_step, (trainable, non_trainable, names) = i3d_functions(model)
+      model_fns = i3d_functions(model)  # forward, train_step, (trainable, non_trainable, names)
       model_info = {"stream": stream, "dtype": dtype, "width_multiplier": width,
                     "final_pool_padding": pool, "num_classes": I3D_CLASSES,
                     "precision": "float32 (TF32 off)" if role == "check" else
@@ -376,35 +413,11 @@ def export_i3d(out_dir, stream, dtype, programs=("forward", "train"), batches=(8
         for program in programs:
           suffix = "_check" if role == "check" else ""
           name = f"i3d_{stream}_{dtype}_{program}_b{batch}{suffix}"
-          if program == "forward":
-            args = trainable + non_trainable + [clip]
-            fn, arg_names = forward, names + ["clip"]
-            entry = {"kind": "i3d_forward", "unit": "clips", "items_per_call": batch}
-          else:
-            momenta = [tf.zeros_like(w) for w in trainable]
-            args = trainable + non_trainable + momenta + [clip, labels]
-            fn = train_step
-            arg_names = (names + [f"momentum/{n}" for n in names[:len(trainable)]] +
-                         ["clip", "labels"])
-            n_state = len(args) - 2
-            entry = {"kind": "i3d_train", "unit": "steps", "items_per_call": 1,
-                     "clips_per_call": batch,
-                     "feedback": [[i, i + 1] for i in range(n_state)],
-                     "num_trainable": len(trainable), "num_non_trainable": len(non_trainable)}
-          specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in args]
-          function = tf.function(fn, input_signature=specs, jit_compile=True, autograph=False)
-          entry.update(input_names=arg_names, model=model_info)
+          function, args, entry = _i3d_program(program, batch, model_fns, clip, labels)
+          entry["model"] = model_info
           if role == "check":
-            outputs = tf.nest.flatten(function(*args))
-            if program == "forward":
-              compared = [0]
-            else:  # the loss, the new weights (their change is the update), batch statistics
-              compared = list(range(1 + len(trainable) + len(non_trainable)))
-            data = f"{name}.npz"
-            input_refs, output_refs = store.write(data, args, [outputs[i] for i in compared])
-            entry["data"] = data
-            entry["check"] = {"tolerance": check_tolerance(program, dtype), "compared": compared,
-                              "inputs": input_refs, "outputs": output_refs}
+            entry.update(_i3d_check(store, name, program, dtype, function, args,
+                                    len(model_fns[2][0]) + len(model_fns[2][1])))
           entry = write_program(out_dir, name, function, args, entry)
           if tf_time is not None and re.search(tf_time, name):
             entry["tf_ms_per_call"] = 1e3 * tf_seconds_per_call(function, args)
