@@ -45,7 +45,7 @@ def _looped_video(source, seconds, path):
 def _model_folder(root, model_name, seed):
   """A model folder (run_config.json + ckpt-0) of `model_name` with random weights, 400 classes."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  from i3d_tf.checkpoints import runs  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
   model = registry.build_model(model_name, 400)
