@@ -17,7 +17,12 @@ import time
 
 from absl import app
 from absl import flags
+import keras
 import numpy as np
+import tensorflow as tf
+
+from i3d_tf.models import registry
+from i3d_tf.video import synthetic
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "lstm", ["lstm", "i3d_rgb"], "The RGB model to train.")
@@ -36,10 +41,6 @@ FRAMES, SIZE, CROP, BATCH = 16, 64, 56, 8
 
 def main(argv):
   del argv
-  import keras  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import synthetic  # pylint: disable=import-outside-toplevel
 
   tf.random.set_seed(FLAGS.seed)
   frames = FRAMES // FLAGS.frame_stride

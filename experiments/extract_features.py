@@ -130,15 +130,15 @@ def extract_split(model_dir, output_dir):
     if len(inputs) == 1:
       inputs = next(iter(inputs.values()))
     video_id = example["video_id"].numpy().decode()
-    features = fn(inputs).numpy()[0]
-    if (FLAGS.pool or "none") == "mean" and features.ndim == 4:
-      features = features.mean(axis=(0, 1, 2))
+    values = fn(inputs).numpy()[0]
+    if (FLAGS.pool or "none") == "mean" and values.ndim == 4:
+      values = values.mean(axis=(0, 1, 2))
     safe_id = video_id.replace("/", "_")
     path = os.path.join(output_dir, f"{safe_id}.npy")
-    np.save(path + ".tmp.npy", features)
+    np.save(path + ".tmp.npy", values)
     os.replace(path + ".tmp.npy", path)
     index.append(f"{safe_id}\t{int(label)}\t{FLAGS.split_name}\t"
-                 f"{'x'.join(map(str, features.shape))}")
+                 f"{'x'.join(map(str, values.shape))}")
   _write_index_atomically(output_dir, index)
   print(f"{len(index)} feature files ({FLAGS.endpoint}) in {output_dir}", flush=True)
 
