@@ -21,7 +21,14 @@ import time
 
 from absl import app
 from absl import flags
+import keras
 import numpy as np
+import tensorflow as tf
+
+from i3d_tf.data import pipeline
+from i3d_tf.data import records
+from i3d_tf.models import registry
+from i3d_tf.training import testing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data_dir; default: generate shards in a temp folder.")
@@ -42,8 +49,6 @@ flags.DEFINE_integer("train_steps", 5, "Timed I3D steps per config (after 2 warm
 
 def _generated_shards(directory):
   """Kinetics-sized videos (smooth moving textures, JPEG quality 95) written as shards."""
-  from i3d_tf.training import testing  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   examples = []
   for i in range(FLAGS.videos):
@@ -72,8 +77,6 @@ def _rate(dataset, count_fn, seconds):
 
 
 def bare_decode_rate(files, seconds):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
 
   def decode_all(example):
     return tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3), example["rgb"],
@@ -84,16 +87,11 @@ def bare_decode_rate(files, seconds):
 
 
 def pipeline_rate(files, spec, seconds):
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
   ds = pipeline.train_dataset(files, spec, FLAGS.batch_size, seed=0)
   return _rate(ds, lambda batch: int(batch[0].shape[0] * batch[0].shape[1]), seconds), ds
 
 
 def train_rate(files, frames, crop):
-  import keras  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   spec = pipeline.ClipSpec.for_model("i3d_rgb", train_frames=frames, crop_size=crop)
   padding = "VALID" if crop >= 224 and frames >= 9 else "SAME"
   model = registry.build_model("i3d_rgb", 400, final_pool_padding=padding)
@@ -120,12 +118,9 @@ def train_rate(files, frames, crop):
 
 def main(argv):
   del argv
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
   cores = len(os.sched_getaffinity(0))
   devices = [d.device_type for d in tf.config.list_physical_devices()]
   if FLAGS.data_dir:
-    from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
     files = records.list_shards(FLAGS.data_dir, FLAGS.dataset, FLAGS.split)
     source = f"{FLAGS.dataset} ({FLAGS.split}) in {FLAGS.data_dir}"
   else:

@@ -18,6 +18,14 @@ import time
 from absl import app
 from absl import flags
 import cv2
+import tensorflow as tf
+
+from i3d_tf.checkpoints import runs
+from i3d_tf.evaluation import classify
+from i3d_tf.evaluation import features
+from i3d_tf.models import registry
+from i3d_tf.video import decode
+from i3d_tf.video import flow as flow_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "Source clip (default ../shared/testdata/videos/tai_chi.mp4)")
@@ -32,7 +40,6 @@ flags.DEFINE_list("binaries", ["classify", "extract_features"], "What to time")
 
 def _looped_video(source, seconds, path):
   """`seconds` of `source` looped, at its own size, written as mp4v at 25 fps."""
-  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
   frames = decode.read_video(source, shorter_side=None)
   height, width = frames.shape[1:3]
   writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
@@ -44,9 +51,6 @@ def _looped_video(source, seconds, path):
 
 def _model_folder(root, model_name, seed):
   """A model folder (run_config.json + ckpt-0) of `model_name` with random weights, 400 classes."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
   model = registry.build_model(model_name, 400)
   model.build((None, None, 224, 224, 3 if model_name == "i3d_rgb" else 2))
@@ -58,9 +62,6 @@ def _model_folder(root, model_name, seed):
 
 def main(argv):
   del argv
-  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
   source = FLAGS.video
   if source is None:
     from tests.conftest import SHARED_DIR  # pylint: disable=import-outside-toplevel

@@ -7,7 +7,7 @@
       --num_clips=4 --num_crops=3
 
 --model_dir is a model folder: what import_deepmind_checkpoint writes or a training run's model_dir
-(i3d_tf/evaluation/runs.py); a two-stream model is one folder or an RGB folder plus
+(i3d_tf/checkpoints/runs.py); a two-stream model is one folder or an RGB folder plus
 --flow_model_dir (logits summed, as the release does). --videos takes files, folders (searched
 recursively) and globs. Each video goes through i3d_tf/video/model_input.py (25 fps, shorter side
 256, flow only when a model has a flow stream, centre crop), its first --max_frames frames (the
@@ -30,8 +30,11 @@ from absl import app
 from absl import flags
 
 from i3d_tf import entry
+from i3d_tf.checkpoints import runs
 from i3d_tf.evaluation import classify as classify_lib
+from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import listing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
@@ -63,13 +66,10 @@ def write_json_atomically(path, value):
 
 def main(argv):
   del argv
-  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
   try:
-    videos = model_input.list_videos(FLAGS.videos)
+    videos = listing.list_videos(FLAGS.videos)
   except FileNotFoundError as e:
     raise app.UsageError(str(e)) from None
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
   try:
     runs.check_model_folder_flag("--model_dir", FLAGS.model_dir)
     if FLAGS.flow_model_dir:

@@ -25,6 +25,11 @@ import tqdm
 
 from experiments import training_flags
 from i3d_tf import entry
+from i3d_tf.checkpoints import runs
+from i3d_tf.data import pipeline
+from i3d_tf.data import records
+from i3d_tf.evaluation import metrics
+from i3d_tf.evaluation import predict
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("run_dirs", None, "Training runs (model_dirs) to evaluate; one per split.")
@@ -65,9 +70,6 @@ def logits_names(run_dirs):
 
 def run_logits(run_dir, files, record_format, output_path, progress_desc):
   """(logits, labels, class names) of one run over `files`; the logits saved to output_path."""
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import predict  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
   model, run = runs.load_run(run_dir)
   spec = runs.clip_spec_of_run(run, FLAGS.max_test_frames)
   dataset = pipeline.test_dataset(files, spec, FLAGS.eval_batch_size, record_format)
@@ -110,7 +112,6 @@ def confusion_png(matrix, class_names, path, title):
 def main(argv):
   del argv
   pylogging.getLogger("i3d_tf").setLevel(pylogging.INFO)
-  from i3d_tf.evaluation import metrics  # pylint: disable=import-outside-toplevel
   if not FLAGS.data_dir:
     raise app.UsageError("--data_dir: the TFDS data_dir of the built shards")
   fuse = FLAGS.fuse_run_dirs or []
@@ -119,7 +120,6 @@ def main(argv):
   splits = FLAGS.splits or [str(i + 1) for i in range(len(FLAGS.run_dirs))]
   if len(splits) != len(FLAGS.run_dirs):
     raise app.UsageError(f"--splits has {len(splits)} entries, --run_dirs {len(FLAGS.run_dirs)}")
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
   try:  # every run checked before anything is written (the output goes inside the first)
     for flag, run_dirs in (("--run_dirs", FLAGS.run_dirs), ("--fuse_run_dirs", fuse)):
       for run_dir in run_dirs:
@@ -139,7 +139,6 @@ def main(argv):
                                        split_number=split, dataset_config=FLAGS.dataset_config)
     files = data.eval_files
     if FLAGS.eval_split:
-      from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
       files = records.list_shards(
           FLAGS.data_dir, training_flags.tfds_name(FLAGS.dataset, split,
                                                    dataset_config=FLAGS.dataset_config),

@@ -30,15 +30,22 @@ pooled only with --pool=mean.
 """
 import logging as pylogging
 import os
+import shlex
 
 from absl import app
 from absl import flags
 import numpy as np
+import tensorflow as tf
 import tqdm
 
 from experiments import training_flags
 from i3d_tf import entry
+from i3d_tf.checkpoints import runs
+from i3d_tf.data import pipeline
+from i3d_tf.data import records
+from i3d_tf.evaluation import features
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import listing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
@@ -78,11 +85,9 @@ flags.mark_flags_as_required(["output_dir"])
 
 def endpoint_fn(model, endpoint):
   """A traced function inputs -> the endpoint's tensor (any length)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   if not hasattr(model, "call_with_endpoints"):
     raise ValueError(f"{model.name} does not expose endpoints; only Logits can be extracted")
 
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
 
   @tf.function(reduce_retracing=True)
   def fn(inputs):
@@ -104,9 +109,6 @@ def _write_index_atomically(output_dir, rows):
 
 def extract_split(model_dir, output_dir):
   """A built split: one whole-video (centre crop) feature per video, as evaluation sees it."""
-  from i3d_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
   model, run = runs.load_run(model_dir)
   spec = runs.clip_spec_of_run(run, FLAGS.max_test_frames)
   fn = endpoint_fn(model, FLAGS.endpoint)
@@ -128,21 +130,20 @@ def extract_split(model_dir, output_dir):
     if len(inputs) == 1:
       inputs = next(iter(inputs.values()))
     video_id = example["video_id"].numpy().decode()
-    features = fn(inputs).numpy()[0]
-    if (FLAGS.pool or "none") == "mean" and features.ndim == 4:
-      features = features.mean(axis=(0, 1, 2))
+    values = fn(inputs).numpy()[0]
+    if (FLAGS.pool or "none") == "mean" and values.ndim == 4:
+      values = values.mean(axis=(0, 1, 2))
     safe_id = video_id.replace("/", "_")
     path = os.path.join(output_dir, f"{safe_id}.npy")
-    np.save(path + ".tmp.npy", features)
+    np.save(path + ".tmp.npy", values)
     os.replace(path + ".tmp.npy", path)
     index.append(f"{safe_id}\t{int(label)}\t{FLAGS.split_name}\t"
-                 f"{'x'.join(map(str, features.shape))}")
+                 f"{'x'.join(map(str, values.shape))}")
   _write_index_atomically(output_dir, index)
   print(f"{len(index)} feature files ({FLAGS.endpoint}) in {output_dir}", flush=True)
 
 
 def feature_config(model_dir):
-  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
   return features.FeatureConfig(
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
@@ -152,10 +153,8 @@ def feature_config(model_dir):
 
 def _run_beam(config, todo, output_dir, beam_options):
   """The per-video function on a Beam runner; each worker loads the model folder(s) once."""
-  import shlex  # pylint: disable=import-outside-toplevel
   import apache_beam as beam  # pylint: disable=import-outside-toplevel
   from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
 
   class ExtractDoFn(beam.DoFn):
     def setup(self):
@@ -176,10 +175,8 @@ def _run_beam(config, todo, output_dir, beam_options):
 
 def extract_videos(model_dir, output_dir):
   """Sliding-window features of video files, resumable (see the module docstring)."""
-  from i3d_tf.evaluation import features  # pylint: disable=import-outside-toplevel
-  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
   try:
-    videos = model_input.list_videos(FLAGS.videos)
+    videos = listing.list_videos(FLAGS.videos)
   except FileNotFoundError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.max_videos:
@@ -214,7 +211,6 @@ def main(argv):
   if not model_dir:
     raise app.UsageError("--model_dir: a model folder (import_deepmind_checkpoint's output or a "
                          "training run)")
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
   try:
     runs.check_model_folder_flag("--model_dir" if FLAGS.model_dir else "--run_dir", model_dir)
     if FLAGS.flow_model_dir:

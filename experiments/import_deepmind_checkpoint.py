@@ -12,7 +12,7 @@ channels come from the checkpoint's shapes; the stream from its scope or channel
 chooses one in a checkpoint holding both). The label map is --label_map, or else the release's
 label_map.txt / label_map_600.txt found beside the checkpoint or up to two folders above it (the
 release keeps them in data/, the checkpoints in data/checkpoints/NAME/).
-Writes a model folder, the kind a training run leaves (i3d_tf/evaluation/runs.py), so classify,
+Writes a model folder, the kind a training run leaves (i3d_tf/checkpoints/runs.py), so classify,
 extract_features, evaluate and finetune --init take it: OUTPUT_DIR/run_config.json and ckpt-0 (the
 weights as a run's checkpoint), OUTPUT_DIR/saved_model (signature serving_default: `video` [None, None, 224, 224, C] in
 [-1, 1], or `rgb` and `flow` for the two-stream model -> `logits`, `probabilities`),

@@ -12,13 +12,13 @@ import os
 
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 from i3d_tf import entry
 
 
 def read_event_scalars(directory):
   """{tag: [(step, value)]} from the TensorBoard event files in `directory`."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   scalars = {}
   for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):

@@ -20,8 +20,10 @@ import os
 from absl import app
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 from i3d_tf import entry
+from i3d_tf.models import registry
 
 SLICE_GAP = 1    # pixels between the temporal slices of one filter
 FILTER_GAP = 4   # pixels between filters (and around the grid)
@@ -45,7 +47,6 @@ def _is_slot(name):
 
 def kernel_from_checkpoint(path, stream="any"):
   """The conv1 kernel (numpy) of a checkpoint prefix or of a run directory's latest checkpoint."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   prefix = path
   if os.path.isdir(path):
     prefix = tf.train.latest_checkpoint(path)
@@ -67,8 +68,6 @@ def kernel_from_checkpoint(path, stream="any"):
 
 def kernel_from_model(model_name, stream="any"):
   """The conv1 kernel of a freshly built registered model (random initialisation)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   spec = registry.get(model_name)
   i3d = registry.is_release_i3d(model_name)
   model = registry.build_model(model_name, 10, **({"final_pool_padding": "SAME"} if i3d else {}))

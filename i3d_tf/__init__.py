@@ -40,7 +40,7 @@ _EXPORTS = {
     "load_two_stream_checkpoints": ("i3d_tf.checkpoints.deepmind", "load_two_stream_checkpoints"),
     "save_deepmind_checkpoint": ("i3d_tf.checkpoints.deepmind", "save_deepmind_checkpoint"),
     "import_checkpoint": ("i3d_tf.checkpoints.import_release", "import_checkpoint"),
-    "load_run": ("i3d_tf.evaluation.runs", "load_run"),
+    "load_run": ("i3d_tf.checkpoints.runs", "load_run"),
     "export_saved_model": ("i3d_tf.export", "export_saved_model"),
     "ClipSpec": ("i3d_tf.data.pipeline", "ClipSpec"),
     "train_dataset": ("i3d_tf.data.pipeline", "train_dataset"),

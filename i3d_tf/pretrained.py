@@ -26,6 +26,10 @@ import urllib.request
 import uuid
 from typing import Optional
 
+from i3d_tf.checkpoints import deepmind
+from i3d_tf.checkpoints import runs
+from i3d_tf.models import registry
+
 RELEASE_COMMIT = "0667e889a5904b4dc122e0ded4c332f49f8df42c"
 RELEASE_URL = ("https://raw.githubusercontent.com/deepmind/kinetics-i3d/" + RELEASE_COMMIT +
                "/data/checkpoints/{name}/")
@@ -256,12 +260,10 @@ def download(name, cache=None, echo=None):
 def _load_folder(path, **model_options):
   """A model from an `import_checkpoint` folder or a training run's folder."""
   if os.path.exists(os.path.join(path, "run_config.json")):
-    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
     model, _ = runs.load_run(path, **model_options)
     return model
   with open(os.path.join(path, "import_info.json"), encoding="utf-8") as f:
     info = json.load(f)
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
   model = registry.build_model(info["model"], info["num_classes"], **model_options)
   if info["model"] == "i3d_two_stream":
     model.build()
@@ -284,5 +286,4 @@ def load(name_or_path, cache=None, echo=None, **model_options):
   elif os.path.isdir(path) and (os.path.exists(os.path.join(path, "import_info.json")) or
                                 os.path.exists(os.path.join(path, "run_config.json"))):
     return _load_folder(path, **model_options)
-  from i3d_tf.checkpoints import deepmind  # pylint: disable=import-outside-toplevel
   return deepmind.load_deepmind_checkpoint(path, **model_options)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i3d_tf.checkpoints import runs
 from i3d_tf.evaluation import classify
-from i3d_tf.evaluation import runs
 from i3d_tf.video import decode
 from tests import pretrained_fixtures as pf
 from tests.conftest import REPO_ROOT, shared_path
@@ -100,13 +100,13 @@ def test_videos_flag_takes_folders_and_globs_and_names_what_is_missing(tmp_path)
   (tmp_path / "b").mkdir()
   for name in ("a/x.mp4", "b/x.mp4", "b/y.avi", "b/notes.txt"):
     (tmp_path / name).write_bytes(b"")
-  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
-  keys = [k for _, k in model_input.list_videos([str(tmp_path)])]
+  from i3d_tf.video import listing  # pylint: disable=import-outside-toplevel
+  keys = [k for _, k in listing.list_videos([str(tmp_path)])]
   assert keys == ["a/x.mp4", "b/x.mp4", "b/y.avi"]
-  keys = [k for _, k in model_input.list_videos([str(tmp_path / "*" / "x.mp4")])]
+  keys = [k for _, k in listing.list_videos([str(tmp_path / "*" / "x.mp4")])]
   assert keys == ["a/x.mp4", "b/x.mp4"]  # the same file name in two folders: distinct keys
   with pytest.raises(FileNotFoundError, match="--videos: .*nope.mp4: no such file"):
-    model_input.list_videos([str(tmp_path / "nope.mp4")])
+    listing.list_videos([str(tmp_path / "nope.mp4")])
   with pytest.raises(decode.VideoDecodeError, match="is a folder, not a video file"):
     decode.read_video(str(tmp_path / "a"))
 

@@ -170,3 +170,31 @@ def test_feature_extractor_loads_up_to_its_final_endpoint(tmp_path):
   for key, var in named.items():
     np.testing.assert_array_equal(var.numpy(), values[f"{SCOPES['flow']}/{key}"], err_msg=key)
   assert model(tf.zeros((1, 8, 64, 64, 2))).shape == (1, 2, 4, 4, 832)
+
+
+
+
+def test_init_reads_the_release_layout_through_the_importers_names(tmp_path):
+  """`--init=<release-layout checkpoint>` maps names as the importer does (one reader): from a
+  checkpoint holding both streams' I3Ds and a Momentum slot beside every weight, an RGB I3D gets
+  the RGB scope's weights (never a slot's, never the Flow scope's) and the two-stream I3D each
+  stream's. (Quarter width, one model built: the names are the release's all the same.)"""
+  from i3d_tf.models import two_stream_i3d  # pylint: disable=import-outside-toplevel
+  from i3d_tf.training import init as init_lib  # pylint: disable=import-outside-toplevel
+  model = two_stream_i3d.TwoStreamI3D(5, final_pool_padding="SAME", width_multiplier=0.25)
+  model.build()
+  rng = np.random.default_rng(0)
+  values = {name: rng.normal(size=var.shape).astype(np.float32)
+            for name, var in model.deepmind_variables().items()}
+  slots = {f"{name}/Momentum": np.full_like(value, 7.0) for name, value in values.items()}
+  prefix = fx.write_checkpoint(tmp_path / "both" / "model.ckpt", {**values, **slots})
+  copied, skipped = init_lib.initialize(model.rgb, prefix, model_name="i3d_rgb")
+  assert copied == 230 and not skipped
+  for key, var in model.rgb.deepmind_variables().items():
+    np.testing.assert_array_equal(var.numpy(), values[f"RGB/inception_i3d/{key}"], err_msg=key)
+  assert np.all(model.flow.deepmind_variables()["Mixed_5c/Branch_0/Conv3d_0a_1x1/conv_3d/w"]
+                .numpy() != values["Flow/inception_i3d/Mixed_5c/Branch_0/Conv3d_0a_1x1/conv_3d/w"])
+  copied, skipped = init_lib.initialize(model, prefix, model_name="i3d_two_stream")
+  assert copied == 460 and not skipped
+  for name, var in model.deepmind_variables().items():
+    np.testing.assert_array_equal(var.numpy(), values[name], err_msg=name)

@@ -123,7 +123,7 @@ def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like
   be the run's model's on the centre window of every frame, decoded and scaled here directly."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs as runs_lib  # pylint: disable=import-outside-toplevel
+  from i3d_tf.checkpoints import runs as runs_lib  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
   out = tmp_path / "features"
   result = _extract_test_split(data_dir, runs["i3d_rgb"], "Logits", out)

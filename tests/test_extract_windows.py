@@ -144,7 +144,7 @@ def test_a_60_s_video_gives_its_windows_and_the_model_on_them(rgb_folder, tmp_pa
   assert len(rows) == num and rows[-1].split("\t")[2:4] == [str((num - 1) * stride), "1500"]
   # The model on the frames of three windows (the last one padded), decoded and cropped here.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
+  from i3d_tf.checkpoints import runs  # pylint: disable=import-outside-toplevel
   model, _ = runs.load_run(str(rgb_folder))
   check = {0: None, num // 2: None, num - 1: None}
   held = {}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from i3d_tf import export
-from i3d_tf.evaluation import runs
+from i3d_tf.checkpoints import runs
 from i3d_tf.models import registry
 from i3d_tf.video import decode
 from i3d_tf.video import model_input

@@ -1,10 +1,11 @@
 """Run checkpoints name every variable by its attribute path; runs made before (variables by release
-name or by position, `loop.checkpoint_variables`) still resume and load."""
+name or by position, `run_checkpoints.checkpoint_variables`) still resume and load."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from i3d_tf.evaluation import runs
+from i3d_tf.checkpoints import run_checkpoints
+from i3d_tf.checkpoints import runs
 from i3d_tf.training import experiment
 from i3d_tf.training import loop
 from i3d_tf.training import testing
@@ -36,14 +37,14 @@ def test_a_run_made_before_paths_resumes_and_loads(model, toy_data, tmp_path, mo
   # The run as the code before this change wrote it: the model part is checkpoint_variables' map.
   with monkeypatch.context() as patch:
     patch.setattr(loop.Trainer, "_checkpointed_model",
-                  lambda self: loop.checkpoint_variables(self.model))
+                  lambda self: run_checkpoints.checkpoint_variables(self.model))
     original_state = loop.Trainer._checkpointed_state  # pylint: disable=protected-access
     patch.setattr(loop.Trainer, "_checkpointed_state",
                   lambda self, optimizer=None: original_state(self, optimizer=self.optimizer))
     status, _, old = experiment.run(_config(model_dir, model, 2), toy_data)
   assert status == "done"
   old_prefix = tf.train.latest_checkpoint(model_dir)
-  assert loop.is_legacy_checkpoint(old_prefix)
+  assert run_checkpoints.is_legacy_checkpoint(old_prefix)
   if model == "c3d":
     assert any(k.startswith("model/variable_0000/") for k in _model_keys(old_prefix))
   trained = {v.path: v.numpy() for v in old.model.variables if "seed_generator" not in v.path}
@@ -60,7 +61,7 @@ def test_a_run_made_before_paths_resumes_and_loads(model, toy_data, tmp_path, mo
                                       echo=messages.append)
   assert status == "done" and "at step 2 of 4" in messages[0], messages[:1]
   new_prefix = tf.train.latest_checkpoint(model_dir)
-  assert new_prefix.endswith("ckpt-4") and not loop.is_legacy_checkpoint(new_prefix)
+  assert new_prefix.endswith("ckpt-4") and not run_checkpoints.is_legacy_checkpoint(new_prefix)
   keys = _model_keys(new_prefix)
   assert len(keys) == len([v for v in resumed.model.variables if "seed_generator" not in v.path])
   assert not any("variable_" in k for k in keys)

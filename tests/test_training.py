@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.training import experiment
 from i3d_tf.training import loop
 from i3d_tf.training import schedules
@@ -258,12 +259,12 @@ def test_checkpoints_hold_batch_norm_statistics_and_restore_into_a_fresh_model(t
   source = build()
   source.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.assign(
       tf.fill([208], 3.0))
-  path = tf.train.Checkpoint(model=loop.checkpoint_variables(source)).save(str(tmp_path / "c"))
+  path = tf.train.Checkpoint(model=run_checkpoints.checkpoint_variables(source)).save(str(tmp_path / "c"))
   target = build()  # another process would name its Keras layers differently: names don't matter
-  tf.train.Checkpoint(model=loop.checkpoint_variables(target)).restore(path).assert_consumed()
+  tf.train.Checkpoint(model=run_checkpoints.checkpoint_variables(target)).restore(path).assert_consumed()
   np.testing.assert_array_equal(
       target.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.numpy(), 3.0)
-  assert len(loop.checkpoint_variables(target)) == len(source.deepmind_variables()) == 230
+  assert len(run_checkpoints.checkpoint_variables(target)) == len(source.deepmind_variables()) == 230
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.training import experiment
 from i3d_tf.training import init as init_lib
 from i3d_tf.training import loop
@@ -68,9 +69,9 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(
   warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
   assert any("ckpt-4" in w and "unreadable" in w for w in warnings), warnings
   # Every checkpoint unreadable: an error naming each file, nothing trained.
-  for prefix in loop.checkpoint_candidates(model_dir):
+  for prefix in run_checkpoints.checkpoint_candidates(model_dir):
     _truncate(prefix + ".data-00000-of-00001", 0.3)
-  with pytest.raises(loop.NoReadableCheckpointError) as error:
+  with pytest.raises(run_checkpoints.NoReadableCheckpointError) as error:
     experiment.run(testing.toy_config(model_dir, train_steps=6), data)
   for step in (2, 4):
     assert f"ckpt-{step} (" in str(error.value)
@@ -241,9 +242,9 @@ def test_flow_model_on_a_set_built_without_flow_warns(shard_dir, flow_run, tmp_p
 
 
 _PARSE = """
-import sys
 from absl import flags
 from experiments import training_flags
+import sys
 training_flags.define_flags()
 for argv in sys.argv[1:]:
   flags.FLAGS.unparse_flags()

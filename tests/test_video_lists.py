@@ -62,7 +62,7 @@ def test_class_folders_give_sorted_classes_and_a_stratified_split(tmp_path):
   _touch(tmp_path, "walk/a.mp4", "walk/b.MP4", "walk/sub/c.avi", "run/a.mkv", "run/b.webm",
          "run/notes.txt", "run/.hidden.mp4", "Jump/x.mov", "Jump/y.mov", "empty/readme.md",
          "labels.json")
-  listing = video_lists.list_videos(tmp_path, test_fraction=0.5, seed=3)
+  listing = video_lists.list_labelled_videos(tmp_path, test_fraction=0.5, seed=3)
   assert listing.class_names == ["Jump", "run", "walk"]  # sorted; an empty folder is no class
   assert listing.source == "class folders" and listing.splits_from == "stratified"
   everything = listing.splits["train"] + listing.splits["test"]
@@ -78,7 +78,7 @@ def test_class_folders_give_sorted_classes_and_a_stratified_split(tmp_path):
 def test_split_folders_are_taken_as_given(tmp_path):
   _touch(tmp_path, "train/walk/a.mp4", "train/run/a.mp4", "val/walk/b.mp4", "test/run/c.mp4",
          "test/swim/d.mp4")
-  listing = video_lists.list_videos(tmp_path)
+  listing = video_lists.list_labelled_videos(tmp_path)
   assert listing.splits_from == "given" and listing.source == "split folders"
   assert listing.class_names == ["run", "swim", "walk"]
   assert {s: sorted(v.key for v in vs) for s, vs in listing.splits.items()} == {
@@ -89,18 +89,18 @@ def test_split_folders_are_taken_as_given(tmp_path):
 def test_folder_layout_errors_name_what_is_wrong(tmp_path):
   _touch(tmp_path / "mixed", "train/walk/a.mp4", "walk/b.mp4")
   with pytest.raises(ValueError, match="mixes split folders"):
-    video_lists.list_videos(tmp_path / "mixed")
+    video_lists.list_labelled_videos(tmp_path / "mixed")
   _touch(tmp_path / "loose", "walk/a.mp4", "b.mp4")
   with pytest.raises(ValueError, match=r"videos outside any class folder \(b.mp4\)"):
-    video_lists.list_videos(tmp_path / "loose")
+    video_lists.list_labelled_videos(tmp_path / "loose")
   _touch(tmp_path / "none", "walk/a.txt")
   with pytest.raises(ValueError, match="no videos found"):
-    video_lists.list_videos(tmp_path / "none")
+    video_lists.list_labelled_videos(tmp_path / "none")
   _touch(tmp_path / "no_train", "test/walk/a.mp4")
   with pytest.raises(ValueError, match="no 'train' videos"):
-    video_lists.list_videos(tmp_path / "no_train")
+    video_lists.list_labelled_videos(tmp_path / "no_train")
   with pytest.raises(FileNotFoundError, match="is not a folder"):
-    video_lists.list_videos(tmp_path / "absent")
+    video_lists.list_labelled_videos(tmp_path / "absent")
 
 
 def test_csv_list_with_relative_and_absolute_paths_splits_and_times(tmp_path):
@@ -115,7 +115,7 @@ def test_csv_list_with_relative_and_absolute_paths_splits_and_times(tmp_path):
       f"{elsewhere},run,test\n"
       "clips/a.mp4,run,train,1.5,4\n"
       "clips/b.mp4,walk,val,,3\n")
-  listing = video_lists.list_videos(manual)
+  listing = video_lists.list_labelled_videos(manual)
   assert listing.source == str(manual / "videos.csv") and listing.splits_from == "given"
   assert listing.class_names == ["run", "walk"]
   by_key = {v.key: v for vs in listing.splits.values() for v in vs}
@@ -130,7 +130,7 @@ def test_csv_list_with_relative_and_absolute_paths_splits_and_times(tmp_path):
 def test_tsv_list_with_a_header_and_numeric_labels_drawn_split(tmp_path):
   rows = ["file\tclass\tstart_s\tend_s"] + [f"v{i}.avi\t{i % 3 * 5}\t0\t2" for i in range(12)]
   (tmp_path / "list.tsv").write_text("\n".join(rows) + "\n")
-  listing = video_lists.list_videos(tmp_path, test_fraction=0.25, seed=0)
+  listing = video_lists.list_labelled_videos(tmp_path, test_fraction=0.25, seed=0)
   assert listing.class_names == ["0", "5", "10"]  # numeric order, not '10' < '5'
   assert listing.splits_from == "stratified"
   for split in ("train", "test"):
@@ -153,7 +153,7 @@ def test_tsv_list_with_a_header_and_numeric_labels_drawn_split(tmp_path):
 def test_list_errors_name_the_line(tmp_path, text, message):
   (tmp_path / "videos.csv").write_text(text)
   with pytest.raises(ValueError, match=message) as error:
-    video_lists.list_videos(tmp_path)
+    video_lists.list_labelled_videos(tmp_path)
   assert "videos.csv" in str(error.value)
 
 
@@ -162,12 +162,12 @@ def test_which_list_is_read(tmp_path):
   (tmp_path / "one.csv").write_text("walk/a.mp4,walk\nwalk/b.mp4,walk\n")
   (tmp_path / "two.tsv").write_text("walk/a.mp4\trun\nwalk/b.mp4\trun\n")
   with pytest.raises(ValueError, match="several lists .*--list_file"):
-    video_lists.list_videos(tmp_path)
-  assert video_lists.list_videos(tmp_path, list_file="two.tsv").class_names == ["run"]
-  assert video_lists.list_videos(tmp_path, list_file=str(tmp_path / "one.csv")).class_names == [
+    video_lists.list_labelled_videos(tmp_path)
+  assert video_lists.list_labelled_videos(tmp_path, list_file="two.tsv").class_names == ["run"]
+  assert video_lists.list_labelled_videos(tmp_path, list_file=str(tmp_path / "one.csv")).class_names == [
       "walk"]
   with pytest.raises(FileNotFoundError, match="three.csv"):
-    video_lists.list_videos(tmp_path, list_file="three.csv")
+    video_lists.list_labelled_videos(tmp_path, list_file="three.csv")
 
 
 def test_listing_imports_no_tensorflow():

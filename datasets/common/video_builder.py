@@ -24,8 +24,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
+from tensorflow.core.example import example_pb2
+from tqdm import auto as tqdm
 
 from tensorflow_datasets.core import writer as writer_lib
+
+from i3d_tf.video import flow as flow_lib
 
 from . import build_lock, device_flow, video_example, worker_death
 
@@ -76,7 +80,6 @@ def video_features(class_names):
 
 def format_metadata(config):
   """What `records.py` and a reader need beyond the features: stored in metadata.json."""
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
   return tfds.core.MetadataDict(
       fps=config.fps, shorter_side=config.shorter_side, flow_method=config.flow_method,
       flow_offset=float(flow_lib.FLOW_OFFSET), flow_scale=float(flow_lib.FLOW_SCALE),
@@ -109,7 +112,6 @@ def canonical_example_bytes(serialized):
   Protobuf writes map entries in an order that varies from process to process, so two builds of
   the same examples (two local runs, or a local run and Beam workers) would differ byte for byte.
   """
-  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
   return example_pb2.Example.FromString(serialized).SerializeToString(deterministic=True)
 
 
@@ -324,7 +326,6 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   # --- local generation ---------------------------------------------------------------------
 
   def _local_generate(self, split, items, process_fn):
-    from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
     summary = self.build_summary[split]
     workers = min(self._num_workers, len(items))
     bar = tqdm.tqdm(total=len(items), desc=f"{self.name}/{self.builder_config.name} {split}",

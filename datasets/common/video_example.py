@@ -11,6 +11,8 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
+from i3d_tf.video import decode
+from i3d_tf.video import flow as flow_lib
 from i3d_tf.video.flow import METHODS as FLOW_METHODS
 
 
@@ -99,7 +101,6 @@ def _checked_frames(frames, item):
 
 def frames_to_example(frames, item, options):
   """RGB uint8 [T, H, W, 3] of one clip -> the example dict of FORMAT.md section 2."""
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
   frames = _checked_frames(frames, item)
   flow = flow_lib.compute_flow(frames, method=options.flow_method)     # [T, H, W, 2] px
   quantized = flow_lib.quantize(flow)                                  # [T, H, W, 2] uint8
@@ -109,7 +110,6 @@ def frames_to_example(frames, item, options):
 
 def example_dict(item, options, rgb_jpegs, flow_pngs, num_frames):
   """The example dict of FORMAT.md section 2 from a clip's encoded frames."""
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
   num_frames = int(num_frames)
   start_s = item.source_start_s if item.source_start_s is not None else (item.start_s or 0.0)
   if item.source_end_s is not None:
@@ -142,7 +142,6 @@ class PreparedVideo:
 
 def prepare_frames(frames, item, options, result):
   """RGB uint8 [T, H, W, 3] -> a PreparedVideo: everything of the example but the flow."""
-  from i3d_tf.video import flow as flow_lib  # pylint: disable=g-import-not-at-top
   frames = _checked_frames(frames, item)
   rgb_jpegs = encode_rgb_frames(frames, options.jpeg_quality)
   result.num_frames = int(len(frames))
@@ -169,7 +168,6 @@ def _trim_window(item, options):
 
 def process_video(item, options):
   """Decodes a video file, computes flow, encodes the example; a bad video becomes a skip."""
-  from i3d_tf.video import decode  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   result = ProcessResult(key=item.key, path=str(item.path))
   try:
@@ -189,7 +187,6 @@ def process_video(item, options):
 
 def prepare_video(item, options):
   """`process_video` without the flow: decodes and JPEG-encodes; a bad video becomes a skip."""
-  from i3d_tf.video import decode  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   result = ProcessResult(key=item.key, path=str(item.path))
   prepared = PreparedVideo(item=item, result=result)

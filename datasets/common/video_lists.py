@@ -19,8 +19,8 @@ import pathlib
 import random
 from typing import Dict, List, Optional
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv",
-                    ".wmv", ".3gp", ".ogv", ".ts")
+from i3d_tf.video import listing
+
 LIST_EXTENSIONS = (".csv", ".tsv")
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation",
@@ -62,7 +62,7 @@ class Listing:
 
 
 def is_video(path):
-  return pathlib.Path(path).suffix.lower() in VIDEO_EXTENSIONS
+  return listing.is_video(path)
 
 
 def split_name(value, where=""):
@@ -119,7 +119,7 @@ def list_class_folders(root):
       found = _videos_under(class_dir)
       if not found:
         log.warning("%s holds no video (extensions %s): not a class", class_dir,
-                    " ".join(VIDEO_EXTENSIONS))
+                    " ".join(listing.VIDEO_EXTENSIONS))
         continue
       for path in found:
         key = path.relative_to(root).with_suffix("").as_posix()
@@ -128,7 +128,7 @@ def list_class_folders(root):
   if not videos:
     raise ValueError(f"{root}: no videos found (expected <class>/<video> folders, or "
                      f"train/<class>/<video> and test/<class>/<video>; extensions "
-                     f"{' '.join(VIDEO_EXTENSIONS)})")
+                     f"{' '.join(listing.VIDEO_EXTENSIONS)})")
   return videos, ("split folders" if split_dirs else "class folders")
 
 
@@ -266,7 +266,7 @@ def stratified_split(keys, labels, test_fraction, seed=0):
   return out
 
 
-def list_videos(manual_dir, list_file=None, test_fraction=0.2, seed=0):
+def list_labelled_videos(manual_dir, list_file=None, test_fraction=0.2, seed=0):
   """A Listing of manual_dir: its class folders or its list, with given or drawn splits."""
   manual_dir = pathlib.Path(manual_dir)
   if not manual_dir.is_dir():

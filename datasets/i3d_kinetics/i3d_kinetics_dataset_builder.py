@@ -14,6 +14,8 @@ from typing import List, Optional
 
 import tensorflow_datasets as tfds
 
+from i3d_tf.video import listing
+
 try:
   from ..common import video_builder, video_example
 except ImportError:  # `tfds build datasets/<name>` loads this folder alone: see common/standalone.py
@@ -26,7 +28,6 @@ except ImportError:  # `tfds build datasets/<name>` loads this folder alone: see
   _standalone.make_importable()
   from i3d_tf_datasets.common import video_builder, video_example
 
-_VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi")
 # TFDS split -> CSV names accepted (the CVDF archives' names first, then the ActivityNet crawler's).
 _CSV_NAMES = {
     "train": ("train.csv", "kinetics-{n}_train.csv", "kinetics_{n}_train.csv"),
@@ -85,8 +86,8 @@ def index_videos(root):
   index = {}
   for dirpath, _, filenames in os.walk(root, followlinks=True):
     for filename in filenames:
-      stem, ext = os.path.splitext(filename)
-      if ext.lower() in _VIDEO_EXTENSIONS:
+      if listing.is_video(filename):
+        stem = os.path.splitext(filename)[0]
         index.setdefault(stem, os.path.join(dirpath, filename))
   return index
 

@@ -79,7 +79,7 @@ class Builder(video_builder.VideoDatasetBuilder):
 
   def _split_items(self, dl_manager):
     config = self.builder_config
-    listing = video_lists.list_videos(dl_manager.manual_dir, config.list_file,
+    listing = video_lists.list_labelled_videos(dl_manager.manual_dir, config.list_file,
                                       config.test_fraction, config.split_seed)
     label = self.info.features["label"]
     if label.num_classes is None:

@@ -56,6 +56,7 @@ import subprocess
 import sys
 import time
 
+from experiments.configs import paper_tables
 from i3d_tf.models import registry
 
 CHANCE = 1.0 / 8
@@ -178,7 +179,6 @@ def read_result(run_dir):
 
 def markdown(runs_dir, models=MODELS, minutes=None):
   """The miniature's comparison table (the report's layout: one row per architecture)."""
-  from experiments.configs import paper_tables  # pylint: disable=import-outside-toplevel
   # Table 2's Kinetics cell of each architecture (every one is sourced in paper_tables).
   paper_cells = {model: f"t2_kinetics400_{model}" for _, model, _ in MODELS}
   lines = ["## Synthetic miniature: synthetic_motion/small (8 classes), held-out top-1", "",

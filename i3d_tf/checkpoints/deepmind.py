@@ -65,7 +65,12 @@ class CheckpointLayout:
 
   def full_name(self, key):
     """'Mixed_4b/.../conv_3d/w' -> the name in this checkpoint."""
-    return f"{self.scope}/{key}" if self.scope else key
+    return full_name(self.scope, key)
+
+
+def full_name(scope, key):
+  """The release's name of `key` (a model's name without scope) under `scope` ('' for none)."""
+  return f"{scope}/{key}" if scope else key
 
 
 def checkpoint_prefix(path):
@@ -90,6 +95,13 @@ def _is_ignored(name):
   return name.endswith(IGNORED_SUFFIXES) or name.split("/")[-1] in IGNORED_NAMES
 
 
+def i3d_scopes(shapes):
+  """The scopes of the I3Ds in a checkpoint's {name: shape}, sorted ('' for an unscoped one)."""
+  return sorted(name[:-len(FIRST_CONV)].rstrip("/") for name in shapes
+                if (name == FIRST_CONV or name.endswith("/" + FIRST_CONV))
+                and not _is_ignored(name))
+
+
 def inspect_checkpoint(path, stream=None, scope=None):
   """Reads a checkpoint's index (not its data) and returns its CheckpointLayout for one stream.
 
@@ -100,9 +112,7 @@ def inspect_checkpoint(path, stream=None, scope=None):
   """
   path = checkpoint_prefix(path)
   shapes = _list_variables(path)
-  scopes = sorted(name[:-len(FIRST_CONV)].rstrip("/") for name in shapes
-                  if (name == FIRST_CONV or name.endswith("/" + FIRST_CONV))
-                  and not _is_ignored(name))
+  scopes = i3d_scopes(shapes)
   if stream is not None and stream not in STREAM_SCOPES:
     raise ValueError(f"stream={stream!r}: expected 'rgb' or 'flow'")
   if scope is not None:

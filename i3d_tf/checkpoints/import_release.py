@@ -12,7 +12,7 @@ from absl import logging
 from i3d_tf import export
 from i3d_tf import labels
 from i3d_tf.checkpoints import deepmind
-from i3d_tf.evaluation import runs
+from i3d_tf.checkpoints import runs
 from i3d_tf.models import registry
 
 _RELEASE_LABEL_MAPS = ("label_map.txt", "label_map_600.txt")

@@ -10,6 +10,8 @@ logits (slim: 1001 classes) are never inflated: the I3D logits are new.
 import numpy as np
 
 from i3d_tf.checkpoints import slim
+from i3d_tf.models import i3d
+from i3d_tf.models import inception_v1
 
 _I3D_TO_SLIM = (("Conv3d", "Conv2d"), ("conv_3d/w", "weights"), ("conv_3d/b", "biases"),
                 ("batch_norm/", "BatchNorm/"))
@@ -128,7 +130,6 @@ def check_imagenet_width(model):
 
 def imagenet_inception_v1(slim_checkpoint_path):
   """A 2D InceptionV1 up to Mixed_5c holding a slim ImageNet checkpoint (its logits unused)."""
-  from i3d_tf.models import inception_v1  # pylint: disable=import-outside-toplevel
   model_2d = inception_v1.InceptionV1(in_channels=3, final_endpoint="Mixed_5c",
                                       name="imagenet_inception_v1")
   model_2d.build((None, None, None, 3))
@@ -145,16 +146,20 @@ def init_i3d_from_imagenet(i3d_model, slim_checkpoint_path):
 def init_from_imagenet(model, slim_checkpoint_path):
   """`--init=imagenet` for any registered model: I3D streams are inflated, 2D baselines copied.
 
-  Models built on Inception-v1 expose `init_from_imagenet(path)`; the two-stream I3D is handled
-  stream by stream. C3D, trained from scratch in the paper, has no ImageNet initialisation.
+  Models built on 2D Inception-v1s name them (`imagenet_parts()`), each then copied from the
+  checkpoint's network; the two-stream I3D is handled stream by stream. C3D, trained from scratch in the paper, has no ImageNet initialisation.
   Only width_multiplier 1.0 fits the checkpoint: any other width is a clear error, before reading.
   """
-  from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
   if isinstance(model, i3d.InceptionI3D):
     return init_i3d_from_imagenet(model, slim_checkpoint_path)
-  if hasattr(model, "init_from_imagenet"):
-    check_imagenet_width(model)  # names the model; its Inception-v1s are checked again
-    return model.init_from_imagenet(slim_checkpoint_path)
+  if hasattr(model, "imagenet_parts"):
+    parts = model.imagenet_parts()
+    for part in [model] + parts:  # the model named first, then each Inception-v1
+      check_imagenet_width(part)
+    source = imagenet_inception_v1(slim_checkpoint_path)
+    for part in parts:
+      copy_2d_into_2d(part, source)
+    return None
   streams = [getattr(model, attr) for attr in ("rgb", "flow", "rgb_model", "flow_model")
              if isinstance(getattr(model, attr, None), i3d.InceptionI3D)]
   if streams:

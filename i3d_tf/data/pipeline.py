@@ -28,6 +28,7 @@ from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
+from i3d_tf.data import records
 from i3d_tf.models import registry
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -241,7 +242,6 @@ def decode_rgb_window(encoded, y, x, size):
 def _default_decoders():
   """{stream: encoded [N] -> frames [N, H, W, C]}, '<stream>_window' for (encoded, y, x, size) ->
   the window only. RGB uint8 [0, 255]; float decoders give [-1, 1] (to_model_range keeps them)."""
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   return {"rgb": records.decode_rgb,
           "rgb_window": decode_rgb_window,
           "flow": records.decode_flow}
@@ -324,7 +324,6 @@ def _to_model_inputs(streams, label, stream_names):
 
 
 def _parser(record_format):
-  from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   if record_format == "tfds":
     return records.parse_tfds_example
   if record_format == "mediasequence":

@@ -5,6 +5,10 @@ i3d_tf/video/model_input.py; logits of several model folders (an RGB and a Flow 
 then averaged over clips and crops.
 """
 import numpy as np
+import tensorflow as tf
+
+from i3d_tf.checkpoints import runs
+from i3d_tf.video import model_input
 
 
 def clip_starts(num_frames, num_clips, clip_frames):
@@ -41,15 +45,12 @@ class Classifier:
   """Model folder(s) -> averaged logits of a video file."""
 
   def __init__(self, model_dir, flow_model_dir=None, flow_method="tvl1"):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
-    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)
-    self.spec = model_input.VideoInputSpec.of_run(first_run, flow_method, streams=streams,
-                                                  min_frames=max(runs.min_frames_of_run(r)
-                                                                 for _, r, _, _ in self.models))
+    self.spec = runs.video_input_spec(first_run, flow_method, streams=streams,
+                                      min_frames=max(runs.min_frames_of_run(r)
+                                                     for _, r, _, _ in self.models))
     self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames
     self.class_names = (runs.class_names(first_run, model_dir) or
                         [f"class_{i}" for i in range(first_run["num_classes"])])
@@ -70,7 +71,6 @@ class Classifier:
 
   def classify(self, path, num_clips=1, clip_frames=64, num_crops=1, max_frames=None):
     """(mean logits [classes], frames read, clips x crops evaluated) of one video file."""
-    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
     frames, next_frame = model_input.read_frames(path, self.spec,
                                                  max_frames or self.max_test_frames)
     logits = []

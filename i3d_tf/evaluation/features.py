@@ -14,6 +14,11 @@ import os
 from typing import Optional, Sequence
 
 import numpy as np
+import tensorflow as tf
+
+from i3d_tf.checkpoints import runs
+from i3d_tf.video import decode
+from i3d_tf.video import model_input
 
 POOLS = ("mean", "time", "none")
 COMBINES = ("concat", "separate")
@@ -57,9 +62,6 @@ class Extractor:
   """Model folder(s) -> per-stream endpoint features of a window's inputs."""
 
   def __init__(self, config):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
-    from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
     self.config = config
     loaded = runs.load_model_folders(config.model_dir, config.flow_model_dir)
     stream_models = {}
@@ -82,7 +84,7 @@ class Extractor:
       if not hasattr(stream_models[name], "call_with_endpoints"):
         raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
                          f"endpoints")
-    self.spec = model_input.VideoInputSpec.of_run(
+    self.spec = runs.video_input_spec(
         loaded[0][1], config.flow_method, streams=wanted,
         min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
     endpoint = config.endpoint
@@ -123,7 +125,6 @@ def extract_video(extractor, path, key, output_dir, label=-1):
 
   Raises decode.VideoDecodeError for a video that cannot be decoded (nothing written).
   """
-  from i3d_tf.video import model_input  # pylint: disable=import-outside-toplevel
   config = extractor.config
   reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad)
   per_stream = {s: [] for s in extractor.streams}
@@ -173,7 +174,6 @@ class Progress:
 
 def run_one(extractor, path, key, output_dir, label=-1):
   """extract_video, or a 'skipped' record naming why the video could not be decoded."""
-  from i3d_tf.video import decode  # pylint: disable=import-outside-toplevel
   try:
     return extract_video(extractor, path, key, output_dir, label)
   except decode.VideoDecodeError as e:

@@ -1,5 +1,10 @@
 """Builder functions named by the registry ('module:function'); imported only when used."""
+from i3d_tf.models import c3d as c3d_lib
+from i3d_tf.models import convnet_lstm as convnet_lstm_lib
+from i3d_tf.models import fused_3d as fused_3d_lib
 from i3d_tf.models import i3d
+from i3d_tf.models import two_stream as two_stream_lib
+from i3d_tf.models import two_stream_i3d
 
 
 def i3d_rgb(num_classes, **options):
@@ -11,7 +16,6 @@ def i3d_flow(num_classes, **options):
 
 
 def i3d_two_stream(num_classes, **options):
-  from i3d_tf.models import two_stream_i3d  # pylint: disable=import-outside-toplevel
   return two_stream_i3d.TwoStreamI3D(num_classes, **options)
 
 
@@ -26,20 +30,16 @@ def _baseline_options(model_name, options):
 
 
 def convnet_lstm(num_classes, **options):
-  from i3d_tf.models import convnet_lstm as module  # pylint: disable=import-outside-toplevel
-  return module.ConvNetLSTM(num_classes, **_baseline_options("lstm", options))
+  return convnet_lstm_lib.ConvNetLSTM(num_classes, **_baseline_options("lstm", options))
 
 
 def c3d(num_classes, **options):
-  from i3d_tf.models import c3d as module  # pylint: disable=import-outside-toplevel
-  return module.C3D(num_classes, **_baseline_options("c3d", options))
+  return c3d_lib.C3D(num_classes, **_baseline_options("c3d", options))
 
 
 def two_stream(num_classes, **options):
-  from i3d_tf.models import two_stream as module  # pylint: disable=import-outside-toplevel
-  return module.TwoStream2D(num_classes, **_baseline_options("two_stream", options))
+  return two_stream_lib.TwoStream2D(num_classes, **_baseline_options("two_stream", options))
 
 
 def fused_3d(num_classes, **options):
-  from i3d_tf.models import fused_3d as module  # pylint: disable=import-outside-toplevel
-  return module.Fused3D(num_classes, **_baseline_options("fused_3d", options))
+  return fused_3d_lib.Fused3D(num_classes, **_baseline_options("fused_3d", options))

@@ -16,7 +16,6 @@ from i3d_tf import layers
 from i3d_tf import layers_recurrent
 from i3d_tf.models import inception_v1
 from i3d_tf.models import width as width_lib
-from i3d_tf.models.two_stream import copy_imagenet_into
 
 
 @layers.serializable
@@ -72,5 +71,7 @@ class ConvNetLSTM(keras.Model):
             "dropout_rate": self.dropout_rate, "sync_batch_norm": self.sync_batch_norm,
             "width_multiplier": self.width_multiplier, "lstm_gamma_init": self.lstm_gamma_init}
 
-  def init_from_imagenet(self, slim_checkpoint_path):
-    copy_imagenet_into([self.backbone], slim_checkpoint_path)
+  def imagenet_parts(self):
+    """The 2D Inception-v1s that `--init=imagenet` copies slim's ImageNet weights into
+    (checkpoints/inflation.init_from_imagenet reads the checkpoint: models read no files)."""
+    return [self.backbone]

@@ -16,7 +16,7 @@ import tensorflow as tf
 from i3d_tf import layers
 from i3d_tf.models import inception_v1
 from i3d_tf.models import width as width_lib
-from i3d_tf.models.two_stream import check_streams, copy_imagenet_into, stack_flow
+from i3d_tf.models.two_stream import check_streams, stack_flow
 
 NEW_LAYER_STDDEV = 0.01
 
@@ -96,5 +96,7 @@ class Fused3D(keras.Model):
             "dropout_rate": self.dropout_rate, "sync_batch_norm": self.sync_batch_norm,
             "width_multiplier": self.width_multiplier}
 
-  def init_from_imagenet(self, slim_checkpoint_path):
-    copy_imagenet_into([self.rgb_net, self.flow_net], slim_checkpoint_path)
+  def imagenet_parts(self):
+    """The 2D Inception-v1s that `--init=imagenet` copies slim's ImageNet weights into
+    (checkpoints/inflation.init_from_imagenet reads the checkpoint: models read no files)."""
+    return [self.rgb_net, self.flow_net]

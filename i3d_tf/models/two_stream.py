@@ -41,16 +41,6 @@ def stack_flow(flow, stack, exact=False):
   return tf.reshape(net, [-1, shape[2], shape[3], stack * flow.shape[-1]]), snapshots
 
 
-def copy_imagenet_into(models_2d, slim_checkpoint_path):
-  """Initialises 2D Inception-v1s (RGB or stacked flow) from slim's ImageNet checkpoint."""
-  from i3d_tf.checkpoints import inflation  # pylint: disable=import-outside-toplevel
-  for model in models_2d:
-    inflation.check_imagenet_width(model)
-  source = inflation.imagenet_inception_v1(slim_checkpoint_path)
-  for model in models_2d:
-    inflation.copy_2d_into_2d(model, source)
-
-
 @layers.serializable
 class TwoStream2D(keras.Model):
   """{'rgb': [B, Tr, H, W, 3], 'flow': [B, 10*S, H, W, 2]} -> logits [B, num_classes]."""
@@ -98,5 +88,7 @@ class TwoStream2D(keras.Model):
             "flow_stack": self.flow_stack, "dropout_rate": self.dropout_rate,
             "sync_batch_norm": self.sync_batch_norm, "width_multiplier": self.width_multiplier}
 
-  def init_from_imagenet(self, slim_checkpoint_path):
-    copy_imagenet_into([self.rgb_net, self.flow_net], slim_checkpoint_path)
+  def imagenet_parts(self):
+    """The 2D Inception-v1s that `--init=imagenet` copies slim's ImageNet weights into
+    (checkpoints/inflation.init_from_imagenet reads the checkpoint: models read no files)."""
+    return [self.rgb_net, self.flow_net]

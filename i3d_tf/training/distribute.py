@@ -15,6 +15,7 @@ import sys
 
 import keras
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "bfloat16", "mixed_float16")
@@ -88,7 +89,6 @@ def wait_for_all_tasks(name):
   """A barrier of every task through TF's coordination service, not a collective: its wait is
   unbounded (the chief's evaluation takes what it takes) but ends with an error when a task's
   heartbeats stop."""
-  from tensorflow.python.eager import context  # pylint: disable=import-outside-toplevel
   context.context().wait_at_barrier(name, _UNBOUNDED_BARRIER_MS)
 
 

@@ -13,8 +13,10 @@ import keras
 import tensorflow as tf
 
 from i3d_tf.checkpoints import files
+from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.data import pipeline
 from i3d_tf.models import registry
+from i3d_tf.models.classifier import classifier_layers
 from i3d_tf.training import distribute
 from i3d_tf.training import init as init_lib
 from i3d_tf.training import loop
@@ -90,28 +92,6 @@ def set_batch_norm_decay(model, decay):
       layer.momentum = decay
       count += 1
   return count
-
-
-def classifier_layers(model):
-  """The layer(s) that map features to logits: what the paper's 'Fixed' fine-tuning trains.
-
-  I3D and Inception-v1: the 'Logits' block; C3D, 3D-Fused: `logits`; ConvNet+LSTM: `classifier`;
-  the two-stream models: each stream's.
-  """
-  blocks = getattr(model, "blocks", None)
-  if isinstance(blocks, dict) and "Logits" in blocks:
-    return [blocks["Logits"]]
-  for attr in ("logits", "classifier"):
-    layer = getattr(model, attr, None)
-    if isinstance(layer, keras.layers.Layer):
-      return [layer]
-  streams = [getattr(model, a) for a in ("rgb", "flow", "rgb_net", "flow_net")
-             if isinstance(getattr(model, a, None), keras.Model)]
-  if streams:
-    return [layer for stream in streams for layer in classifier_layers(stream)]
-  raise ValueError(f"--mode=fixed: no classifier layer found in {model.name} (expected a "
-                   f"'Logits' block, a `logits` or `classifier` layer, or per-stream models); "
-                   f"use --mode=full")
 
 
 def freeze_all_but_logits(model):
@@ -213,7 +193,7 @@ def check_model_dir(model_dir, model, num_classes, options):
   names both runs instead of a tensor shape deep in a checkpoint restore.
   """
   path = os.path.join(model_dir, "run_config.json")
-  if not tf.io.gfile.exists(path) or not loop.checkpoint_candidates(model_dir):
+  if not tf.io.gfile.exists(path) or not run_checkpoints.checkpoint_candidates(model_dir):
     return
   with tf.io.gfile.GFile(path) as f:
     stored = json.load(f)
@@ -258,7 +238,8 @@ def check_flow_data(model, data):
 
 # Errors whose message says all (which run, file or flag, and what to do): the binaries print
 # them without a traceback.
-USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError, loop.NoReadableCheckpointError,
+USER_ERRORS = (ModelDirMismatchError, run_lock.ModelDirInUseError,
+               run_checkpoints.NoReadableCheckpointError,
                init_lib.StreamMismatchError, distribute.PeerLostError,
                files.UnreadableCheckpointError)
 

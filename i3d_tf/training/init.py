@@ -8,7 +8,6 @@ mismatch (a Flow checkpoint into an RGB model: the first conv takes 2 channels, 
 naming the checkpoint and both streams, unless `allow_partial` (--allow_partial_init) keeps those
 variables fresh too, with a warning.
 """
-import json
 import logging as pylogging
 import os
 
@@ -17,6 +16,11 @@ import tensorflow as tf
 
 from i3d_tf.checkpoints import deepmind
 from i3d_tf.checkpoints import files
+from i3d_tf.checkpoints import inflation
+from i3d_tf.checkpoints import run_checkpoints
+from i3d_tf.checkpoints import runs
+from i3d_tf.models import classifier as classifier_lib
+from i3d_tf.models.two_stream_i3d import STREAM_SCOPES
 
 log = pylogging.getLogger("i3d_tf.training")
 
@@ -36,9 +40,8 @@ def _stream(channels):
 
 
 def _classifier_variable_ids(model):
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   try:
-    return {id(v) for layer in experiment.classifier_layers(model) for v in layer.weights}
+    return {id(v) for layer in classifier_lib.classifier_layers(model) for v in layer.weights}
   except ValueError:
     return set()
 
@@ -110,20 +113,11 @@ def _variables_by_name(model):
 def init_from_run(model, run_dir, allow_partial=False, model_name=None):
   """Copies the weights of run_dir's newest readable checkpoint into `model` (logits only if
   shapes fit)."""
-  from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  with open(os.path.join(run_dir, "run_config.json")) as f:
-    run = json.load(f)
-  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
-  latest = loop.newest_readable_checkpoint(run_dir)
+  latest = run_checkpoints.newest_readable_checkpoint(run_dir)
   if latest is None:
     raise ValueError(f"--init={run_dir}: the run has no ckpt-* checkpoint yet")
-  source_model = registry.build_model(run["model"], run["num_classes"],
-                                      **run.get("model_options", {}))
-  shape = run["example_input_shape"]  # one stream: a shape; several: {stream: shape}
-  example = ({name: tf.zeros(s) for name, s in shape.items()} if isinstance(shape, dict)
-             else tf.zeros(shape))
-  source_model(example, training=False)
-  loop.restore_model(source_model, latest)  # either layout: by path, or the older map
+  # The run's model with `latest` restored (either layout: by path, or the older map).
+  source_model, run = runs.load_run(run_dir, checkpoint=latest)
   source = {k: v.numpy() for k, v in _variables_by_name(source_model).items()}
   target = _variables_by_name(model)
   check_mismatches(run_dir, f"{latest} ({run['model']} run)", source, target, model,
@@ -136,27 +130,47 @@ def init_from_run(model, run_dir, allow_partial=False, model_name=None):
   return copied, skipped
 
 
+def _release_parts(model, scopes, path):
+  """[(prefix of its names in `model`'s map, an I3D of `model`, the checkpoint scope it reads)].
+
+  A two-stream model reads each stream from its own scope where the checkpoint has it (a stream
+  without one stays fresh); one I3D reads the checkpoint's one I3D (of whatever stream: a mismatch
+  is named by check_mismatches), or its own stream's among several.
+  """
+  streams = getattr(model, "streams", None)
+  if isinstance(streams, dict):
+    return [(f"{STREAM_SCOPES[name]}/", stream, STREAM_SCOPES[name])
+            for name, stream in streams.items() if STREAM_SCOPES[name] in scopes]
+  if len(scopes) <= 1:
+    return [("", model, scope) for scope in scopes]
+  scope = STREAM_SCOPES["rgb" if getattr(model, "in_channels", 3) == 3 else "flow"]
+  if scope not in scopes:
+    raise ValueError(f"--init={path}: the checkpoint holds several I3Ds (scopes {scopes}), none "
+                     f"under {scope!r}, the model's stream")
+  return [("", model, scope)]
+
+
 def init_from_deepmind(model, path, allow_partial=False, model_name=None):
   """Copies a release-layout checkpoint ('RGB/inception_i3d/...' or unscoped) into an I3D model.
 
-  The checkpoint is read through the importer's checks (i3d_tf/checkpoints/files.py): a missing,
+  Names are mapped as the strict importer maps them (deepmind.py: the checkpoint's I3D scopes,
+  `full_name`), so optimizer slots and another stream's scope never match; unlike the importer,
+  variables that are absent or of another shape (the logits) stay fresh and are reported. The
+  checkpoint is read through the importer's checks (i3d_tf/checkpoints/files.py): a missing,
   random or cut-short file raises UnreadableCheckpointError naming it, before any weight is
   assigned, rather than TensorFlow's bare "Read less bytes than requested".
   """
   if not hasattr(model, "deepmind_variables"):
     raise ValueError(f"--init={path}: a DeepMind-layout checkpoint initialises I3D models only")
   prefix = deepmind.checkpoint_prefix(path)  # a prefix, its .index / .data-* file or its folder
-  names = list(files.list_variables(prefix))
+  shapes = files.list_variables(prefix)
   target = model.deepmind_variables()
-  chosen = {}
-  for wanted in target:
-    hits = [n for n in names if n == wanted or n.endswith("/" + wanted)]
-    hits = [n for n in hits if "Momentum" not in n and "ExponentialMovingAverage" not in n]
-    if len(hits) > 1:
-      stream = "RGB" if getattr(model, "in_channels", 3) == 3 else "Flow"
-      hits = [n for n in hits if n.startswith(stream + "/")] or hits[:1]
-    if hits:
-      chosen[wanted] = hits[0]
+  chosen = {}  # the model's release name -> the checkpoint's (deepmind.py's scopes and names)
+  for key_prefix, part, scope in _release_parts(model, deepmind.i3d_scopes(shapes), path):
+    for key in part.deepmind_variables():
+      name = deepmind.full_name(scope, key)
+      if name in shapes:
+        chosen[key_prefix + key] = name
   values = files.read_tensors(prefix, sorted(set(chosen.values())))  # all read before any is used
   source = {wanted: values[name] for wanted, name in chosen.items()}
   check_mismatches(path, prefix, source, target, model, allow_partial, model_name)
@@ -180,7 +194,6 @@ def initialize(model, init, imagenet_checkpoint=None, allow_partial=False, model
   if init == "imagenet":
     if not imagenet_checkpoint:
       raise ValueError("--init=imagenet needs --imagenet_checkpoint (slim's inception_v1.ckpt)")
-    from i3d_tf.checkpoints import inflation  # pylint: disable=import-outside-toplevel
     inflation.init_from_imagenet(model, imagenet_checkpoint)
     return
   if _is_own_run(init):

@@ -34,8 +34,10 @@ from typing import Callable, Optional
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 import tqdm
 
+from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.data import pipeline
 from i3d_tf.evaluation import metrics as metrics_lib
 from i3d_tf.evaluation import predict
@@ -51,63 +53,6 @@ PREEMPTED_EXIT_CODE = 128 + int(signal.SIGTERM)
 
 class NonFiniteLossError(RuntimeError):
   """The training loss became NaN or Inf; nothing was saved after the last good checkpoint."""
-
-
-class NoReadableCheckpointError(RuntimeError):
-  """model_dir has checkpoints, and none of them can be read."""
-
-
-def checkpoint_candidates(model_dir):
-  """model_dir's checkpoint prefixes, newest first: every ckpt-N with an index, and the one the
-  `checkpoint` state file names (also when its files are gone)."""
-  prefixes = {}
-  for index in tf.io.gfile.glob(os.path.join(model_dir, "ckpt-*.index")):
-    prefix = index[:-len(".index")]
-    step = prefix.rsplit("-", 1)[1]
-    if step.isdigit():
-      prefixes[prefix] = int(step)
-  latest = tf.train.latest_checkpoint(model_dir)
-  if latest and latest not in prefixes:
-    step = latest.rsplit("-", 1)[-1]
-    prefixes[latest] = int(step) if step.isdigit() else -1
-  return sorted(prefixes, key=lambda p: prefixes[p], reverse=True)
-
-
-def checkpoint_problem(prefix):
-  """None if every tensor of the checkpoint at `prefix` reads back; else what is wrong with it.
-
-  A checkpoint cut short (a full disk, an interrupted copy) has an intact index and a short .data
-  file: only reading the tensors finds it ("Read less bytes than requested").
-  """
-  try:
-    reader = tf.train.load_checkpoint(prefix)
-    for name in reader.get_variable_to_shape_map():
-      reader.get_tensor(name)
-  except (tf.errors.OpError, IndexError, ValueError, OSError) as e:
-    return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-  return None
-
-
-def newest_readable_checkpoint(model_dir):
-  """The newest checkpoint of model_dir whose tensors all read back, or None when it has none.
-
-  Each unreadable newer one is logged as a warning naming it; when every checkpoint is
-  unreadable a NoReadableCheckpointError names them all.
-  """
-  candidates = checkpoint_candidates(model_dir)
-  bad = []
-  for prefix in candidates:
-    problem = checkpoint_problem(prefix)
-    if problem is None:
-      return prefix
-    bad.append(f"{prefix} ({problem})")
-    log.warning("checkpoint %s is unreadable (%s); falling back to the previous checkpoint",
-                prefix, problem)
-  if bad:
-    raise NoReadableCheckpointError(
-        f"model_dir {model_dir}: no checkpoint can be read: {'; '.join(bad)}. Move these files "
-        f"aside (or pass another --model_dir) to start the run over.")
-  return None
 
 
 @dataclasses.dataclass
@@ -133,7 +78,6 @@ class TrainConfig:
 
 def _scalar_metadata():
   """TensorBoard's scalar-plugin metadata, built from TF's own proto (tensorboard not needed)."""
-  from tensorflow.core.framework import summary_pb2  # pylint: disable=import-outside-toplevel
   metadata = summary_pb2.SummaryMetadata()
   metadata.plugin_data.plugin_name = "scalars"
   return metadata.SerializeToString()
@@ -143,83 +87,6 @@ def write_scalar(name, value, step):
   """tf.summary.scalar without the tensorboard package: TensorBoard shows it as a scalar."""
   tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
                    metadata=_scalar_metadata())
-
-
-def checkpoint_variables(model):
-  """{name: variable}: the model part of run checkpoints written before variables had paths.
-
-  Those runs held this explicit map (their models kept layers in dicts and lists, which
-  tf.train.Checkpoint does not follow): the release's names where the model has them, otherwise
-  the variable's position in `model.variables` ('variable_0000', ...). Runs now hold the model
-  itself (`model=model`: every variable under its attribute path, e.g.
-  'model/Mixed_3b/b0_0a_1x1/conv/_kernel'); this map is kept to read the older runs
-  (`model_checkpoint`, `restore_model`). Dropout's random generator state is left out.
-  """
-  named = {}
-  if hasattr(model, "deepmind_variables"):
-    named.update(model.deepmind_variables())
-  listed = {id(v) for v in named.values()}
-  others = [v for v in model.variables
-            if id(v) not in listed and "seed_generator" not in v.path]
-  for i, v in enumerate(others):
-    named[f"variable_{i:04d}"] = v
-  return named
-
-
-def is_legacy_checkpoint(checkpoint_prefix):
-  """Whether a run checkpoint has the layout of `checkpoint_variables` (runs made before paths).
-
-  That layout's model keys are the map's names: 'model/variable_0000/...' or a release name, whose
-  '/' tf.train.Checkpoint escapes as '.S' ('model/Conv3d_1a_7x7.Sconv_3d.Sw/...'); attribute
-  paths contain neither.
-  """
-  for key, _ in tf.train.list_variables(checkpoint_prefix):
-    parts = key.split("/")
-    if parts[0] == "model" and len(parts) > 1 and (
-        parts[1].startswith("variable_") or ".S" in parts[1]):
-      return True
-  return False
-
-
-def model_checkpoint(model, checkpoint_prefix=None, **others):
-  """tf.train.Checkpoint of `model` (and `others`) in the layout of `checkpoint_prefix`.
-
-  The layout today is `model=model`; a checkpoint of a run made before that gets the older map
-  (`checkpoint_variables`), so old runs still resume and load.
-  """
-  if checkpoint_prefix is not None and is_legacy_checkpoint(checkpoint_prefix):
-    return tf.train.Checkpoint(model=checkpoint_variables(model), **others)
-  return tf.train.Checkpoint(model=model, **others)
-
-
-def restore_model(model, checkpoint_prefix):
-  """Restores a built model's variables from a run checkpoint of either layout.
-
-  Raises if a model variable is not in the checkpoint (the optimizer's slots are ignored).
-  """
-  status = model_checkpoint(model, checkpoint_prefix).restore(checkpoint_prefix)
-  status.expect_partial().assert_existing_objects_matched()
-  return status
-
-
-def optimizer_state(optimizer):
-  """{name: variable} of an optimizer's own state, for run checkpoints.
-
-  Iterations, learning rate, loss scale, and the slots (momentum), which Keras names after their
-  model variable's path ('inception_i3d_Conv3d_1a_7x7_conv_3d_kernel_momentum'). The optimizer's
-  list of the model's trainable variables is left out: in the checkpoint it would name them by
-  position ('optimizer/_trainable_variables/0'), ahead of their paths under 'model/'.
-  """
-  inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
-  inner_ids = {id(v) for v in inner.variables} if inner is not None else set()
-  named = {}
-  for v in optimizer.variables:
-    name = v.name if inner is None or id(v) in inner_ids else f"loss_scale_{v.name}"
-    if name in named:
-      raise ValueError(f"optimizer variables {named[name].path} and {v.path} share the "
-                       f"checkpoint name {name!r}")
-    named[name] = v
-  return named
 
 
 def _is_kernel(variable):
@@ -269,7 +136,7 @@ class Trainer:
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     # Every model variable under its attribute path, the optimizer's slots under their variable's
-    # (see checkpoint_variables for older runs).
+    # (see run_checkpoints.checkpoint_variables for older runs).
     self.checkpoint = tf.train.Checkpoint(model=self._checkpointed_model(),
                                           **self._checkpointed_state())
     self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
@@ -284,22 +151,23 @@ class Trainer:
     return self.model
 
   def _checkpointed_state(self, optimizer=None):
-    return dict(optimizer=optimizer or optimizer_state(self.optimizer), step=self.step,
-                **self.schedule.trackables())
+    return dict(optimizer=optimizer or run_checkpoints.optimizer_state(self.optimizer),
+                step=self.step, **self.schedule.trackables())
 
   def restore_or_initialize(self, init_fn=None):
     """Resumes from model_dir's newest readable checkpoint; without one, calls init_fn(model).
 
     Returns the step the run starts at.
     """
-    latest = newest_readable_checkpoint(self.config.model_dir)
+    latest = run_checkpoints.newest_readable_checkpoint(self.config.model_dir)
     if latest:
       checkpoint = self.checkpoint
-      if is_legacy_checkpoint(latest):  # a run made before variables had paths
+      if run_checkpoints.is_legacy_checkpoint(latest):  # a run made before variables had paths
         log.info("%s has the older layout (variables by release name or position): reading it; "
                  "the next checkpoint has paths", latest)
-        checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model),
-                                         **self._checkpointed_state(optimizer=self.optimizer))
+        checkpoint = tf.train.Checkpoint(
+            model=run_checkpoints.checkpoint_variables(self.model),
+            **self._checkpointed_state(optimizer=self.optimizer))
       checkpoint.restore(latest).assert_existing_objects_matched()
       self.last_saved_step = int(self.step.numpy())
       log.info("resumed from %s at step %d", latest, self.last_saved_step)

@@ -7,12 +7,15 @@ direction. `write_shards` stores them as TFRecords; `write_tfds_layout` as a fin
 (dataset_info.json, label.labels.txt, shards) that `records.list_shards` / `dataset_info` and the
 binaries read like a real one.
 """
+import argparse
+import json
 import sys
 
 import numpy as np
 import tensorflow as tf
 
 from i3d_tf.data import pipeline
+from i3d_tf.training import experiment
 from i3d_tf.training import loop
 from i3d_tf.video import flow as flow_lib
 
@@ -96,7 +99,6 @@ def write_shards(examples, directory, num_shards=2, prefix="toy"):
 def write_tfds_layout(data_dir, dataset_name="synthetic_motion/small", version="1.0.0",
                       splits=None, class_names=None):
   """Writes {split: examples} as a finished TFDS build of `dataset_name` under data_dir."""
-  import json  # pylint: disable=import-outside-toplevel
   name = dataset_name.split("/")[0]
   directory = f"{data_dir}/{dataset_name}/{version}"
   tf.io.gfile.makedirs(directory)
@@ -129,7 +131,6 @@ def parse_toy_example(serialized):
 def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_classes=4,
                     seed=0):
   """Writes (once) toy shards into shard_dir and returns an experiment.DataSource over them."""
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   files = sorted(tf.io.gfile.glob(f"{shard_dir}/toy.tfrecord-*"))
   if not files:
     examples = moving_square_examples(num_videos, num_frames, size, num_classes, seed)
@@ -140,7 +141,6 @@ def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_c
 
 def toy_config(model_dir, **overrides):
   """A tiny I3D-flow run on toy shards: 8 frames, 32 px, SAME final pool, a few steps."""
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   values = dict(model="i3d_flow", model_dir=model_dir, batch_size=4, train_steps=4,
                 train_frames=8, crop_size=32, final_pool_padding="SAME", checkpoint_every=2,
                 eval_every=0, lr_schedule="cosine", learning_rate=0.05, batch_norm_decay=0.9,
@@ -153,8 +153,6 @@ def toy_config(model_dir, **overrides):
 def main(argv=None):
   """`python -m i3d_tf.training.testing --model_dir=D --shard_dir=S [--strategy=..] [k=v ...]`:
   a toy run in its own process (what the multi-worker and kill -9 tests start)."""
-  import argparse  # pylint: disable=import-outside-toplevel
-  import json  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser()
   parser.add_argument("--model_dir", required=True)
   parser.add_argument("--shard_dir", required=True)
@@ -166,7 +164,6 @@ def main(argv=None):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   data = toy_data_source(args.shard_dir)
   config = toy_config(args.model_dir, **json.loads(args.config))
   status, final, trainer = experiment.run(config, data)

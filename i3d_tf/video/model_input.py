@@ -46,16 +46,6 @@ class VideoInputSpec:
   def needs_flow(self):
     return "flow" in self.streams
 
-  @classmethod
-  def of_run(cls, run, flow_method="tvl1", **overrides):
-    """The spec of a model folder's run_config (runs.read_run_config): streams, crop, min length."""
-    from i3d_tf.evaluation import runs  # pylint: disable=import-outside-toplevel
-    clip_spec = runs.clip_spec_of_run(run)
-    fields = dict(streams=clip_spec.stream_names, crop_size=clip_spec.crop_size,
-                  min_frames=clip_spec.min_frames, flow_method=flow_method)
-    fields.update(overrides)
-    return cls(**fields)
-
 
 def crop_offsets(height, width, size, num_crops=1):
   """[(top, left)] of `num_crops` size x size crops: 1 the centre; 3 the start, centre and end of
@@ -248,41 +238,3 @@ class WindowReader:
       index += 1
       covered = next_start + self.window
       next_start += self.stride
-
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
-                    ".wmv", ".3gp")
-
-
-def list_videos(entries, flag="--videos"):
-  """[(path, key)] for `entries` (files, folders searched recursively for video files, globs).
-
-  `key` is the path relative to the deepest folder holding all of them, extension kept, so two
-  videos never share one (a/x.mp4 and b/x.mp4 give 'a/x.mp4', 'b/x.mp4'). An entry that matches
-  nothing is an error naming it and the flag.
-  """
-  import glob  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  paths = []
-  for entry in entries:
-    entry = os.path.expanduser(entry)
-    if os.path.isdir(entry):
-      found = sorted(os.path.join(root, name) for root, _, names in os.walk(entry)
-                     for name in names if name.lower().endswith(VIDEO_EXTENSIONS))
-      if not found:
-        raise FileNotFoundError(f"{flag}: folder {entry} holds no video file "
-                                f"({', '.join(VIDEO_EXTENSIONS)})")
-    elif glob.has_magic(entry):
-      found = sorted(p for p in glob.glob(entry, recursive=True) if os.path.isfile(p))
-      if not found:
-        raise FileNotFoundError(f"{flag}: the pattern {entry} matches no file")
-    elif os.path.isfile(entry):
-      found = [entry]
-    else:
-      raise FileNotFoundError(f"{flag}: {entry}: no such file or folder")
-    paths.extend(os.path.abspath(p) for p in found)
-  paths = list(dict.fromkeys(paths))  # each video once, in the order given
-  if not paths:
-    raise FileNotFoundError(f"{flag}: no video given")
-  root = os.path.commonpath([os.path.dirname(p) for p in paths])
-  return [(p, os.path.relpath(p, root)) for p in paths]

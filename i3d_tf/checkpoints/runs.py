@@ -1,12 +1,13 @@
 """Model folders: what a training run and `import_deepmind_checkpoint` both leave, and loading one.
 
-A model folder holds run_config.json (model name, classes and their names, model options, input
-spec and clip geometry), ckpt-* checkpoints (variables by attribute path; older runs by position,
-both read by `loop.restore_model`), saved_model/ and, when the classes have names, label_map.txt.
-An imported folder also holds model.weights.h5 and import_info.json, its completion marker: the
-importer writes it in a temporary folder beside and renames it into place, so a folder without the
-marker is never read as a model. `load_run` rebuilds the model and restores the latest (or a given)
-checkpoint, checking that every variable was restored.
+The one module that reads and writes run folders, below training and evaluation (both use it; it
+imports neither). A model folder holds run_config.json (model name, classes and their names, model
+options, input spec and clip geometry), ckpt-* checkpoints (variables by attribute path; older runs
+by position, both read by `run_checkpoints.restore_model`), saved_model/ and, when the classes have
+names, label_map.txt. An imported folder also holds model.weights.h5 and import_info.json, its
+completion marker: the importer writes it in a temporary folder beside and renames it into place,
+so a folder without the marker is never read as a model. `load_run` rebuilds the model and
+restores the latest (or a given) checkpoint, checking that every variable was restored.
 """
 import contextlib
 import json
@@ -17,9 +18,10 @@ import tempfile
 import tensorflow as tf
 
 from i3d_tf import labels
+from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.data import pipeline
 from i3d_tf.models import registry
-from i3d_tf.training import loop
+from i3d_tf.video import model_input
 
 RUN_CONFIG = "run_config.json"
 IMPORT_MARKER = "import_info.json"
@@ -114,6 +116,15 @@ def clip_spec_of_run(run, max_test_frames=None):
       test_frames=clip.get("test_frames"), frame_stride=clip.get("frame_stride"))
 
 
+def video_input_spec(run, flow_method="tvl1", **overrides):
+  """The model_input.VideoInputSpec of a run (read_run_config): its streams, crop, min length."""
+  clip_spec = clip_spec_of_run(run)
+  fields = dict(streams=clip_spec.stream_names, crop_size=clip_spec.crop_size,
+                min_frames=clip_spec.min_frames, flow_method=flow_method)
+  fields.update(overrides)
+  return model_input.VideoInputSpec(**fields)
+
+
 def load_run(run_dir, checkpoint=None, **model_overrides):
   """(model with the run's weights, run config dict). `model_overrides` e.g. final_endpoint."""
   run = read_run_config(run_dir)
@@ -127,7 +138,8 @@ def load_run(run_dir, checkpoint=None, **model_overrides):
   checkpoint = checkpoint or tf.train.latest_checkpoint(run_dir)
   if checkpoint is None:
     raise FileNotFoundError(f"{run_dir} holds no ckpt-* checkpoint")
-  loop.restore_model(model, checkpoint)  # either layout: variables by path, or the older map
+  # Either layout: variables by path, or the older map.
+  run_checkpoints.restore_model(model, checkpoint)
   return model, run
 
 
@@ -151,7 +163,7 @@ def write_model_folder(folder, model, model_name, num_classes, model_options, in
                "frame_stride": None},
       "source": dict(source or {})}
   manager = tf.train.CheckpointManager(
-      loop.model_checkpoint(model), folder, max_to_keep=1)  # a run's layout: paths
+      run_checkpoints.model_checkpoint(model), folder, max_to_keep=1)  # a run's layout: paths
   manager.save(checkpoint_number=0)
   with open(os.path.join(folder, RUN_CONFIG), "w", encoding="utf-8") as f:
     json.dump(run_info, f, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,49 @@
+"""Which files are videos: the one list of video extensions, and finding the videos given on a
+command line.
+
+Standard library only (the dataset builders' listing imports it without TensorFlow): what
+classify and extract_features take as --videos, what the video-folder and Kinetics builders index.
+"""
+import glob
+import os
+
+# Lower case; a file is a video when its name ends with one, whatever its case.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
+                    ".wmv", ".3gp", ".ogv", ".ts")
+
+
+def is_video(path):
+  """Whether the file name `path` ends with a video extension (VIDEO_EXTENSIONS, any case)."""
+  return os.fspath(path).lower().endswith(VIDEO_EXTENSIONS)
+
+
+def list_videos(entries, flag="--videos"):
+  """[(path, key)] for `entries` (files, folders searched recursively for video files, globs).
+
+  `key` is the path relative to the deepest folder holding all of them, extension kept, so two
+  videos never share one (a/x.mp4 and b/x.mp4 give 'a/x.mp4', 'b/x.mp4'). An entry that matches
+  nothing is an error naming it and the flag.
+  """
+  paths = []
+  for entry in entries:
+    entry = os.path.expanduser(entry)
+    if os.path.isdir(entry):
+      found = sorted(os.path.join(root, name) for root, _, names in os.walk(entry)
+                     for name in names if is_video(name))
+      if not found:
+        raise FileNotFoundError(f"{flag}: folder {entry} holds no video file "
+                                f"({', '.join(VIDEO_EXTENSIONS)})")
+    elif glob.has_magic(entry):
+      found = sorted(p for p in glob.glob(entry, recursive=True) if os.path.isfile(p))
+      if not found:
+        raise FileNotFoundError(f"{flag}: the pattern {entry} matches no file")
+    elif os.path.isfile(entry):
+      found = [entry]
+    else:
+      raise FileNotFoundError(f"{flag}: {entry}: no such file or folder")
+    paths.extend(os.path.abspath(p) for p in found)
+  paths = list(dict.fromkeys(paths))  # each video once, in the order given
+  if not paths:
+    raise FileNotFoundError(f"{flag}: no video given")
+  root = os.path.commonpath([os.path.dirname(p) for p in paths])
+  return [(p, os.path.relpath(p, root)) for p in paths]
