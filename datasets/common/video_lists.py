@@ -169,51 +169,15 @@ def parse_video_list(text, list_path):
   rows = list(csv.reader(io.StringIO(text), delimiter=_delimiter(list_path, text)))
   numbered = [(i, [f.strip() for f in row]) for i, row in enumerate(rows, 1)
               if row and any(f.strip() for f in row) and not row[0].lstrip().startswith("#")]
-  header = None
-  if numbered and numbered[0][1][0].lower() in ("path", "video", "file", "filename"):
-    line, names = numbered.pop(0)
-    unknown = [n for n in names if n.lower() not in _HEADER_ALIASES]
-    if unknown:
-      raise ValueError(f"{list_path}:{line}: unknown column(s) {unknown}; columns are path, label "
-                       f"and optionally split, start, end")
-    header = [_HEADER_ALIASES[n.lower()] for n in names]
-    if "label" not in header:
-      raise ValueError(f"{list_path}:{line}: the header has no 'label' column")
+  header = _header(numbered, list_path)
   videos, seen = [], {}
   for line, fields in numbered:
-    where = f"{list_path}:{line}"
-    if header:
-      if len(fields) > len(header):
-        raise ValueError(f"{where}: {len(fields)} fields, the header names {len(header)}")
-      row = dict(zip(header, fields))
-    else:
-      if len(fields) not in _COLUMNS_BY_COUNT:
-        raise ValueError(f"{where}: expected 2 to 5 fields 'path,label[,split][,start,end]', got "
-                         f"{len(fields)}: {','.join(fields)!r}")
-      row = dict(zip(_COLUMNS_BY_COUNT[len(fields)], fields))
-    relative, label = row.get("path", ""), row.get("label", "")
-    if not relative or not label:
-      raise ValueError(f"{where}: a row needs a path and a label, got {','.join(fields)!r}")
-    path = pathlib.Path(relative)
-    path = path if path.is_absolute() else base / path
-    path = pathlib.Path(os.path.normpath(path))
-    start_s, end_s = _seconds(row.get("start"), where, "start"), _seconds(row.get("end"), where,
-                                                                          "end")
-    if start_s is not None and end_s is not None and end_s <= start_s:
-      raise ValueError(f"{where}: end {end_s:g} s is not after start {start_s:g} s")
-    try:
-      key = path.relative_to(base).with_suffix("").as_posix()
-    except ValueError:  # outside the list's folder
-      key = path.with_suffix("").as_posix().lstrip("/")
-    if start_s is not None or end_s is not None:
-      key += f"_{start_s or 0:g}_{end_s:g}" if end_s is not None else f"_{start_s:g}"
-    if key in seen:
-      raise ValueError(f"{where}: {relative} (same clip and times) is already listed on line "
-                       f"{seen[key]}")
-    seen[key] = line
-    videos.append(ListedVideo(key=key, path=str(path), label=label,
-                              split=split_name(row.get("split"), where), start_s=start_s,
-                              end_s=end_s, source=where))
+    video, relative = _listed_video(fields, header, base, f"{list_path}:{line}")
+    if video.key in seen:
+      raise ValueError(f"{video.source}: {relative} (same clip and times) is already listed on "
+                       f"line {seen[video.key]}")
+    seen[video.key] = line
+    videos.append(video)
   if not videos:
     raise ValueError(f"{list_path}: lists no videos (rows 'path,label[,split][,start,end]')")
   with_split = [v for v in videos if v.split]
@@ -222,6 +186,53 @@ def parse_video_list(text, list_path):
     raise ValueError(f"{first.source}: no split, while other rows give one (e.g. "
                      f"{with_split[0].source}); give every row a split, or none to draw them")
   return videos
+
+
+def _header(numbered, list_path):
+  """The column names of a header row (popped from `numbered`), or None when the list has none."""
+  if not numbered or numbered[0][1][0].lower() not in ("path", "video", "file", "filename"):
+    return None
+  line, names = numbered.pop(0)
+  unknown = [n for n in names if n.lower() not in _HEADER_ALIASES]
+  if unknown:
+    raise ValueError(f"{list_path}:{line}: unknown column(s) {unknown}; columns are path, label "
+                     f"and optionally split, start, end")
+  header = [_HEADER_ALIASES[n.lower()] for n in names]
+  if "label" not in header:
+    raise ValueError(f"{list_path}:{line}: the header has no 'label' column")
+  return header
+
+
+def _listed_video(fields, header, base, where):
+  """(ListedVideo, the path as written) of one row: the path resolved against the list's folder,
+  the key the path without extension, plus the clip's times when it has them."""
+  if header:
+    if len(fields) > len(header):
+      raise ValueError(f"{where}: {len(fields)} fields, the header names {len(header)}")
+    row = dict(zip(header, fields))
+  else:
+    if len(fields) not in _COLUMNS_BY_COUNT:
+      raise ValueError(f"{where}: expected 2 to 5 fields 'path,label[,split][,start,end]', got "
+                       f"{len(fields)}: {','.join(fields)!r}")
+    row = dict(zip(_COLUMNS_BY_COUNT[len(fields)], fields))
+  relative, label = row.get("path", ""), row.get("label", "")
+  if not relative or not label:
+    raise ValueError(f"{where}: a row needs a path and a label, got {','.join(fields)!r}")
+  path = pathlib.Path(relative)
+  path = pathlib.Path(os.path.normpath(path if path.is_absolute() else base / path))
+  start_s, end_s = _seconds(row.get("start"), where, "start"), _seconds(row.get("end"), where,
+                                                                        "end")
+  if start_s is not None and end_s is not None and end_s <= start_s:
+    raise ValueError(f"{where}: end {end_s:g} s is not after start {start_s:g} s")
+  try:
+    key = path.relative_to(base).with_suffix("").as_posix()
+  except ValueError:  # outside the list's folder
+    key = path.with_suffix("").as_posix().lstrip("/")
+  if start_s is not None or end_s is not None:
+    key += f"_{start_s or 0:g}_{end_s:g}" if end_s is not None else f"_{start_s:g}"
+  return ListedVideo(key=key, path=str(path), label=label,
+                     split=split_name(row.get("split"), where), start_s=start_s, end_s=end_s,
+                     source=where), relative
 
 
 def find_list_file(manual_dir, list_file=None):

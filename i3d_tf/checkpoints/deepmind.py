@@ -115,42 +115,14 @@ def inspect_checkpoint(path, stream=None, scope=None):
   scopes = i3d_scopes(shapes)
   if stream is not None and stream not in STREAM_SCOPES:
     raise ValueError(f"stream={stream!r}: expected 'rgb' or 'flow'")
-  if scope is not None:
-    scope = scope.strip("/")
-    if scope not in scopes:
-      raise ValueError(f"checkpoint {path} has no I3D under scope {scope!r}; I3D scopes found: "
-                       f"{scopes or 'none'}")
-  elif not scopes:
-    raise ValueError(f"checkpoint {path} holds no I3D: no variable is named "
-                     f"'[SCOPE/]{FIRST_CONV}' ({len(shapes)} variables, e.g. "
-                     f"{sorted(shapes)[:3]})")
-  elif len(scopes) == 1:
-    scope = scopes[0]
-  elif stream is not None and STREAM_SCOPES[stream] in scopes:
-    scope = STREAM_SCOPES[stream]
-  else:
-    raise ValueError(f"checkpoint {path} holds several I3D streams (scopes {scopes}); choose one "
-                     f"with stream='rgb'|'flow' (--stream) or scope=... (--scope)")
-
+  scope = _choose_scope(path, shapes, scopes, stream, scope)
   prefix = f"{scope}/" if scope else ""
   in_channels = int(shapes[prefix + FIRST_CONV][3])
   logits_shape = shapes.get(prefix + LOGITS_KERNEL)
   if logits_shape is None:
     raise CheckpointMismatchError(path, missing=[prefix + LOGITS_KERNEL])
   num_classes = int(logits_shape[-1])
-
-  inferred = {"RGB": "rgb", "Flow": "flow"}.get(scope.split("/")[0]) if scope else None
-  inferred = inferred or _CHANNELS_TO_STREAM.get(in_channels)
-  if stream is None:
-    stream = inferred
-  if stream is None:
-    raise ValueError(f"checkpoint {path}: cannot tell the stream of scope {scope!r} with "
-                     f"{in_channels} input channels; pass stream='rgb'|'flow' (--stream)")
-  if in_channels != STREAM_CHANNELS[stream]:
-    held = inferred or f"{in_channels}-channel"
-    raise ValueError(f"checkpoint {path} holds a {held} stream ({prefix + FIRST_CONV} has shape "
-                     f"{list(shapes[prefix + FIRST_CONV])}: {in_channels} input channels); it was "
-                     f"asked as {stream!r}, which takes {STREAM_CHANNELS[stream]} channels")
+  stream = _check_stream(path, shapes, scope, stream, in_channels)
 
   other_scopes = [s for s in scopes if s != scope and s]
   variables, ignored = {}, []
@@ -163,6 +135,45 @@ def inspect_checkpoint(path, stream=None, scope=None):
   return CheckpointLayout(path=path, scope=scope, stream=stream, in_channels=in_channels,
                           num_classes=num_classes, variables=variables, ignored=ignored,
                           sonnet_v1_batch_norm=sonnet_v1)
+
+
+def _choose_scope(path, shapes, scopes, stream, scope):
+  """The I3D scope to read: the one asked, the only one, or the asked stream's of several."""
+  if scope is not None:
+    scope = scope.strip("/")
+    if scope not in scopes:
+      raise ValueError(f"checkpoint {path} has no I3D under scope {scope!r}; I3D scopes found: "
+                       f"{scopes or 'none'}")
+    return scope
+  if not scopes:
+    raise ValueError(f"checkpoint {path} holds no I3D: no variable is named "
+                     f"'[SCOPE/]{FIRST_CONV}' ({len(shapes)} variables, e.g. "
+                     f"{sorted(shapes)[:3]})")
+  if len(scopes) == 1:
+    return scopes[0]
+  if stream is not None and STREAM_SCOPES[stream] in scopes:
+    return STREAM_SCOPES[stream]
+  raise ValueError(f"checkpoint {path} holds several I3D streams (scopes {scopes}); choose one "
+                   f"with stream='rgb'|'flow' (--stream) or scope=... (--scope)")
+
+
+def _check_stream(path, shapes, scope, stream, in_channels):
+  """The stream of `scope` (asked, else inferred from its name or its first conv's channels); a
+  ValueError when the asked stream takes other channels than the checkpoint's."""
+  prefix = f"{scope}/" if scope else ""
+  inferred = {"RGB": "rgb", "Flow": "flow"}.get(scope.split("/")[0]) if scope else None
+  inferred = inferred or _CHANNELS_TO_STREAM.get(in_channels)
+  if stream is None:
+    stream = inferred
+  if stream is None:
+    raise ValueError(f"checkpoint {path}: cannot tell the stream of scope {scope!r} with "
+                     f"{in_channels} input channels; pass stream='rgb'|'flow' (--stream)")
+  if in_channels != STREAM_CHANNELS[stream]:
+    held = inferred or f"{in_channels}-channel"
+    raise ValueError(f"checkpoint {path} holds a {held} stream ({prefix + FIRST_CONV} has shape "
+                     f"{list(shapes[prefix + FIRST_CONV])}: {in_channels} input channels); it was "
+                     f"asked as {stream!r}, which takes {STREAM_CHANNELS[stream]} channels")
+  return stream
 
 
 

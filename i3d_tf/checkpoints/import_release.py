@@ -67,29 +67,10 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
   and VALID pool; crops under 193 px need 'SAME').
   """
   runs.check_replaceable(output_dir)  # before minutes of work, not after
-  if flow_checkpoint is None:
-    layouts = {"single": deepmind.inspect_checkpoint(checkpoint, stream=stream, scope=scope)}
-    model_name = {"rgb": "i3d_rgb", "flow": "i3d_flow"}[layouts["single"].stream]
-  else:
-    layouts = {"rgb": deepmind.inspect_checkpoint(checkpoint, stream="rgb", scope=scope),
-               "flow": deepmind.inspect_checkpoint(flow_checkpoint, stream="flow")}
-    if layouts["rgb"].num_classes != layouts["flow"].num_classes:
-      raise ValueError(f"--checkpoint has {layouts['rgb'].num_classes} classes, "
-                       f"--flow_checkpoint {layouts['flow'].num_classes}: they must agree")
-    model_name = "i3d_two_stream"
+  layouts, model_name = _layouts(checkpoint, stream, scope, flow_checkpoint)
   first = next(iter(layouts.values()))
   class_names, label_map_path = _class_names(label_map, first)
-  options = {}
-  if str(final_pool_padding).upper() != "VALID":
-    options["final_pool_padding"] = final_pool_padding
-  input_spec = registry.get(model_name).input_spec
-  if crop_size:
-    input_spec = dataclasses.replace(input_spec, crop_size=crop_size)
-  min_crop = registry.minimum_clip(model_name, final_pool_padding)[1]
-  if input_spec.crop_size < min_crop:
-    raise ValueError(f"--crop_size={input_spec.crop_size} is under {min_crop}: the release's "
-                     f"VALID final pool needs {min_crop} px; pass --final_pool_padding=SAME")
-
+  options, input_spec = _clip_geometry(model_name, crop_size, final_pool_padding)
   model = registry.build_model(model_name, first.num_classes, **options)
   if flow_checkpoint is None:
     model.build((None, None, 224, 224, first.in_channels))
@@ -117,3 +98,32 @@ def import_checkpoint(checkpoint, output_dir, label_map=None, stream=None, scope
     with open(os.path.join(tmp_dir, runs.IMPORT_MARKER), "w", encoding="utf-8") as f:
       json.dump(info, f, indent=2)
   return info
+
+
+def _layouts(checkpoint, stream, scope, flow_checkpoint):
+  """({key: deepmind.Layout}, registry model name): one stream, or RGB + Flow of one class count."""
+  if flow_checkpoint is None:
+    layout = deepmind.inspect_checkpoint(checkpoint, stream=stream, scope=scope)
+    return {"single": layout}, {"rgb": "i3d_rgb", "flow": "i3d_flow"}[layout.stream]
+  layouts = {"rgb": deepmind.inspect_checkpoint(checkpoint, stream="rgb", scope=scope),
+             "flow": deepmind.inspect_checkpoint(flow_checkpoint, stream="flow")}
+  if layouts["rgb"].num_classes != layouts["flow"].num_classes:
+    raise ValueError(f"--checkpoint has {layouts['rgb'].num_classes} classes, "
+                     f"--flow_checkpoint {layouts['flow'].num_classes}: they must agree")
+  return layouts, "i3d_two_stream"
+
+
+def _clip_geometry(model_name, crop_size, final_pool_padding):
+  """(model options, registry InputSpec) of the folder's clip geometry; a ValueError naming
+  --crop_size below the smallest crop the final pool takes (registry.minimum_clip)."""
+  options = {}
+  if str(final_pool_padding).upper() != "VALID":
+    options["final_pool_padding"] = final_pool_padding
+  input_spec = registry.get(model_name).input_spec
+  if crop_size:
+    input_spec = dataclasses.replace(input_spec, crop_size=crop_size)
+  min_crop = registry.minimum_clip(model_name, final_pool_padding)[1]
+  if input_spec.crop_size < min_crop:
+    raise ValueError(f"--crop_size={input_spec.crop_size} is under {min_crop}: the release's "
+                     f"VALID final pool needs {min_crop} px; pass --final_pool_padding=SAME")
+  return options, input_spec
