@@ -276,10 +276,10 @@ def get(config, path_or_flag):
 
 
 def replace(config, values):
-  """A copy of `config` with {path or flag name: value} set (typed values; no parsing)."""
+  """A copy of `config` with {path, flag or field name: value} set (typed values; no parsing)."""
   sections = {}
   for key, value in values.items():
-    s = _BY_PATH.get(key) or _BY_FLAG.get(key)
+    s = _BY_PATH.get(key) or _FLAT_KEYS.get(key)
     if s is None:
       raise ValueError(f"unknown config setting {key!r}; valid: {', '.join(sorted(_BY_PATH))}")
     sections.setdefault(s.section, {})[s.name] = value

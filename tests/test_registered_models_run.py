@@ -12,6 +12,7 @@ import tensorflow as tf
 from i3d_tf.models import registry
 from i3d_tf.training import experiment
 from i3d_tf.training import testing
+from i3d_tf.training import trainable
 
 
 def _overrides(model):
@@ -44,7 +45,7 @@ def test_model_trains_finetunes_fixed_and_full_and_evaluates(model, toy_data, tm
                              **_overrides(model))
   status, _, trainer = experiment.run(fixed, toy_data)
   assert status == "done", (model, status)
-  classifier = {v.path for layer in experiment.classifier_layers(trainer.model)
+  classifier = {v.path for layer in trainable.classifier_layers(trainer.model)
                 for v in layer.trainable_variables}
   trained = {v.path for v in trainer.train_variables}
   assert classifier and trained == classifier, (model, sorted(trained ^ classifier)[:5])

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from i3d_tf.checkpoints import deepmind
 from i3d_tf.checkpoints import files
+from i3d_tf.training import trainable
 
 log = pylogging.getLogger("i3d_tf.training")
 
@@ -36,9 +37,8 @@ def _stream(channels):
 
 
 def _classifier_variable_ids(model):
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
   try:
-    return {id(v) for layer in experiment.classifier_layers(model) for v in layer.weights}
+    return {id(v) for layer in trainable.classifier_layers(model) for v in layer.weights}
   except ValueError:
     return set()
 
