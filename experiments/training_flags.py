@@ -1,6 +1,11 @@
 """Flags and data resolution shared by train_kinetics.py, finetune.py, evaluate.py and
 extract_features.py.
 
+The training flags are derived from i3d_tf/config.py's fields (`define_flags`): one flag per field,
+with the field's name (or declared flag name), type, choices, help and check, and as default the
+binary's base experiment's value (experiments/configs/registry.py). `config_from_flags` starts from
+that experiment (--experiment, --config_file) and sets the flags given and the --override values.
+
 `--dataset` takes a short name -> a TFDS build of the builders in datasets/: kinetics400/600/700 ->
 i3d_kinetics/<n>, ucf101 / hmdb51 -> i3d_ucf101/split<N>, i3d_hmdb51/split<N>, synthetic_motion; or
 any built `<builder>/<config>[:version]` in --data_dir, e.g. i3d_ucf101/split1_s128_max2s (a

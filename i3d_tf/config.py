@@ -442,11 +442,13 @@ def override(config, *assignments):
 def load_file(path, base=None):
   """A config from a JSON file of {section: {field: value}} (some or all; the rest from base),
   validated."""
-  with open(path, encoding="utf-8") as f:
-    try:
+  try:
+    with open(path, encoding="utf-8") as f:
       values = json.load(f)
-    except ValueError as e:
-      raise ValueError(f"--config_file={path}: not JSON ({e})") from None
+  except OSError as e:
+    raise ValueError(f"--config_file={path}: {e.strerror or e}") from None
+  except ValueError as e:
+    raise ValueError(f"--config_file={path}: not JSON ({e})") from None
   try:
     return validate(from_dict(values, base))
   except ValueError as e:

@@ -102,6 +102,8 @@ def test_config_file_sets_some_fields_over_a_base(tmp_path):
   path.write_text(json.dumps({"trainer": {"momentom": 0.5}}))
   with pytest.raises(ValueError, match=r"exp\.json: config: unknown settings \['trainer.momentom'\]"):
     config_lib.load_file(str(path))
+  with pytest.raises(ValueError, match=r"--config_file=.*missing\.json: No such file"):
+    config_lib.load_file(str(tmp_path / "missing.json"))
 
 
 def test_the_release_schedule_is_the_registry_s():
