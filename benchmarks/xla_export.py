@@ -53,6 +53,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from i3d_tf import config as config_lib
+
 flags.DEFINE_string("out", None, "Folder to write (created; existing programs are overwritten).")
 flags.DEFINE_list("tvl1_sizes", ["256x340", "256x456"], "TV-L1 frame sizes HxW (empty: none).")
 flags.DEFINE_list("tvl1_batches", ["1", "8", "32", "64"], "TV-L1 batch sizes (pairs per call).")
@@ -77,9 +79,10 @@ flags.DEFINE_string("tf_time", r"_check$|^tvl1_.*_b1$", "Regex of the programs w
 FLAGS = flags.FLAGS
 
 CHANNELS = {"rgb": 3, "flow": 2}
-LEARNING_RATE = 0.1
-MOMENTUM = 0.9            # TrainConfig.momentum
-WEIGHT_DECAY = 1e-7       # TrainConfig.weight_decay
+_TRAINER = config_lib.TrainerConfig()  # the training binaries' defaults
+LEARNING_RATE = _TRAINER.learning_rate
+MOMENTUM = _TRAINER.momentum
+WEIGHT_DECAY = _TRAINER.weight_decay
 I3D_CLASSES = 400
 TVL1_EPE_TOLERANCE = 0.05  # px, mean endpoint error against TensorFlow's flow
 # StableHLO element types -> numpy dtype names (ml_dtypes' 'bfloat16').

@@ -21,16 +21,18 @@ from absl import flags
 from absl import logging
 
 from experiments import training_flags
-from experiments.configs import synthetic as synthetic_recipe
+from experiments.configs import registry as experiments
+from i3d_tf import config as config_lib
 from i3d_tf import entry
+from i3d_tf.training import experiment
+from i3d_tf.training import loop
 
 FLAGS = flags.FLAGS
-training_flags.define_flags(default_model="i3d_rgb")
+training_flags.define_flags("train_kinetics")
 flags.adopt_module_key_flags(training_flags)  # --help lists the shared training flags too
-flags.DEFINE_enum("synthetic_config", "small", ["small", "standard"],
-                  "Config of the embedded synthetic_motion set (small: the ~10 min default).")
 flags.DEFINE_string("cache_dir", None, "Where the embedded synthetic set is built (default "
                     "$I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).")
+
 
 def cache_dir():
   return FLAGS.cache_dir or os.environ.get("I3D_TF_CACHE") or os.path.join(
@@ -77,33 +79,48 @@ def prepare_embedded(builder, name, data_dir, download_config):
     print(f"Built in {time.time() - started:.0f} s.", flush=True)
 
 
+def _reduced_note(config):
+  """What the reduced configuration changes from train_kinetics' defaults (flags not given)."""
+  given = training_flags.given_values(FLAGS, "train_kinetics")
+  default = experiments.get("train_kinetics")
+  changed = {s.flag: config_lib.get(config, s.path) for s in config_lib.settings()
+             if s.flag not in given and s.flag not in ("model", "dataset")
+             and config_lib.get(config, s.path) != config_lib.get(default, s.path)}
+  return ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+def resolve(config):
+  """(config with its dataset, data_dir and model_dir filled in, its DataSource); the embedded
+  synthetic set is built first when no --data_dir is given."""
+  data = config.data
+  embedded = data.data_dir is None and data.dataset in (None, "synthetic_motion")
+  if data.data_dir is None and not embedded:
+    raise app.UsageError(f"--dataset={data.dataset} needs --data_dir (the built shards)")
+  if embedded:
+    data_dir, dataset = cache_dir(), "synthetic_motion"
+    build_synthetic(data_dir, data.synthetic_config)
+    if training_flags.base_experiment(FLAGS, "train_kinetics").startswith("synthetic_reduced/"):
+      print("No --data_dir: training on the embedded synthetic_motion set with a REDUCED "
+            "configuration (not the paper's): " + _reduced_note(config), flush=True)
+  else:
+    data_dir, dataset = data.data_dir, data.dataset or "kinetics400"
+  model_dir = config.runtime.model_dir or training_flags.default_model_dir(config.model.name,
+                                                                          dataset)
+  config = config_lib.replace(config, {"data_dir": data_dir, "dataset": dataset,
+                                       "model_dir": model_dir})
+  source = training_flags.resolve_data(
+      dataset, data_dir, data.record_format, num_classes=data.num_classes,
+      synthetic_config=data.synthetic_config if dataset == "synthetic_motion" else None,
+      dataset_config=None if embedded else data.dataset_config)
+  return config, source
+
+
 def main(argv):
   del argv
+  training_flags.exit_if_experiment_help(FLAGS)
   pylogging.getLogger("i3d_tf").setLevel(pylogging.INFO)
-  embedded = FLAGS.data_dir is None and FLAGS.dataset in (None, "synthetic_motion")
-  if FLAGS.data_dir is None and not embedded:
-    raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir (the built shards)")
-  overrides = {}
-  if embedded:
-    data_dir = cache_dir()
-    dataset = "synthetic_motion"
-    build_synthetic(data_dir, FLAGS.synthetic_config)
-    reduced = synthetic_recipe.reduced_config(FLAGS.model)
-    overrides = {k: v for k, v in reduced.items() if not FLAGS[k].present}
-    print("No --data_dir: training on the embedded synthetic_motion set with a REDUCED "
-          "configuration (not the paper's): " +
-          ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())), flush=True)
-  else:
-    data_dir, dataset = FLAGS.data_dir, FLAGS.dataset or "kinetics400"
-  model_dir = FLAGS.model_dir or training_flags.default_model_dir(FLAGS.model, dataset)
-  data = training_flags.resolve_data(dataset, data_dir, FLAGS.record_format,
-                                     num_classes=FLAGS.num_classes,
-                                     synthetic_config=FLAGS.synthetic_config if embedded or
-                                     dataset == "synthetic_motion" else None,
-                                     dataset_config=None if embedded else FLAGS.dataset_config)
-  config = training_flags.config_from_flags(FLAGS, model_dir, **overrides)
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
-  from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
+  config, data = resolve(training_flags.config_from_flags(FLAGS, "train_kinetics"))
+  model_dir = config.runtime.model_dir
   started = time.time()
   try:
     status, final, _ = experiment.run(config, data)

@@ -228,19 +228,21 @@ def test_training_binary_options_are_accepted(name):
 
 
 def test_lstm_gamma_init_reaches_the_recurrent_batch_norms_and_only_the_lstm():
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+  from i3d_tf.training import task  # pylint: disable=import-outside-toplevel
   gammas = lambda m: {v.path.rsplit("/", 1)[-1]: np.unique(v.numpy()) for v in m.lstm.weights
                       if "gamma" in v.path}
   default = _small_model("lstm")
   default.build(None)
   assert {k: list(v) for k, v in gammas(default).items()} == {
       "gamma_x": [np.float32(0.1)], "gamma_h": [np.float32(0.1)], "gamma_c": [np.float32(0.1)]}
-  config = experiment.ExperimentConfig(model="lstm", model_dir="unused", lstm_gamma_init=1.0)
-  options = experiment._model_options(config)  # pylint: disable=protected-access
+  config = config_lib.replace(config_lib.ExperimentConfig(), dict(model="lstm",
+                                                                  lstm_gamma_init=1.0))
+  options = task.model_options(config)
   assert options["lstm_gamma_init"] == 1.0  # the flag reaches the builder
   model = registry.build_model("lstm", NUM_CLASSES, max_steps=4, width_multiplier=0.25, **options)
   model.build(None)
   assert all(list(v) == [1.0] for v in gammas(model).values()) and len(gammas(model)) == 3
   with pytest.raises(ValueError, match="--lstm_gamma_init applies to --model=lstm only"):
-    experiment._model_options(experiment.ExperimentConfig(  # pylint: disable=protected-access
-        model="c3d", model_dir="unused", lstm_gamma_init=1.0))
+    config_lib.validate(config_lib.replace(config_lib.ExperimentConfig(), dict(
+        model="c3d", lstm_gamma_init=1.0)))

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from i3d_tf import config as config_lib
 from i3d_tf.evaluation import metrics
 from i3d_tf.training import experiment
 from i3d_tf.training import testing
@@ -177,8 +178,8 @@ def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
   assert "ucf101 split 1 (fixed): top-1" in result.stdout
   assert (model_dir / "saved_model" / "saved_model.pb").exists()
   run_config = json.loads((model_dir / "run_config.json").read_text())
-  assert run_config["config"]["finetune_mode"] == "fixed"
-  assert run_config["config"]["init"] == runs["i3d_flow"]
+  config = config_lib.of_run(run_config)
+  assert config.init.finetune_mode == "fixed" and config.init.source == runs["i3d_flow"]
 
 
 def test_unknown_flag_values_list_the_valid_ones():

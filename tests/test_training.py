@@ -320,11 +320,12 @@ def test_width_multiplier_is_opt_in_and_keeps_the_release_layout_at_one():
 
 def test_c3d_is_built_for_the_configured_clip_geometry():
   """C3D's FC-6 input size follows the clip: --crop_size / --train_frames reach its builder."""
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
+  from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  config = experiment.ExperimentConfig(model="c3d", model_dir="unused", crop_size=48,
-                                       train_frames=8, dropout_rate=0.0)
-  spec = experiment.clip_spec(config)
-  model = registry.build_model("c3d", 5, **experiment._model_options(config))  # pylint: disable=protected-access
-  logits = model(experiment.example_inputs(spec), training=False)
+  from i3d_tf.training import task  # pylint: disable=import-outside-toplevel
+  config = config_lib.replace(config_lib.ExperimentConfig(), dict(
+      model="c3d", crop_size=48, train_frames=8, dropout_rate=0.0))
+  spec = task.clip_spec(config)
+  model = registry.build_model("c3d", 5, **task.model_options(config))
+  logits = model(task.example_inputs(spec), training=False)
   assert logits.shape == (1, 5)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i3d_tf import config as config_lib
 from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.training import experiment
 from i3d_tf.training import init as init_lib
@@ -313,7 +314,7 @@ def test_the_minimum_clip_is_the_real_one():
     feature_map = trunk(tf.zeros((1, t, size, size, channels)))
     assert tuple(feature_map.shape[1:4]) == i3d.final_map_size(t, size), (t, size)
   with pytest.raises(ValueError, match=r"--crop_size=192 is too small.*--final_pool_padding=SAME"):
-    experiment.check_clip_geometry(model_name, "VALID", crop_size=192)
+    config_lib.check_clip_geometry(model_name, "VALID", crop_size=192)
 
 
 def test_a_lost_peer_is_named_from_what_tensorflow_reports(monkeypatch):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from i3d_tf import config as config_lib
 from i3d_tf.models import registry, width
-from i3d_tf.training import experiment
+from i3d_tf.training import task
 from i3d_tf.training import init as init_lib
 
 # Trainable parameters of every registered model at width 1.0 (400 classes), as measured before
@@ -36,8 +37,8 @@ def _config(name, width_multiplier):
     extra.update(final_pool_padding="SAME", train_frames=8)
   if name == "c3d":  # FC-6's input is sized by the clip: 16 frames of 56x56 -> 1x2x2 at conv5b
     extra.update(crop_size=56, train_frames=16)
-  return experiment.ExperimentConfig(model=name, model_dir="unused", dropout_rate=0.0,
-                                     width_multiplier=width_multiplier, **extra)
+  return config_lib.replace(config_lib.ExperimentConfig(), dict(
+      model=name, dropout_rate=0.0, width_multiplier=width_multiplier, **extra))
 
 
 def test_every_registered_model_is_covered():
@@ -67,10 +68,10 @@ def test_full_width_is_unchanged(name):
 @pytest.mark.parametrize("name", sorted(FULL_WIDTH_PARAMS))
 def test_quarter_width_builds_runs_and_has_about_a_sixteenth_of_the_parameters(name):
   config = _config(name, QUARTER)
-  options = experiment._model_options(config)  # pylint: disable=protected-access
+  options = task.model_options(config)
   assert options["width_multiplier"] == QUARTER  # the flag reaches the builder
   model = registry.build_model(name, 5, **options)
-  inputs = experiment.example_inputs(experiment.clip_spec(config))
+  inputs = task.example_inputs(task.clip_spec(config))
   rng = np.random.default_rng(0)
   inputs = tf.nest.map_structure(
       lambda x: tf.constant(rng.uniform(-1, 1, x.shape).astype(np.float32)), inputs)
@@ -118,7 +119,7 @@ def slim_checkpoint(tmp_path_factory):
 @pytest.mark.parametrize("name", ["i3d_rgb", "i3d_flow", "i3d_two_stream", "lstm", "two_stream",
                                   "fused_3d"])
 def test_imagenet_init_at_another_width_names_the_flag(name, slim_checkpoint):
-  model = registry.build_model(name, 5, **experiment._model_options(_config(name, QUARTER)))  # pylint: disable=protected-access
+  model = registry.build_model(name, 5, **task.model_options(_config(name, QUARTER)))
   model.build(None)
   before = [v.numpy().copy() for v in model.trainable_weights[:3]]
   with pytest.raises(ValueError, match=r"--init=imagenet needs --width_multiplier=1\.0.*"

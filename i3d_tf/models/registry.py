@@ -55,6 +55,8 @@ class ModelSpec:
   # One of the release's I3D networks: it ends in the release's 2x7x7 average pool (VALID there,
   # --final_pool_padding; it bounds the shortest clip) and trains with the release's recipe.
   release_i3d: bool = False
+  # The learning-rate schedule of the release's recipe for this model (--lr_schedule's default).
+  release_schedule: str = "release_rgb"
 
   def build(self, num_classes, **options):
     module_name, fn_name = self.builder.split(":")
@@ -121,7 +123,7 @@ register(ModelSpec(
 register(ModelSpec(
     "i3d_flow", "i3d_tf.models.builders:i3d_flow", InputSpec(_i3d_streams(False, True)),
     "Inflated Inception-v1 on 64 TV-L1 flow frames (the release's Flow stream)", 12.0,
-    release_i3d=True))
+    release_i3d=True, release_schedule="release_flow"))
 register(ModelSpec(
     "i3d_two_stream", "i3d_tf.models.builders:i3d_two_stream",
     InputSpec(_i3d_streams(True, True)),

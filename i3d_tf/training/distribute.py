@@ -17,11 +17,13 @@ import keras
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("none", "bfloat16", "mixed_float16")
+from i3d_tf import config
+
+STRATEGIES = config.STRATEGIES  # --strategy's choices, declared with the setting
+PRECISIONS = config.PRECISIONS
 # How long a multi-worker task waits for its peers (--cluster_wait_seconds): for the cluster to
 # connect at the start, and in each collective (all-reduce) for the other tasks to join it.
-DEFAULT_CLUSTER_WAIT_S = 600
+DEFAULT_CLUSTER_WAIT_S = config.DEFAULT_CLUSTER_WAIT_S
 # A coordination-service wait with no bound of its own (the chief's evaluation and export, which
 # take what they take): a dead or stopped peer still ends it through the service's heartbeats.
 _UNBOUNDED_BARRIER_MS = 7 * 24 * 3600 * 1000

@@ -22,14 +22,12 @@ newest checkpoint back before restoring it: one cut short is named in a warning 
 readable one is used instead.
 """
 import contextlib
-import dataclasses
 import json
 import logging as pylogging
 import math
 import os
 import signal
 import time
-from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -55,25 +53,6 @@ class NonFiniteLossError(RuntimeError):
   """The training loss became NaN or Inf; nothing was saved after the last good checkpoint."""
 
 
-@dataclasses.dataclass
-class TrainConfig:
-  model_dir: str
-  train_steps: int
-  global_batch_size: int
-  momentum: float = 0.9
-  weight_decay: float = 1e-7
-  checkpoint_every: int = 1000
-  eval_every: int = 0                 # 0: evaluate only at the end
-  log_every: int = 10
-  keep_checkpoints: int = 3
-  seed: Optional[int] = None
-  mixed_precision: str = "none"
-  export_saved_model: bool = True
-  progress_bar: bool = True
-  eval_max_batches: Optional[int] = None
-  # Testing hook: the loss becomes NaN at this step (shows the divergence guard; never set it in
-  # a real run).
-  inject_nan_at_step: int = -1
 
 
 def _scalar_metadata():
@@ -94,41 +73,37 @@ def _is_kernel(variable):
 
 
 class Trainer:
-  """Builds the model and optimizer under `strategy`, restores or initialises, and trains.
+  """Builds the task's model and optimizer under `strategy`, restores or initialises, and trains.
 
   Args:
-    config: TrainConfig.
+    task: a task.Task: the model (built with its variables), which variables train, the
+      schedule, the training dataset (`train_dataset(input_context, seed)`; the seed differs on
+      resume so a resumed run does not replay the clips it already saw), the evaluation dataset
+      (when `task.has_eval`), the export and the run_info written to run_config.json.
+    config: the config.TrainerConfig (steps, global batch, optimizer, cadences, seed).
+    runtime: the config.RuntimeConfig (model_dir, export_saved_model, progress_bar).
     strategy: a tf.distribute strategy (see distribute.make_strategy).
-    model_fn: () -> keras.Model (unbuilt), called under the strategy's scope.
-    example_inputs_fn: () -> a batch of inputs (batch 1) used to build the model's variables.
-    schedule: a schedules.Schedule (lr as a function of the step).
-    train_dataset_fn: (input_context, seed) -> tf.data.Dataset of per-replica (inputs, label)
-      batches; seed differs on resume so a resumed run does not replay the clips it already saw.
-    eval_dataset_fn: () -> tf.data.Dataset of (inputs, label) batches, or None (no evaluation).
-    export_fn: (model, export_dir) -> None: writes the SavedModel at the end.
-    trainable_filter: optional (model) -> list of variables to train (e.g. only the logits).
-    run_info: dict written to model_dir/run_config.json (model name, classes, options).
   """
 
-  def __init__(self, config, strategy, model_fn, example_inputs_fn, schedule, train_dataset_fn,
-               eval_dataset_fn=None, export_fn=None, trainable_filter=None, run_info=None):
+  def __init__(self, task, config, runtime, strategy):
+    self.task = task
     self.config = config
+    self.runtime = runtime
+    self.model_dir = runtime.model_dir
     self.strategy = strategy
-    self.schedule = schedule
-    self.train_dataset_fn = train_dataset_fn
-    self.eval_dataset_fn = eval_dataset_fn
-    self.export_fn = export_fn
-    self.run_info = dict(run_info or {})
+    self.schedule = task.schedule()
+    self.train_dataset_fn = task.train_dataset
+    self.eval_dataset_fn = task.eval_dataset if task.has_eval else None
+    self.export_fn = task.export
+    self.run_info = task.run_info()
     self.is_chief = distribute.is_chief(strategy)
     self._preempted = False
-    tf.io.gfile.makedirs(config.model_dir)
+    tf.io.gfile.makedirs(self.model_dir)
 
     with strategy.scope():
-      self.model = model_fn()
-      self.model(example_inputs_fn(), training=False)  # creates every variable
-      self.train_variables = (trainable_filter(self.model) if trainable_filter
-                              else list(self.model.trainable_variables))
-      optimizer = keras.optimizers.SGD(learning_rate=schedule(0), momentum=config.momentum)
+      self.model = task.build_model()
+      self.train_variables = task.trainable_variables(self.model)
+      optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0), momentum=config.momentum)
       if config.mixed_precision == "mixed_float16":
         optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
       optimizer.build(self.train_variables)
@@ -139,7 +114,7 @@ class Trainer:
     # (see run_checkpoints.checkpoint_variables for older runs).
     self.checkpoint = tf.train.Checkpoint(model=self._checkpointed_model(),
                                           **self._checkpointed_state())
-    self._ckpt_dir = distribute.write_dir(config.model_dir, strategy)
+    self._ckpt_dir = distribute.write_dir(self.model_dir, strategy)
     self.manager = tf.train.CheckpointManager(self.checkpoint, self._ckpt_dir,
                                               max_to_keep=config.keep_checkpoints)
     self.last_saved_step = None
@@ -159,7 +134,7 @@ class Trainer:
 
     Returns the step the run starts at.
     """
-    latest = run_checkpoints.newest_readable_checkpoint(self.config.model_dir)
+    latest = run_checkpoints.newest_readable_checkpoint(self.model_dir)
     if latest:
       checkpoint = self.checkpoint
       if run_checkpoints.is_legacy_checkpoint(latest):  # a run made before variables had paths
@@ -174,7 +149,7 @@ class Trainer:
     elif init_fn is not None:
       init_fn(self.model)
     if self.is_chief:
-      with tf.io.gfile.GFile(os.path.join(self.config.model_dir, "run_config.json"), "w") as f:
+      with tf.io.gfile.GFile(os.path.join(self.model_dir, "run_config.json"), "w") as f:
         json.dump(self.run_info, f, indent=2, sort_keys=True, default=str)
     return int(self.step.numpy())
 
@@ -183,7 +158,7 @@ class Trainer:
     if self.last_saved_step == step:
       return
     self.manager.save(checkpoint_number=step)
-    distribute.cleanup_write_dir(self.config.model_dir, self.strategy)
+    distribute.cleanup_write_dir(self.model_dir, self.strategy)
     self.last_saved_step = step
 
   # ------------------------------------------------------------------------------------------------
@@ -202,7 +177,7 @@ class Trainer:
         logits = tf.reduce_mean(logits, axis=1)
       else:
         per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-      loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.global_batch_size)
+      loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
       decay = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in self.train_variables
                         if _is_kernel(v)] or [tf.constant(0.0)])
       loss += tf.nn.scale_regularization_loss(config.weight_decay * decay)
@@ -237,11 +212,11 @@ class Trainer:
   def evaluate(self):
     """Top-1/top-5/loss over the evaluation set (on this worker, whole videos)."""
     dataset = self.eval_dataset_fn()
-    logits, labels = predict.predict_logits(self.model, dataset, self.config.eval_max_batches)
+    logits, labels = predict.predict_logits(self.model, dataset)
     return metrics_lib.summary(logits, labels)
 
   def _write_metrics(self, step, eval_metrics, train_scalars):
-    path = os.path.join(self.config.model_dir, "metrics.json")
+    path = os.path.join(self.model_dir, "metrics.json")
     history = []
     if tf.io.gfile.exists(path):
       with tf.io.gfile.GFile(path) as f:
@@ -256,7 +231,7 @@ class Trainer:
 
   def _summary_writer(self):
     if self.is_chief:
-      return tf.summary.create_file_writer(os.path.join(self.config.model_dir, "train"))
+      return tf.summary.create_file_writer(os.path.join(self.model_dir, "train"))
     return tf.summary.create_noop_writer()
 
   def _on_sigterm(self, signum, frame):  # pylint: disable=unused-argument
@@ -276,11 +251,11 @@ class Trainer:
     iterator = iter(dataset)
     train_step = self._make_train_step()
     writer = self._summary_writer()
-    eval_writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+    eval_writer = (tf.summary.create_file_writer(os.path.join(self.model_dir, "eval"))
                    if self.is_chief else tf.summary.create_noop_writer())
     previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
     bar = tqdm.tqdm(total=config.train_steps, initial=start, unit="step", dynamic_ncols=True,
-                    disable=not (self.is_chief and config.progress_bar), desc="train")
+                    disable=not (self.is_chief and self.runtime.progress_bar), desc="train")
     status = "done"
     train_scalars = {}
     window_start, window_steps = time.time(), 0
@@ -296,7 +271,7 @@ class Trainer:
         loss = float(out["loss"].numpy())
         if not math.isfinite(loss):
           raise NonFiniteLossError(
-              f"Training stopped: the loss is {loss} at step {step} (model_dir {config.model_dir})."
+              f"Training stopped: the loss is {loss} at step {step} (model_dir {self.model_dir})."
               f" Nothing was saved after it: the last good checkpoint is "
               f"{'step %d' % self.last_saved_step if self.last_saved_step is not None else 'none'}"
               f" and is intact. Lower --learning_rate or check the input data, then rerun with "
@@ -308,7 +283,7 @@ class Trainer:
         bar.set_postfix(loss=f"{loss:.3f}", top1=f"{train_scalars['top1']:.2f}", lr=f"{lr:.3g}")
         if step % config.log_every == 0 or step == config.train_steps:
           elapsed = time.time() - window_start
-          train_scalars["clips_per_s"] = window_steps * config.global_batch_size / max(elapsed,
+          train_scalars["clips_per_s"] = window_steps * config.batch_size / max(elapsed,
                                                                                       1e-9)
           with writer.as_default():
             for name, value in train_scalars.items():
@@ -331,7 +306,7 @@ class Trainer:
         self.save()
         if self.eval_dataset_fn is not None:
           self._evaluate_and_record(step, train_scalars, eval_writer)
-        if config.export_saved_model and self.export_fn is not None:
+        if self.runtime.export_saved_model and self.export_fn is not None:
           self._export()
       with self._peer_errors(step):
         self._wait_for_all_tasks("i3d_tf_end")
@@ -381,10 +356,10 @@ class Trainer:
     return eval_metrics
 
   def _export(self):
-    export_dir = distribute.write_dir(os.path.join(self.config.model_dir, "saved_model"),
+    export_dir = distribute.write_dir(os.path.join(self.model_dir, "saved_model"),
                                       self.strategy)
     self.export_fn(self.model, export_dir)
-    distribute.cleanup_write_dir(os.path.join(self.config.model_dir, "saved_model"),
+    distribute.cleanup_write_dir(os.path.join(self.model_dir, "saved_model"),
                                  self.strategy)
     if self.is_chief:
       log.info("SavedModel written to %s", export_dir)

@@ -19,7 +19,9 @@ import math
 
 import tensorflow as tf
 
-SCHEDULES = ("release_rgb", "release_flow", "plateau", "cosine", "constant")
+from i3d_tf import config
+
+SCHEDULES = config.LR_SCHEDULES  # --lr_schedule's choices, declared with the setting
 
 RELEASE_RGB_STEPS = 115_000
 RELEASE_RGB_BOUNDARIES = (97_000, 108_000)

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf import config as config_lib
 from i3d_tf.data import pipeline
 from i3d_tf.training import experiment
 from i3d_tf.training import loop
@@ -140,14 +141,16 @@ def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_c
 
 
 def toy_config(model_dir, **overrides):
-  """A tiny I3D-flow run on toy shards: 8 frames, 32 px, SAME final pool, a few steps."""
+  """A tiny I3D-flow run on toy shards: 8 frames, 32 px, SAME final pool, a few steps.
+
+  `overrides`: {flag name or section.field: value} (config.replace)."""
   values = dict(model="i3d_flow", model_dir=model_dir, batch_size=4, train_steps=4,
                 train_frames=8, crop_size=32, final_pool_padding="SAME", checkpoint_every=2,
                 eval_every=0, lr_schedule="cosine", learning_rate=0.05, batch_norm_decay=0.9,
                 seed=0, progress_bar=False, eval_batch_size=1, eval_max_videos=4,
                 export_saved_model=False)
   values.update(overrides)
-  return experiment.ExperimentConfig(**values)
+  return config_lib.replace(config_lib.ExperimentConfig(), values)
 
 
 def main(argv=None):
@@ -157,7 +160,8 @@ def main(argv=None):
   parser.add_argument("--model_dir", required=True)
   parser.add_argument("--shard_dir", required=True)
   parser.add_argument("--logical_cpus", type=int, default=0)
-  parser.add_argument("--config", default="{}", help="JSON of ExperimentConfig overrides")
+  parser.add_argument("--config", default="{}", help="JSON of {flag or section.field: value} "
+                      "overrides")
   parser.add_argument("--dump_weights", default=None, help=".npz of the trainable weights")
   args = parser.parse_args(argv)
   if args.logical_cpus:
