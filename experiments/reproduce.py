@@ -6,13 +6,12 @@
 
 Recipes: experiments/configs/recipes.py (Kinetics pre-training first where a cell fine-tunes). Each
 training step is a registered experiment (experiments/configs/registry.py, named after its run
-folder, e.g. kinetics400/i3d_rgb_imagenet): this binary trains it in-process (i3d_tf.training.
-experiment.run) and evaluates in-process (experiments/evaluate_runs.py); the printed command lines
-are the same settings for the binaries (`python -m experiments.train_kinetics
---experiment=kinetics400/i3d_rgb_imagenet` too). A step already done is skipped (a run whose
-metrics.json has reached its train_steps, an evaluation whose metrics.json exists), so rerunning
-continues where it stopped; training runs resume by themselves. Then `python -m
-experiments.report` puts the figures beside the paper's.
+folder, e.g. kinetics400/i3d_rgb_imagenet), trained here in-process; evaluations run in-process too
+(experiments/recipe_steps.py). The printed command lines are the same settings for the binaries,
+as is `python -m experiments.train_kinetics --experiment=kinetics400/i3d_rgb_imagenet`. A step
+already done is skipped (a run whose metrics.json has reached its train_steps, an evaluation whose
+metrics.json exists), so rerunning continues where it stopped; training runs resume by themselves.
+Then `python -m experiments.report` puts the figures beside the paper's.
 
 Multi-worker recipes (64 or 16 replicas): run here, a step trains with the replicas that this
 process's strategy finds (this machine, or the cluster of its TF_CONFIG); the paper's 64 replicas
@@ -23,9 +22,7 @@ classes, 16 frames of 64x64) at reduced size (experiments synthetic/<model>), th
 table in the report's layout (runs/synthetic/REPORT.md). It builds the set first (into
 $I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).
 """
-import json
 import logging as pylogging
-import os
 import shlex
 import time
 import traceback
@@ -33,10 +30,9 @@ import traceback
 from absl import app
 from absl import flags
 
+from experiments import recipe_steps as steps
 from experiments.configs import recipes as recipes_lib
-from experiments.configs import registry as experiments
 from experiments.configs import synthetic as synthetic_lib
-from i3d_tf import config as config_lib
 from i3d_tf import entry
 
 FLAGS = flags.FLAGS
@@ -65,67 +61,6 @@ IN_PROCESS_NOTE = ("# multi_worker recipes run here with the replicas of this pr
 # ------------------------------------------------------------------------------------ one step
 
 
-def step_config(command, paths):
-  """The ExperimentConfig of a training command: its registered experiment on the folders of
-  `paths` (data_dir, runs, imagenet), validated."""
-  config = experiments.get(command.experiment)
-  return config_lib.validate(config_lib.replace(config, command.values(**paths, placed_only=True)))
-
-
-def is_done(command, paths):
-  """True when the step's output is already complete (so a rerun can skip it): an evaluation's
-  metrics.json exists; a training run's metrics.json has reached its train_steps."""
-  if not command.experiment:
-    return os.path.exists(os.path.join(command.values(**paths)["output_dir"], "metrics.json"))
-  config = step_config(command, paths)
-  return run_reached(config.runtime.model_dir, config.trainer.train_steps)
-
-
-def run_reached(model_dir, train_steps):
-  """Whether model_dir's metrics.json has reached step `train_steps`."""
-  path = os.path.join(model_dir or "", "metrics.json")
-  if not model_dir or not os.path.exists(path):
-    return False
-  with open(path) as f:
-    return json.load(f).get("step", 0) >= train_steps
-
-
-def train(config):
-  """Trains (or resumes) one run in-process, as train_kinetics / finetune do with its flags."""
-  # TensorFlow is imported only when a step runs: a dry run (and --help) loads none.
-  from experiments import training_flags  # pylint: disable=import-outside-toplevel
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
-  import keras  # pylint: disable=import-outside-toplevel
-  data = config.data
-  source = training_flags.resolve_data(
-      data.dataset, data.data_dir, data.record_format, split_number=data.split,
-      num_classes=data.num_classes,
-      synthetic_config=data.synthetic_config if data.dataset == "synthetic_motion" else None,
-      dataset_config=data.dataset_config)
-  status, _, _ = experiment.run(config, source)
-  keras.backend.clear_session()  # the next step builds its own model
-  if status == "preempted":
-    raise RuntimeError(f"preempted (SIGTERM): checkpoint saved in {config.runtime.model_dir}; "
-                       f"rerun reproduce to resume")
-
-
-def evaluate(values):
-  """experiments/evaluate.py's work in-process, for an evaluation command's {flag: value}."""
-  from experiments import evaluate_runs  # pylint: disable=import-outside-toplevel
-
-  def listed(name):
-    return values[name].split(",") if values.get(name) else None
-  evaluate_runs.evaluate(listed("run_dirs"), values["data_dir"], values["dataset"],
-                         fuse_run_dirs=listed("fuse_run_dirs"), splits=listed("splits"),
-                         output_dir=values["output_dir"])
-
-
-def _user_errors():
-  """Errors whose message says all (the binaries print them without a traceback)."""
-  from i3d_tf.training import experiment  # pylint: disable=import-outside-toplevel
-  return experiment.USER_ERRORS + (ValueError, FileNotFoundError)
-
-
 def run_step(what, line, action):
   """Runs action() for the step printed as `line`; a failure stops reproduce, naming `what` (the
   cell) and the step."""
@@ -134,7 +69,7 @@ def run_step(what, line, action):
   try:
     action()
   except Exception as e:  # pylint: disable=broad-except
-    if not isinstance(e, _user_errors()):
+    if not isinstance(e, steps.user_errors()):
       traceback.print_exc()
     raise SystemExit(f"reproduce: {what}: command failed ({type(e).__name__}: {e}): "
                      f"{line}") from None
@@ -148,14 +83,14 @@ def run_command(recipe, command, paths):
   if FLAGS.dry_run:
     print(line, flush=True)
     return
-  if FLAGS.skip_done and is_done(command, paths):
+  if FLAGS.skip_done and steps.is_done(command, paths):
     print(f"done already, skipped: {line}", flush=True)
     return
   if command.experiment:
-    config = step_config(command, paths)
-    run_step(recipe.cell, line, lambda: train(config))
+    config = steps.step_config(command, paths)
+    run_step(recipe.cell, line, lambda: steps.train(config))
   else:
-    run_step(recipe.cell, line, lambda: evaluate(command.values(**paths)))
+    run_step(recipe.cell, line, lambda: steps.evaluate(command.values(**paths)))
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -198,8 +133,9 @@ def run_synthetic():
   """The miniature: each architecture's synthetic/<model> experiment, then REPORT.md."""
   data_dir = synthetic_lib.default_cache_dir(FLAGS.cache_dir)
   chosen = synthetic_lib.chosen_models(FLAGS.models)
-  steps, runs_dir = FLAGS.synthetic_steps, FLAGS.runs_dir
-  lines = {m: shlex.join(synthetic_lib.command(m, data_dir, runs_dir, steps)) for _, m, _ in chosen}
+  train_steps, runs_dir = FLAGS.synthetic_steps, FLAGS.runs_dir
+  lines = {m: shlex.join(synthetic_lib.command(m, data_dir, runs_dir, train_steps))
+           for _, m, _ in chosen}
   if FLAGS.dry_run:
     print("\n".join(lines.values()), flush=True)
     return None
@@ -207,15 +143,12 @@ def run_synthetic():
   synthetic_lib.build(data_dir)
   minutes = {}
   for _, model, _ in chosen:
-    if FLAGS.skip_done and synthetic_lib.is_done(runs_dir, model, steps):
+    if FLAGS.skip_done and synthetic_lib.is_done(runs_dir, model, train_steps):
       print(f"done already, skipped: {model}", flush=True)
       continue
-    # The registered experiment at --synthetic_steps, on these folders.
-    config = config_lib.validate(config_lib.replace(
-        experiments.get(synthetic_lib.experiment_name(model)),
-        synthetic_lib.miniature_values(model, data_dir, runs_dir, steps)))
+    config = steps.miniature_config(model, data_dir, runs_dir, train_steps)
     minutes[model] = run_step(f"--table=synthetic: {model}", lines[model],
-                              lambda config=config: train(config))
+                              lambda config=config: steps.train(config))
   return synthetic_lib.write_report(runs_dir, chosen, minutes)
 
 

@@ -7,11 +7,13 @@ A command is (binary, flags); flag values may hold the placeholders {data_dir} (
 registry.py): the binary's base experiment (train_kinetics, finetune) with the command's flags as
 overrides, named after its run folder (`kinetics400/i3d_rgb_imagenet`,
 `ucf101_split1/i3d_rgb_from_kinetics_imagenet_full`); `reproduce` runs it in-process, and
-`--experiment=<name>` gives a binary the same settings as the printed flags. Runs are named by what they are (dataset, model, initialisation), not by
-cell, so a run shared by several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's
-'Original' with ImageNet is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it
-already ran. Table 4's 'Original' without ImageNet is its own run, from scratch on the small set
-(`<model>_scratch`; 3D-ConvNet's, from scratch in both tables, is Table 2's).
+`--experiment=<name>` gives a binary the same settings as the printed flags.
+
+Runs are named by what they are (dataset, model, initialisation), not by cell, so a run shared by
+several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's 'Original' with ImageNet
+is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it already ran. Table 4's
+'Original' without ImageNet is its own run, from scratch on the small set (`<model>_scratch`;
+3D-ConvNet's, from scratch in both tables, is Table 2's).
 
 What the recipes take from the paper and the release (deepmind/kinetics-i3d README):
 - Kinetics: synchronous SGD over 64 replicas, 6 clips per replica (global batch 384), momentum 0.9,
