@@ -24,7 +24,9 @@ DRY_RUN_DIR = os.path.join(REPO_ROOT, "tests", "data", "reproduce_dry_run")
 
 
 def todays_dry_run(table, cache_dir=None):
-  with open(os.path.join(DRY_RUN_DIR, f"table{table}.txt")) as f:
+  """Today's dry-run text of --table=`table`; synthetic's with `cache_dir` for {cache_dir}."""
+  name = f"table{table}.txt" if table in TABLES else f"{table}.txt"
+  with open(os.path.join(DRY_RUN_DIR, name)) as f:
     text = f.read()
   return text.replace("{cache_dir}", cache_dir) if cache_dir else text
 
@@ -273,25 +275,31 @@ def _tiny_ucf101(tmp_path):
   return dict(data_dir=data_dir, runs=str(tmp_path / "runs"), imagenet="unused")
 
 
-def test_a_cell_trains_in_process(tmp_path):
-  """Table 4's RGB-I3D 'Original' from scratch as reproduce runs it: its registered experiment on
-  reproduce's folders, trained by experiment.run in this process (one tiny step)."""
+def test_a_step_runs_its_registered_experiment_on_reproduces_folders(tmp_path):
+  """What reproduce trains for a step: the registered experiment with --data_dir, --runs_dir and
+  --imagenet_checkpoint's folders, nothing else changed; done once metrics.json reaches its
+  train_steps (the training itself: test_a_two_stream_cell_trains_and_fuses_in_process)."""
   from experiments import recipe_steps  # pylint: disable=import-outside-toplevel
   from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
-  paths = _tiny_ucf101(tmp_path)
-  (command,) = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_scratch_original").commands
+  paths = dict(data_dir=str(tmp_path / "tfds"), runs=str(tmp_path / "runs"),
+               imagenet=str(tmp_path / "inception_v1.ckpt"))
+  command = recipes_lib.recipe("3", "t3_i3d_rgb_imagenet").commands[0]
   config = recipe_steps.step_config(command, paths)
-  # The registered experiment with reproduce's folders, nothing else changed.
-  registered = experiments.get("ucf101_split1/i3d_rgb_scratch")
-  assert config == config_lib.replace(registered, {
-      "data_dir": paths["data_dir"], "model_dir": f"{paths['runs']}/ucf101_split1/i3d_rgb_scratch"})
+  model_dir = f"{paths['runs']}/kinetics400/i3d_rgb_imagenet"
+  assert config == config_lib.replace(experiments.get("kinetics400/i3d_rgb_imagenet"), {
+      "data_dir": paths["data_dir"], "imagenet_checkpoint": paths["imagenet"],
+      "model_dir": model_dir})
+  finetune = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_imagenet_full").commands[-1]
+  assert recipe_steps.step_config(finetune, paths).init.source == model_dir  # --init=<the run>
   assert not recipe_steps.is_done(command, paths)
-  recipe_steps.train(config_lib.override(config, *TINY_OVERRIDES))
-  assert recipe_steps.run_reached(config.runtime.model_dir, 1)
-  assert not recipe_steps.is_done(command, paths)  # 1 step of the recipe's 10k: not done
+  os.makedirs(model_dir)
+  for step, done in ((114_999, False), (115_000, True)):
+    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+      json.dump({"step": step}, f)
+    assert recipe_steps.is_done(command, paths) == done
 
 
-@pytest.mark.slow  # ~40 s of CPU: two networks and a fused evaluation
+@pytest.mark.slow  # ~100 s on 2 loaded cores: two networks traced, trained and fused
 def test_a_two_stream_cell_trains_and_fuses_in_process(tmp_path):
   """Table 4's Two-Stream I3D 'Original' from scratch, as reproduce runs it: each stream's
   registered experiment trained by experiment.run in this process, then the fusion evaluated by
@@ -299,13 +307,12 @@ def test_a_two_stream_cell_trains_and_fuses_in_process(tmp_path):
   from experiments import recipe_steps  # pylint: disable=import-outside-toplevel
   from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   paths = _tiny_ucf101(tmp_path)
-  data_dir = paths["data_dir"]
   recipe = recipes_lib.recipe("4", "t4_ucf101_i3d_two_stream_scratch_original")
   rgb, flow, fusion = recipe.commands
   assert recipe.experiments == ("ucf101_split1/i3d_rgb_scratch", "ucf101_split1/i3d_flow_scratch")
   for command in (rgb, flow):
     config = recipe_steps.step_config(command, paths)
-    assert config.data.data_dir == data_dir and config.trainer.train_steps == 10_000
+    assert config.data.data_dir == paths["data_dir"] and config.trainer.train_steps == 10_000
     assert config.runtime.model_dir == command.values(**paths)["model_dir"]
     assert not recipe_steps.is_done(command, paths)
     recipe_steps.train(config_lib.override(config, *TINY_OVERRIDES))
