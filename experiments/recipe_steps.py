@@ -13,6 +13,10 @@ from experiments.configs import synthetic
 from i3d_tf import config as config_lib
 
 
+class Preempted(Exception):
+  """A training step stopped on SIGTERM after saving its checkpoint (the loop's 'preempted')."""
+
+
 def step_config(command, paths):
   """The ExperimentConfig of a training command: its registered experiment on the folders of
   `paths` (data_dir, runs, imagenet), validated."""
@@ -61,8 +65,8 @@ def train(config):
   status, _, _ = experiment.run(config, source)
   keras.backend.clear_session()  # the next step builds its own model
   if status == "preempted":
-    raise RuntimeError(f"preempted (SIGTERM): checkpoint saved in {config.runtime.model_dir}; "
-                       f"rerun reproduce to resume")
+    raise Preempted(f"preempted (SIGTERM): checkpoint saved in {config.runtime.model_dir}; "
+                    f"rerun reproduce to resume")
 
 
 def evaluate(values):

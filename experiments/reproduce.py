@@ -24,6 +24,7 @@ $I3D_TF_CACHE or ~/.cache/i3d_tf/tfds).
 """
 import logging as pylogging
 import shlex
+import sys
 import time
 import traceback
 
@@ -68,6 +69,10 @@ def run_step(what, line, action):
   started = time.time()
   try:
     action()
+  except steps.Preempted as e:  # as the binaries: a scheduler tells it from a finished run
+    from i3d_tf.training import loop  # pylint: disable=import-outside-toplevel
+    print(f"reproduce: {what}: {e}", file=sys.stderr, flush=True)
+    sys.exit(loop.PREEMPTED_EXIT_CODE)
   except Exception as e:  # pylint: disable=broad-except
     if not isinstance(e, steps.user_errors()):
       traceback.print_exc()
