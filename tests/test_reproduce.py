@@ -1,18 +1,34 @@
-"""experiments.reproduce: every table's dry run prints each cell's commands in a runnable order, every
-command's flags are accepted by its binary, and one tiny run per binary/flag combination works."""
+"""experiments.reproduce: every table's dry run prints today's text (tests/data/reproduce_dry_run,
+main's output before the recipes became registered experiments) with each cell's commands in a
+runnable order; every training step is a registered experiment whose config is the one its printed
+flags give the binary; every command's flags are accepted by its binary; reproduce trains and
+evaluates a tiny cell in-process, and one tiny run per binary/flag combination works."""
 import json
 import os
 import shlex
 import subprocess
 import sys
 
+from absl import flags
 import pytest
 
 from experiments.configs import paper_tables
 from experiments.configs import recipes as recipes_lib
+from experiments.configs import registry as experiments
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLES = ("2", "3", "4", "5")
+# `python -m experiments.reproduce --table=N --dry_run` as main printed it (commit 62c4557), and
+# --table=synthetic's with its cache folder as {cache_dir}.
+DRY_RUN_DIR = os.path.join(REPO_ROOT, "tests", "data", "reproduce_dry_run")
+
+
+def todays_dry_run(table, cache_dir=None):
+  """Today's dry-run text of --table=`table`; synthetic's with `cache_dir` for {cache_dir}."""
+  name = f"table{table}.txt" if table in TABLES else f"{table}.txt"
+  with open(os.path.join(DRY_RUN_DIR, name)) as f:
+    text = f.read()
+  return text.replace("{cache_dir}", cache_dir) if cache_dir else text
 
 
 def _run(args, timeout=600, **kwargs):
@@ -31,6 +47,7 @@ def _value(argv, name):
 def test_dry_run_prints_every_cell_in_dependency_order(table):
   result = _run(["-m", "experiments.reproduce", f"--table={table}", "--dry_run"])
   assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout == todays_dry_run(table)  # the same cells, the same flags, the same order
   lines = result.stdout.splitlines()
   commands = [shlex.split(line) for line in lines if line.startswith("python -m experiments.")]
   headers = [line for line in lines if line.startswith("# t")]
@@ -57,6 +74,66 @@ def test_dry_run_prints_every_cell_in_dependency_order(table):
       assert path in produced, f"{shlex.join(argv)} reads {path} before it is trained"
     if _value(argv, "model_dir"):
       produced.add(_value(argv, "model_dir"))
+
+
+def _command_lines(text):
+  return [shlex.split(l) for l in text.splitlines() if l.startswith("python -m experiments.")]
+
+
+def _parser(binary):
+  """A FlagValues with `binary`'s training flags (derived from the config's fields)."""
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  flag_values = flags.FlagValues()
+  training_flags.define_flags(binary, flag_values=flag_values)
+  return flag_values
+
+
+def test_registered_experiments_are_the_settings_of_todays_flag_strings():
+  """Each training line main printed, parsed by its binary's flags, is the config of the
+  registered experiment named after its --model_dir: the settings did not change."""
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  parsers = {b: _parser(b) for b in recipes_lib.TRAINING_BINARIES}
+  checked = set()
+  for table in TABLES:
+    for argv in _command_lines(todays_dry_run(table)):
+      binary = argv[2].split(".")[-1]
+      if binary not in parsers:
+        continue
+      name = recipes_lib.experiment_name("{runs}/" + _value(argv, "model_dir")[len("runs/"):])
+      if name in checked:
+        continue
+      parser = parsers[binary]
+      parser.unparse_flags()
+      parser([binary] + argv[3:])
+      assert experiments.get(name) == training_flags.config_from_flags(parser, binary), name
+      # --experiment=<name> alone gives the same config as the flag line.
+      parser.unparse_flags()
+      parser([binary, f"--experiment={name}"])
+      assert training_flags.config_from_flags(parser, binary) == experiments.get(name), name
+      checked.add(name)
+  recipe_names = {n for t in TABLES for r in recipes_lib.recipes(t) for n in r.experiments}
+  assert checked == recipe_names  # every recipe experiment is one of today's lines, and back
+
+
+def test_every_recipe_experiment_is_registered_valid_and_listed_once():
+  names = experiments.names()
+  assert len(names) == len(set(names))
+  listing = experiments.help_text().splitlines()
+  for name in names:  # --experiment=help lists every name, once
+    assert listing.count(f"    {name}") == 1, name
+  grouped = [n for members in experiments.groups().values() for n in members]
+  assert sorted(grouped) == sorted(names)
+  for table in TABLES:
+    for recipe in recipes_lib.recipes(table):
+      trained = [c for c in recipe.commands if c.binary in recipes_lib.TRAINING_BINARIES]
+      assert [c.experiment for c in trained] == list(recipe.experiments), recipe.cell
+      assert len(recipe.experiments) == len(trained)
+      for name in recipe.experiments:
+        config = experiments.get(name)  # validates
+        assert config.runtime.model_dir == f"runs/{name}", name
+  assert experiments.get("kinetics400/i3d_rgb_imagenet").trainer.batch_size == 384
+  assert experiments.get(
+      "ucf101_split2/i3d_flow_from_kinetics_scratch_full").data.split == 2
 
 
 def test_recipes_follow_the_release_on_kinetics():
@@ -176,6 +253,78 @@ def tiny_world(tmp_path_factory):
 def _tiny(argv):
   binary = argv[2].split(".")[-1]
   return [sys.executable] + argv[1:] + TINY[binary]
+
+
+# The same tiny settings as config overrides, for a step run in-process.
+TINY_OVERRIDES = (
+    "trainer.batch_size=2", "trainer.train_steps=1", "clip.train_frames=8", "clip.crop_size=32",
+    "model.final_pool_padding=SAME", "runtime.strategy=default", "trainer.eval_every=0",
+    "trainer.checkpoint_every=1", "trainer.eval_max_videos=2", "clip.max_test_frames=12",
+    "model.batch_norm_decay=0.9", "trainer.seed=0", "model.width_multiplier=0.25",
+    "runtime.export_saved_model=false", "runtime.progress_bar=false")
+
+
+def _tiny_ucf101(tmp_path):
+  """reproduce's folders (data_dir, runs, imagenet) with a 4-class UCF-101 split 1 build."""
+  from i3d_tf.training import testing  # pylint: disable=import-outside-toplevel
+  data_dir = str(tmp_path / "tfds")
+  testing.write_tfds_layout(
+      data_dir, "i3d_ucf101/split1", class_names=["right", "down", "left", "up"],
+      splits={"train": testing.moving_square_examples(4, (9, 12), 32, 4, seed=0),
+              "test": testing.moving_square_examples(2, (9, 12), 32, 4, seed=1)})
+  return dict(data_dir=data_dir, runs=str(tmp_path / "runs"), imagenet="unused")
+
+
+def test_a_step_runs_its_registered_experiment_on_reproduces_folders(tmp_path):
+  """What reproduce trains for a step: the registered experiment with --data_dir, --runs_dir and
+  --imagenet_checkpoint's folders, nothing else changed; done once metrics.json reaches its
+  train_steps (the training itself: test_a_two_stream_cell_trains_and_fuses_in_process)."""
+  from experiments import recipe_steps  # pylint: disable=import-outside-toplevel
+  from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+  paths = dict(data_dir=str(tmp_path / "tfds"), runs=str(tmp_path / "runs"),
+               imagenet=str(tmp_path / "inception_v1.ckpt"))
+  command = recipes_lib.recipe("3", "t3_i3d_rgb_imagenet").commands[0]
+  config = recipe_steps.step_config(command, paths)
+  model_dir = f"{paths['runs']}/kinetics400/i3d_rgb_imagenet"
+  assert config == config_lib.replace(experiments.get("kinetics400/i3d_rgb_imagenet"), {
+      "data_dir": paths["data_dir"], "imagenet_checkpoint": paths["imagenet"],
+      "model_dir": model_dir})
+  finetune = recipes_lib.recipe("4", "t4_ucf101_i3d_rgb_imagenet_full").commands[-1]
+  assert recipe_steps.step_config(finetune, paths).init.source == model_dir  # --init=<the run>
+  assert not recipe_steps.is_done(command, paths)
+  os.makedirs(model_dir)
+  for step, done in ((114_999, False), (115_000, True)):
+    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+      json.dump({"step": step}, f)
+    assert recipe_steps.is_done(command, paths) == done
+
+
+@pytest.mark.slow  # ~100 s on 2 loaded cores: two networks traced, trained and fused
+def test_a_two_stream_cell_trains_and_fuses_in_process(tmp_path):
+  """Table 4's Two-Stream I3D 'Original' from scratch, as reproduce runs it: each stream's
+  registered experiment trained by experiment.run in this process, then the fusion evaluated by
+  evaluate_runs (tiny clips and one step instead of the recipe's)."""
+  from experiments import recipe_steps  # pylint: disable=import-outside-toplevel
+  from i3d_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+  paths = _tiny_ucf101(tmp_path)
+  recipe = recipes_lib.recipe("4", "t4_ucf101_i3d_two_stream_scratch_original")
+  rgb, flow, fusion = recipe.commands
+  assert recipe.experiments == ("ucf101_split1/i3d_rgb_scratch", "ucf101_split1/i3d_flow_scratch")
+  for command in (rgb, flow):
+    config = recipe_steps.step_config(command, paths)
+    assert config.data.data_dir == paths["data_dir"] and config.trainer.train_steps == 10_000
+    assert config.runtime.model_dir == command.values(**paths)["model_dir"]
+    assert not recipe_steps.is_done(command, paths)
+    recipe_steps.train(config_lib.override(config, *TINY_OVERRIDES))
+    assert recipe_steps.run_reached(config.runtime.model_dir, 1)
+    assert not recipe_steps.is_done(command, paths)  # 1 step of the recipe's 10k: not done
+  assert not recipe_steps.is_done(fusion, paths)
+  recipe_steps.evaluate(fusion.values(**paths))
+  assert recipe_steps.is_done(fusion, paths)
+  with open(os.path.join(fusion.values(**paths)["output_dir"], "metrics.json")) as f:
+    (split,) = json.load(f)["splits"]
+  assert split["run"] == "i3d_rgb_scratch+i3d_flow_scratch" and split["num_examples"] == 2
+  assert split["fuse_run_dir"] == os.path.abspath(flow.values(**paths)["model_dir"])
 
 
 @pytest.mark.slow

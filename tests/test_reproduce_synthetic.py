@@ -11,9 +11,12 @@ import warnings
 
 import pytest
 
+from experiments.configs import registry as experiments
 from experiments.configs import synthetic as synthetic_lib
 from tests.conftest import REPO_ROOT
 from tests.test_reproduce import _PARSE_SCRIPT
+from tests.test_reproduce import _parser
+from tests.test_reproduce import todays_dry_run
 
 
 def _run(args, timeout=600, **kwargs):
@@ -25,6 +28,9 @@ def test_dry_run_prints_one_command_per_architecture_that_train_kinetics_accepts
   result = _run(["-m", "experiments.reproduce", "--table=synthetic", "--dry_run",
                  f"--runs_dir={tmp_path}", f"--cache_dir={tmp_path}/cache"])
   assert result.returncode == 0, result.stderr[-3000:]
+  # Today's text (main's, with its cache folder): the same runs, the same flags, the same order.
+  assert result.stdout == todays_dry_run("synthetic", f"{tmp_path}/cache").replace(
+      "runs/synthetic/", f"{tmp_path}/synthetic/")
   commands = [shlex.split(l) for l in result.stdout.splitlines() if l.startswith("python -m")]
   models = [a.split("=", 1)[1] for c in commands for a in c if a.startswith("--model=")]
   assert models == [m for _, m, _ in synthetic_lib.MODELS]
@@ -42,6 +48,22 @@ def test_dry_run_prints_one_command_per_architecture_that_train_kinetics_accepts
   assert [m for m in models if "lstm_gamma_init" in flags[m]] == ["lstm"]
   assert flags["c3d"]["learning_rate"] == "0.003"
   assert {flags[m]["learning_rate"] for m in models if m != "c3d"} == {"0.01"}
+
+
+def test_each_miniature_run_is_its_registered_experiment():
+  """synthetic/<model> is the config train_kinetics gets from today's miniature line (the
+  reduced configuration, as the bare embedded default has it, at the miniature's steps)."""
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  parser = _parser("train_kinetics")
+  lines = todays_dry_run("synthetic", synthetic_lib.default_cache_dir()).splitlines()
+  assert len(lines) == len(synthetic_lib.MODELS)
+  for (_, model, _), line in zip(synthetic_lib.MODELS, lines):
+    parser.unparse_flags()
+    parser(shlex.split(line)[2:])
+    name = synthetic_lib.experiment_name(model)
+    assert name in experiments.names()
+    assert training_flags.config_from_flags(parser, "train_kinetics") == experiments.get(name)
+    assert experiments.get(name).trainer.train_steps == synthetic_lib.miniature_steps(model)
 
 
 def test_reduced_config_gives_i3d_only_flags_to_i3d_only():

@@ -3,11 +3,17 @@ replicas, batch and steps, and the commands that produce the cell's figure, in o
 
 A command is (binary, flags); flag values may hold the placeholders {data_dir} (the TFDS data_dir),
 {runs} (the root of all runs) and {imagenet} (slim's Inception-v1 checkpoint), filled in by
-`Recipe.commands(...)`. Runs are named by what they are (dataset, model, initialisation), not by
-cell, so a run shared by several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's
-'Original' with ImageNet is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it
-already ran. Table 4's 'Original' without ImageNet is its own run, from scratch on the small set
-(`<model>_scratch`; 3D-ConvNet's, from scratch in both tables, is Table 2's).
+`Recipe.argvs(...)`. A training command is also a registered experiment (experiments/configs/
+registry.py): the binary's base experiment (train_kinetics, finetune) with the command's flags as
+overrides, named after its run folder (`kinetics400/i3d_rgb_imagenet`,
+`ucf101_split1/i3d_rgb_from_kinetics_imagenet_full`); `reproduce` runs it in-process, and
+`--experiment=<name>` gives a binary the same settings as the printed flags.
+
+Runs are named by what they are (dataset, model, initialisation), not by cell, so a run shared by
+several cells (Table 2's Kinetics I3D is Table 3's ImageNet I3D; Table 4's 'Original' with ImageNet
+is Table 2's UCF-101 run) is trained once: `reproduce` skips a command it already ran. Table 4's
+'Original' without ImageNet is its own run, from scratch on the small set (`<model>_scratch`;
+3D-ConvNet's, from scratch in both tables, is Table 2's).
 
 What the recipes take from the paper and the release (deepmind/kinetics-i3d README):
 - Kinetics: synchronous SGD over 64 replicas, 6 clips per replica (global batch 384), momentum 0.9,
@@ -47,18 +53,50 @@ FINETUNE_STEPS, FINETUNE_LR = 5_000, 0.01
 RGB_STEPS, FLOW_STEPS = 115_000, 155_000
 
 
+DEFAULT_PATHS = dict(data_dir="data/tfds", runs="runs",
+                     imagenet="checkpoints/inception_v1/inception_v1.ckpt")
+TRAINING_BINARIES = ("train_kinetics", "finetune")  # each is also its base experiment's name
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
+  """One step of a recipe: `binary`'s flags, in the order they are printed. A training step's
+  flags are also its registered experiment: `binary`'s base experiment with these settings
+  (typed values, as the binary parses them), named after its run folder (`experiment`)."""
   binary: str                      # experiments.<binary>
-  flags: Tuple[Tuple[str, str], ...]
+  flags: Tuple[Tuple[str, object], ...]
+
+  def values(self, data_dir=DEFAULT_PATHS["data_dir"], runs=DEFAULT_PATHS["runs"],
+             imagenet=DEFAULT_PATHS["imagenet"], placed_only=False):
+    """{flag: value} with the placeholders filled in; `placed_only`: only the settings that hold
+    a placeholder (the folders: what a run on other paths changes)."""
+    subs = {"data_dir": data_dir, "runs": runs, "imagenet": imagenet}
+    return {name: value.format(**subs) if isinstance(value, str) else value
+            for name, value in self.flags
+            if not placed_only or (isinstance(value, str) and "{" in value)}
 
   def argv(self, data_dir, runs, imagenet):
-    subs = {"data_dir": data_dir, "runs": runs, "imagenet": imagenet}
     return ["python", "-m", f"experiments.{self.binary}"] + [
-        f"--{name}={str(value).format(**subs)}" for name, value in self.flags]
+        f"--{name}={value}" for name, value in self.values(data_dir, runs, imagenet).items()]
 
   def flag(self, name):
     return dict(self.flags).get(name)
+
+  @property
+  def experiment(self):
+    """The registered experiment of a training step (its run folder under {runs}, e.g.
+    'kinetics400/i3d_rgb_imagenet'); None for an evaluation."""
+    if self.binary not in TRAINING_BINARIES:
+      return None
+    return experiment_name(self.flag("model_dir"))
+
+
+def experiment_name(model_dir):
+  """'{runs}/kinetics400/i3d_rgb_imagenet' -> 'kinetics400/i3d_rgb_imagenet'."""
+  prefix = "{runs}/"
+  if not model_dir.startswith(prefix):
+    raise ValueError(f"a recipe's --model_dir must start with {prefix}: {model_dir!r}")
+  return model_dir[len(prefix):]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +123,14 @@ class Recipe:
   def global_batch(self):
     return self.replicas * self.batch_per_replica
 
-  def argvs(self, data_dir="data/tfds", runs="runs", imagenet="checkpoints/inception_v1/inception_v1.ckpt"):
+  def argvs(self, data_dir=DEFAULT_PATHS["data_dir"], runs=DEFAULT_PATHS["runs"],
+            imagenet=DEFAULT_PATHS["imagenet"]):
     return [c.argv(data_dir, runs, imagenet) for c in self.commands]
+
+  @property
+  def experiments(self):
+    """The registered experiments of the cell's training steps, in order."""
+    return tuple(c.experiment for c in self.commands if c.experiment)
 
   def result_dir(self, runs="runs"):
     return self.result.format(runs=runs)
@@ -365,6 +409,23 @@ def recipes(table):
   if table not in TABLES:
     raise ValueError(f"--table={table!r}: one of {', '.join(TABLES)} or synthetic")
   return TABLES[table]()
+
+
+def experiments():
+  """(name, base experiment, {flag: value}) of every distinct training step of Tables 2-5, sorted
+  by name: what experiments/configs/registry.py registers. A run shared by several cells (Table
+  2's Kinetics I3D is Table 3's) is one experiment; one name with two settings is an error."""
+  out = {}
+  for table in TABLES:
+    for r in recipes(table):
+      for c in r.commands:
+        if not c.experiment:
+          continue
+        entry = (c.experiment, c.binary, c.values())
+        if out.setdefault(c.experiment, entry) != entry:
+          raise AssertionError(f"experiment {c.experiment!r}: two recipes give it other settings: "
+                               f"{out[c.experiment]} and {entry}")
+  return [out[name] for name in sorted(out)]
 
 
 def recipe(table, cell):

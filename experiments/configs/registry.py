@@ -9,10 +9,15 @@ builds and validates it, `names()` lists them in registration order. Registered 
   synthetic_reduced/<model>   the embedded synthetic_motion set's reduced configuration for each
                               registered model (configs/synthetic.py), what train_kinetics trains
                               without --data_dir or with --dataset=synthetic_motion[/<config>]
+  <dataset>[_split<N>]/<run>  every training step of the paper's Tables 2-5 (configs/recipes.py):
+                              train_kinetics or finetune with the recipe's flags, named after its
+                              run folder (kinetics400/i3d_rgb_imagenet)
+  synthetic/<model>           each architecture's run of the miniature (reproduce --table=synthetic)
 """
 from i3d_tf import config as config_lib
 from i3d_tf.models import registry as model_registry
 
+from experiments.configs import recipes
 from experiments.configs import synthetic
 
 _FACTORIES = {}
@@ -29,6 +34,24 @@ def register(name, factory):
 def names():
   """The registered experiment names, in registration order."""
   return tuple(_FACTORIES)
+
+
+def groups():
+  """{group: names}: the registered names by their prefix before '/' ('' for the binaries'
+  bases), groups in order of first registration: what --experiment=help lists."""
+  out = {}
+  for name in _FACTORIES:
+    out.setdefault(name.rpartition("/")[0], []).append(name)
+  return {group: tuple(members) for group, members in out.items()}
+
+
+def help_text():
+  """The --experiment=help listing: every registered name once, grouped."""
+  lines = ["Registered experiments (--experiment=<name>):"]
+  for group, members in groups().items():
+    lines.append(f"  {group + '/' if group else 'bases'} ({len(members)}):")
+    lines += [f"    {name}" for name in members]
+  return "\n".join(lines)
 
 
 def get(name):
@@ -60,3 +83,8 @@ register("finetune", derive("train_kinetics", dataset="ucf101", train_steps=5000
                             learning_rate=0.01, lr_schedule="cosine", eval_every=1000, init=None))
 for _model in model_registry.names():
   register(synthetic_reduced_name(_model), lambda model=_model: synthetic_reduced(model))
+for _name, _base, _values in recipes.experiments():
+  register(_name, derive(_base, **_values))
+for _, _model, _ in synthetic.MODELS:
+  register(synthetic.experiment_name(_model),
+           derive(synthetic_reduced_name(_model), **synthetic.miniature_values(_model)))

@@ -51,10 +51,6 @@ synthetic set'):
 import json
 import math
 import os
-import shlex
-import subprocess
-import sys
-import time
 
 from experiments.configs import paper_tables
 from i3d_tf.models import registry
@@ -143,14 +139,28 @@ def miniature_steps(model, steps=DEFAULT_STEPS):
   return steps * MINIATURE_STEP_FACTOR.get(model, 1)
 
 
+def experiment_name(model):
+  """The registered experiment of `model`'s miniature run (experiments/configs/registry.py)."""
+  return f"synthetic/{model}"
+
+
+def miniature_values(model, data_dir=None, runs_dir="runs", steps=DEFAULT_STEPS, seed=0):
+  """{flag: value} of `model`'s miniature run on synthetic_motion/small, in the order `command`
+  prints them: the reduced configuration (miniature_steps), evaluated once, at the end. Registered
+  over synthetic_reduced/<model> as experiment_name(model); data_dir default: the cache."""
+  values = {"model": model, "dataset": "synthetic_motion", "synthetic_config": "small",
+            "data_dir": default_cache_dir(data_dir),
+            "model_dir": os.path.join(runs_dir, "synthetic", model), "init": "scratch",
+            "seed": seed}
+  values.update(reduced_config(model, miniature_steps(model, steps)))
+  values["eval_every"] = 0  # one evaluation, at the end
+  return values
+
+
 def command(model, data_dir, runs_dir, steps, seed=0):
   """argv of one architecture's reduced training run on synthetic_motion/small."""
-  config = reduced_config(model, miniature_steps(model, steps))
-  config["eval_every"] = 0  # one evaluation, at the end
-  return ["python", "-m", "experiments.train_kinetics", f"--model={model}",
-          "--dataset=synthetic_motion", "--synthetic_config=small", f"--data_dir={data_dir}",
-          f"--model_dir={os.path.join(runs_dir, 'synthetic', model)}", "--init=scratch",
-          f"--seed={seed}"] + flag_args(config)
+  values = miniature_values(model, data_dir, runs_dir, steps, seed)
+  return ["python", "-m", "experiments.train_kinetics"] + flag_args(values)
 
 
 def build(data_dir):
@@ -209,33 +219,24 @@ def markdown(runs_dir, models=MODELS, minutes=None):
   return "\n".join(lines) + "\n"
 
 
-def run(runs_dir, cache_dir, models, steps, dry_run, skip_done=True):
-  data_dir = default_cache_dir(cache_dir)
-  chosen = [m for m in MODELS if not models or m[1] in models]
+def chosen_models(models=None):
+  """The MODELS rows of --models (all when None); a SystemExit naming the unknown ones."""
   unknown = set(models or ()) - {m[1] for m in MODELS}
   if unknown:
     raise SystemExit(f"--models: {', '.join(sorted(unknown))} not in the miniature; choose from "
                      f"{', '.join(m[1] for m in MODELS)}")
-  argvs = [(m, command(m[1], data_dir, runs_dir, steps)) for m in chosen]
-  if dry_run:
-    for _, argv in argvs:
-      print(shlex.join(argv))
-    return None
-  build(data_dir)
-  minutes = {}
-  for (_, model, _), argv in argvs:
-    done = read_result(os.path.join(runs_dir, "synthetic", model))
-    if skip_done and done and done[1] is not None and done[1] >= miniature_steps(model, steps):
-      print(f"done already, skipped: {model}", flush=True)
-      continue
-    print(f"running: {shlex.join(argv)}", flush=True)
-    started = time.time()
-    result = subprocess.run([sys.executable] + argv[1:], check=False)
-    minutes[model] = (time.time() - started) / 60
-    if result.returncode:
-      raise SystemExit(f"reproduce --table=synthetic: {model} failed with status "
-                       f"{result.returncode}")
-  text = markdown(runs_dir, chosen, minutes)
+  return [m for m in MODELS if not models or m[1] in models]
+
+
+def is_done(runs_dir, model, steps):
+  """Whether `model`'s miniature run in runs_dir reached its steps (a rerun skips it)."""
+  done = read_result(os.path.join(runs_dir, "synthetic", model))
+  return bool(done and done[1] is not None and done[1] >= miniature_steps(model, steps))
+
+
+def write_report(runs_dir, models, minutes):
+  """Writes runs_dir/synthetic/REPORT.md (markdown) and prints it; returns its path."""
+  text = markdown(runs_dir, models, minutes)
   path = os.path.join(runs_dir, "synthetic", "REPORT.md")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:
