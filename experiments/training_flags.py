@@ -223,8 +223,7 @@ def exit_if_experiment_help(flag_values=flags.FLAGS):
   """--experiment=help: prints the registered experiments and exits 0."""
   if flag_values["experiment"].value != "help":
     return
-  print("Registered experiments (--experiment=<name>):\n  " + "\n  ".join(experiments.names()),
-        flush=True)
+  print(experiments.help_text(), flush=True)
   sys.exit(0)
 
 
