@@ -258,56 +258,27 @@ class Trainer:
                     disable=not (self.is_chief and self.runtime.progress_bar), desc="train")
     status = "done"
     train_scalars = {}
-    window_start, window_steps = time.time(), 0
+    window = [time.time(), 0]  # start time and steps of the clips/s window
     try:
       step = start
       while step < config.train_steps:
-        lr = self.schedule(step)
-        self.optimizer.learning_rate.assign(lr)
-        with self._peer_errors(step + 1):
-          out = train_step(iterator, tf.constant(1.0 if self._preempted else 0.0),
-                           tf.constant(step == config.inject_nan_at_step))
+        stop, train_scalars = self._one_step(train_step, iterator, step)
         step += 1
-        loss = float(out["loss"].numpy())
-        if not math.isfinite(loss):
-          raise NonFiniteLossError(
-              f"Training stopped: the loss is {loss} at step {step} (model_dir {self.model_dir})."
-              f" Nothing was saved after it: the last good checkpoint is "
-              f"{'step %d' % self.last_saved_step if self.last_saved_step is not None else 'none'}"
-              f" and is intact. Lower --learning_rate or check the input data, then rerun with "
-              f"the same --model_dir to resume from that checkpoint.")
-        window_steps += 1
-        train_scalars = {"loss": loss, "top1": float(out["top1"]), "top5": float(out["top5"]),
-                         "learning_rate": lr}
+        window[1] += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", top1=f"{train_scalars['top1']:.2f}", lr=f"{lr:.3g}")
+        bar.set_postfix(loss=f"{train_scalars['loss']:.3f}", top1=f"{train_scalars['top1']:.2f}",
+                        lr=f"{train_scalars['learning_rate']:.3g}")
         if step % config.log_every == 0 or step == config.train_steps:
-          elapsed = time.time() - window_start
-          train_scalars["clips_per_s"] = window_steps * config.batch_size / max(elapsed,
-                                                                                      1e-9)
-          with writer.as_default():
-            for name, value in train_scalars.items():
-              write_scalar(name, value, step)
-          window_start, window_steps = time.time(), 0
-        if float(out["stop"]) > 0:
+          self._log_scalars(writer, train_scalars, step, window)
+        if stop:
           self.save()
           status = "preempted"
           log.warning("preempted: checkpoint saved at step %d; rerun with the same --model_dir "
                       "to resume", step)
           break
-        if config.checkpoint_every and step % config.checkpoint_every == 0:
-          self.save()
-        if (self.eval_dataset_fn is not None and config.eval_every
-            and step % config.eval_every == 0 and step < config.train_steps):
-          self._evaluate_and_record(step, train_scalars, eval_writer)
-          with self._peer_errors(step):
-            self._wait_for_all_tasks(f"i3d_tf_eval_{step}")  # the others wait out the chief's
+        self._between_steps(step, train_scalars, eval_writer)
       if status == "done":
-        self.save()
-        if self.eval_dataset_fn is not None:
-          self._evaluate_and_record(step, train_scalars, eval_writer)
-        if self.runtime.export_saved_model and self.export_fn is not None:
-          self._export()
+        self._finish(step, train_scalars, eval_writer)
       with self._peer_errors(step):
         self._wait_for_all_tasks("i3d_tf_end")
     finally:
@@ -316,6 +287,54 @@ class Trainer:
       writer.flush()
       eval_writer.flush()
     return status
+
+  def _one_step(self, train_step, iterator, step):
+    """Runs step `step` + 1: (whether a preemption stops the run, its training scalars); a
+    NonFiniteLossError when the loss is NaN or Inf."""
+    lr = self.schedule(step)
+    self.optimizer.learning_rate.assign(lr)
+    with self._peer_errors(step + 1):
+      out = train_step(iterator, tf.constant(1.0 if self._preempted else 0.0),
+                       tf.constant(step == self.config.inject_nan_at_step))
+    loss = float(out["loss"].numpy())
+    if not math.isfinite(loss):
+      raise NonFiniteLossError(
+          f"Training stopped: the loss is {loss} at step {step + 1} (model_dir {self.model_dir})."
+          f" Nothing was saved after it: the last good checkpoint is "
+          f"{'step %d' % self.last_saved_step if self.last_saved_step is not None else 'none'}"
+          f" and is intact. Lower --learning_rate or check the input data, then rerun with "
+          f"the same --model_dir to resume from that checkpoint.")
+    scalars = {"loss": loss, "top1": float(out["top1"]), "top5": float(out["top5"]),
+               "learning_rate": lr}
+    return float(out["stop"]) > 0, scalars
+
+  def _log_scalars(self, writer, train_scalars, step, window):
+    """Writes the training scalars and the clips/s since the last write; restarts the window."""
+    elapsed = time.time() - window[0]
+    train_scalars["clips_per_s"] = window[1] * self.config.batch_size / max(elapsed, 1e-9)
+    with writer.as_default():
+      for name, value in train_scalars.items():
+        write_scalar(name, value, step)
+    window[:] = [time.time(), 0]
+
+  def _between_steps(self, step, train_scalars, eval_writer):
+    """The periodic checkpoint and evaluation after `step` (every task waits out the chief's)."""
+    config = self.config
+    if config.checkpoint_every and step % config.checkpoint_every == 0:
+      self.save()
+    if (self.eval_dataset_fn is not None and config.eval_every
+        and step % config.eval_every == 0 and step < config.train_steps):
+      self._evaluate_and_record(step, train_scalars, eval_writer)
+      with self._peer_errors(step):
+        self._wait_for_all_tasks(f"i3d_tf_eval_{step}")
+
+  def _finish(self, step, train_scalars, eval_writer):
+    """A finished run: the last checkpoint, the final evaluation, the SavedModel."""
+    self.save()
+    if self.eval_dataset_fn is not None:
+      self._evaluate_and_record(step, train_scalars, eval_writer)
+    if self.runtime.export_saved_model and self.export_fn is not None:
+      self._export()
 
   def _wait_for_all_tasks(self, name):
     """Multi-worker: every task waits here for the others (the chief's evaluation and export) in
