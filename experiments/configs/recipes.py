@@ -228,69 +228,77 @@ def _table2_two_stream_result(dataset):
   return f"{{runs}}/table2/{dataset}_i3d_two_stream"
 
 
+def _table2_train(dataset, model):
+  """(command, steps) of a Table 2 run: Kinetics as the release (ImageNet init but C3D), or split 1
+  of UCF-101 / HMDB-51 alone."""
+  if dataset == "kinetics400":
+    return train_kinetics(model, "scratch" if model == "c3d" else "imagenet")
+  return train_small(dataset, model), SMALL_STEPS
+
+
+def _table2_run_dir(dataset, model):
+  if dataset == "kinetics400":
+    return kinetics_run(model, "scratch" if model == "c3d" else "imagenet")
+  return small_run(dataset, model)
+
+
+def _table2_i3d(cell, dataset, stream, common):
+  """Table 2's I3D cell of one stream, or of both trained apart and fused at test."""
+  if stream != "RGB+Flow":
+    model = _i3d_stream_model(stream)
+    command, steps = _table2_train(dataset, model)
+    return Recipe(cell=f"{cell}_{model[4:]}", model=model, init="imagenet",
+                  schedule=command.flag("lr_schedule"), steps=steps, commands=(command,),
+                  result=_table2_run_dir(dataset, model), **common)
+  (rgb, steps), (flow, _) = _table2_train(dataset, "i3d_rgb"), _table2_train(dataset, "i3d_flow")
+  result = _table2_two_stream_result(dataset)
+  return Recipe(
+      cell=f"{cell}_two_stream", model="i3d_rgb+i3d_flow", init="imagenet",
+      schedule=rgb.flag("lr_schedule") + "+" + flow.flag("lr_schedule"), steps=steps,
+      commands=(rgb, flow, evaluate(dataset, [_table2_run_dir(dataset, "i3d_rgb")],
+                                    [_table2_run_dir(dataset, "i3d_flow")], result)),
+      result=result, notes="two streams trained apart, logits summed at test", **common)
+
+
+def _table2_baseline(cell, dataset, arch, stream, common):
+  """Table 2's baseline cell, or None where the architecture has no such column: LSTM and C3D
+  take RGB only; Two-Stream and 3D-Fused are one two-stream model (Two-Stream's single-stream
+  columns are listed as not runnable)."""
+  if arch in ("lstm", "c3d") and stream != "RGB":
+    return None
+  if arch == "fused_3d" and stream != "RGB+Flow":
+    return None
+  if arch == "two_stream" and stream != "RGB+Flow":
+    return Recipe(
+        cell=f"{cell}_{stream.lower()}", model=None, init="imagenet", schedule="-", steps=0,
+        commands=(), result="", runnable=False, notes="the registry's two_stream is the "
+        "two-stream model only: no single-stream Two-Stream variant to train for this column",
+        **common)
+  command, steps = _table2_train(dataset, arch)
+  return Recipe(cell=cell, model=arch, init="scratch" if arch == "c3d" else "imagenet",
+                schedule=command.flag("lr_schedule"), steps=steps, commands=(command,),
+                result=_table2_run_dir(dataset, arch), notes="schedule and batch: ours", **common)
+
+
 def table2():
   """Architecture comparison: UCF-101 split 1, HMDB-51 split 1 (trained on them alone, ImageNet
   init but C3D) and Kinetics (ImageNet init but C3D); RGB / Flow / RGB+Flow."""
   out = []
   for dataset in ("ucf101", "hmdb51", "kinetics400"):
+    kinetics = dataset == "kinetics400"
     for label, arch in ARCHITECTURES:
       for stream in STREAMS:
-        cell = f"t2_{dataset}_{arch if arch != 'i3d' else 'i3d'}"
-        split = None if dataset == "kinetics400" else 1
+        cell = f"t2_{dataset}_{arch}"
         common = dict(table="2", row=label, column=(DATASET_LABELS[dataset], stream),
-                      dataset=dataset, split=split)
-        kinetics = dataset == "kinetics400"
-        replicas = KINETICS_REPLICAS if kinetics else SMALL_REPLICAS
-        per = KINETICS_PER_REPLICA if kinetics else SMALL_PER_REPLICA
-
-        def train(model):
-          if kinetics:
-            return train_kinetics(model, "scratch" if model == "c3d" else "imagenet")
-          return train_small(dataset, model), SMALL_STEPS
-
-        def run_dir(model):
-          if kinetics:
-            return kinetics_run(model, "scratch" if model == "c3d" else "imagenet")
-          return small_run(dataset, model)
-
+                      dataset=dataset, split=None if kinetics else 1,
+                      replicas=KINETICS_REPLICAS if kinetics else SMALL_REPLICAS,
+                      batch_per_replica=KINETICS_PER_REPLICA if kinetics else SMALL_PER_REPLICA)
         if arch == "i3d":
-          if stream == "RGB+Flow":
-            (rgb, steps), (flow, _) = train("i3d_rgb"), train("i3d_flow")
-            result = _table2_two_stream_result(dataset)
-            out.append(Recipe(
-                cell=f"{cell}_two_stream", model="i3d_rgb+i3d_flow",
-                init="imagenet", schedule=rgb.flag("lr_schedule") + "+" + flow.flag("lr_schedule"),
-                replicas=replicas, batch_per_replica=per, steps=steps,
-                commands=(rgb, flow, evaluate(dataset, [run_dir("i3d_rgb")], [run_dir("i3d_flow")],
-                                              result)),
-                result=result, notes="two streams trained apart, logits summed at test",
-                **common))
-          else:
-            model = _i3d_stream_model(stream)
-            command, steps = train(model)
-            out.append(Recipe(cell=f"{cell}_{model[4:]}", model=model, init="imagenet",
-                              schedule=command.flag("lr_schedule"), replicas=replicas,
-                              batch_per_replica=per, steps=steps, commands=(command,),
-                              result=run_dir(model), **common))
-          continue
-        # Baselines: LSTM and C3D take RGB only; Two-Stream and 3D-Fused are one two-stream model.
-        if arch in ("lstm", "c3d"):
-          if stream != "RGB":
-            continue
-        elif arch == "fused_3d" and stream != "RGB+Flow":
-          continue
-        elif arch == "two_stream" and stream != "RGB+Flow":
-          out.append(Recipe(
-              cell=f"{cell}_{stream.lower()}", model=None, init="imagenet", schedule="-",
-              replicas=replicas, batch_per_replica=per, steps=0, commands=(), result="",
-              runnable=False, notes="the registry's two_stream is the two-stream model only: no "
-              "single-stream Two-Stream variant to train for this column", **common))
-          continue
-        command, steps = train(arch)
-        out.append(Recipe(cell=cell, model=arch, init="scratch" if arch == "c3d" else "imagenet",
-                          schedule=command.flag("lr_schedule"), replicas=replicas,
-                          batch_per_replica=per, steps=steps, commands=(command,),
-                          result=run_dir(arch), notes="schedule and batch: ours", **common))
+          recipe = _table2_i3d(cell, dataset, stream, common)
+        else:
+          recipe = _table2_baseline(cell, dataset, arch, stream, common)
+        if recipe is not None:
+          out.append(recipe)
   return out
 
 
