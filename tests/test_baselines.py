@@ -199,24 +199,6 @@ def test_baselines_initialise_from_a_slim_checkpoint(tmp_path):
     inflation.init_from_imagenet(_small_model("c3d"), prefix)
 
 
-def test_models_take_a_frame_count_of_none():
-  """Exported SavedModels have signatures whose frame count is None: every baseline traces so."""
-  rng = np.random.default_rng(5)
-  for name in ("lstm", "c3d", "two_stream", "fused_3d"):
-    model = _small_model(name)
-    model.build(None)
-    inputs = _inputs(name, 1, train=False, rng=rng)
-    # Give the (static) unrolled path moving statistics that differ per step.
-    for layer in getattr(getattr(model, "lstm", None), "bn_x", []):
-      layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape).astype(np.float32))
-    expected = model(inputs, training=False)
-    spec = tf.nest.map_structure(
-        lambda x: tf.TensorSpec([None, None] + x.shape[2:].as_list(), x.dtype), inputs)
-    traced = tf.function(lambda x, m=model: m(x, training=False), input_signature=[spec])
-    np.testing.assert_allclose(traced(inputs).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5,
-                               err_msg=name)
-
-
 @pytest.mark.parametrize("name", ["lstm", "c3d", "two_stream", "fused_3d"])
 def test_training_binary_options_are_accepted(name):
   # What the training binaries pass to every registered model.
