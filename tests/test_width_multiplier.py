@@ -52,7 +52,18 @@ def test_scaling_rule():
       width.check(bad)
 
 
-@pytest.mark.parametrize("name", sorted(FULL_WIDTH_PARAMS))
+# The release's I3D counts are checked with its layout (test_i3d_model.py: each stream;
+# test_saved_model.py: the two streams): built here, the baselines.
+RELEASE_I3D = ("i3d_rgb", "i3d_flow", "i3d_two_stream")
+
+
+def test_the_release_counts_are_the_ones_checked_elsewhere():
+  assert FULL_WIDTH_PARAMS["i3d_two_stream"] == (FULL_WIDTH_PARAMS["i3d_rgb"]
+                                                 + FULL_WIDTH_PARAMS["i3d_flow"])
+  assert all(registry.is_release_i3d(name) for name in RELEASE_I3D)
+
+
+@pytest.mark.parametrize("name", sorted(set(FULL_WIDTH_PARAMS) - set(RELEASE_I3D)))
 def test_full_width_is_unchanged(name):
   """The default width has the parameter count of before (the shared model test,
   i3d_tf/models/testing.py, checks that the default is 1.0 and how a narrower model scales)."""
