@@ -57,8 +57,7 @@ def test_wrong_channel_count_is_named():
     model(tf.zeros((1, 4, 32, 32, 3)))
 
 
-def test_registry_builds_i3d_and_names_valid_models():
-  model = registry.build_model("i3d_flow", 3, final_pool_padding="SAME")
-  assert model(tf.zeros((1, 4, 32, 32, 2))).shape == (1, 3)
+def test_registry_names_valid_models():
+  # Building every registered model: the shared model test (tests/test_models_shared.py).
   with pytest.raises(ValueError, match="i3d_rgb"):
     registry.get("nope")

@@ -21,7 +21,7 @@ def _overrides(model):
   any width (tracing dominates: 178 s for the seven, was 223 s at full width)."""
   options = dict(model=model, crop_size=32, eval_max_videos=2, train_steps=2,
                  checkpoint_every=2, width_multiplier=0.25)
-  if model.startswith("i3d"):
+  if registry.is_release_i3d(model):
     options.update(train_frames=8, final_pool_padding="SAME")
   else:
     options.update(train_frames=None, final_pool_padding="VALID", dropout_rate=0.0)

@@ -13,6 +13,7 @@ import pytest
 
 from experiments.configs import registry as experiments
 from experiments.configs import synthetic as synthetic_lib
+from i3d_tf.models import registry
 from tests.conftest import REPO_ROOT
 from tests.test_reproduce import _PARSE_SCRIPT
 from tests.test_reproduce import _parser
@@ -70,10 +71,10 @@ def test_reduced_config_gives_i3d_only_flags_to_i3d_only():
   for _, model, _ in synthetic_lib.MODELS:
     config = synthetic_lib.reduced_config(model)
     assert config["width_multiplier"] == 0.25 and config["random_flip"] is False
-    assert ("final_pool_padding" in config) == model.startswith("i3d"), model
+    assert ("final_pool_padding" in config) == registry.is_release_i3d(model), model
     # Frame counts only where Table 1's would not fit the 16-frame clips: I3D's 64, the LSTM's
     # 25 frames 1 in 5; the mixed-length models keep theirs (an override would be refused).
-    assert ("train_frames" in config) == (model.startswith("i3d") or model == "lstm"), model
+    assert ("train_frames" in config) == (registry.is_release_i3d(model) or model == "lstm"), model
   assert synthetic_lib.reduced_config("lstm")["frame_stride"] == 1
   assert synthetic_lib.reduced_config("lstm")["lstm_gamma_init"] == 1.0
 

@@ -3,9 +3,9 @@
 `reduced_config(model)` is what `train_kinetics` trains with no data flags (the README's first
 command), and what `reproduce --table=synthetic` trains every architecture with: the set's 8 motion
 classes (320 train / 96 test clips of 16 frames at 64x64, TV-L1 flow) in minutes on 2 CPU cores,
-instead of the paper's days on 64 GPUs. Tuned by measurement (BENCHMARKS.md, 'Embedded default'):
+instead of the paper's days on 64 GPUs. Tuned by measurement (BENCHMARKS.md, 'The embedded default'):
  - every model at a quarter of its channels (width_multiplier=0.25, opt-in; 1.0 is the paper's
-   network): about ten times faster per step on CPU;
+   network): much faster steps on CPU;
  - 56 px crops of the 64 px frames instead of 224 of 256 (112 for the 3D-ConvNet); I3D: 16 frames
    (a synthetic clip's length) instead of 64 and final_pool_padding=SAME (a 56 px clip is smaller
    than the VALID 2x7x7 pool's window); ConvNet+LSTM: the clip's 16 frames in order instead of 25
@@ -14,39 +14,19 @@ instead of the paper's days on 64 GPUs. Tuned by measurement (BENCHMARKS.md, 'Em
  - no random flip: a mirror turns 'translate right' into 'translate left' and clockwise into
    counter-clockwise, so flipping would teach wrong labels here;
  - global batch 8, lr 0.01 with a linear warm-up, cosine decay to 0, RGB and flow alike (at lr 0.1
-   RGB I3D stays at chance; flow learns faster at 0.01 too: 89.6% vs 66.7% held out at step 600);
-   the 3D-ConvNet at 0.003 (at 0.01 its loss spiked: reduced_config); in the miniature RGB-I3D
-   and the ConvNet+LSTM train 1200 steps, the others 600 (MINIATURE_STEP_FACTOR); the
-   ConvNet+LSTM's recurrent batch-norm gammas start at 1.0 (see below);
+   RGB I3D stays at chance, and flow learns faster at 0.01 too); the 3D-ConvNet at 0.003 (at 0.01
+   its loss spiked); in the miniature RGB-I3D and the ConvNet+LSTM train 1200 steps, the others 600
+   (MINIATURE_STEP_FACTOR); the ConvNet+LSTM's recurrent batch-norm gammas start at 1.0 (at
+   Cooijmans et al.'s 0.1 the from-scratch quarter-width model learns no motion here; the model's
+   default stays 0.1: the paper names no value, and its ConvNet+LSTM starts from ImageNet weights);
    no dropout (a quarter-width net underfits, not overfits);
  - batch-norm decay 0.9 instead of the release's 0.999: 0.999 would still weigh the initial
    statistics by 0.999^1800 = 0.17 at the end, and evaluation would be off.
 Flag-free, so that both binaries can import it.
 
-Measured with this configuration (2026-11-21 23:12-23:28 UTC, `reproduce --table=synthetic`, 2
-cores, 15.8 min in all): held-out top-1 on 96 videos, ConvNet+LSTM 33.3% (3.7 min), 3D-ConvNet
-81.2% (2.0), Two-Stream 93.8% (1.3), 3D-Fused 92.7% (2.5), RGB-I3D 81.2% (2.6), Flow-I3D 99.0%
-(1.3), Two-Stream I3D 94.8% (2.3): every architecture beats chance (the binomial 1% tail, 21.9%).
-
-Before (22:38-22:51 UTC, 2 idle cores, 12.5 min in all, the ConvNet+LSTM with gammas 0.1 and 600
-steps): held-out top-1 on 96 videos, 3D-ConvNet 76.0% (1.7 min; lr 0.003), Two-Stream 95.8%
-(1.2), 3D-Fused 87.5% (2.2), RGB-I3D 78.1% (2.2; 1200 steps), Flow-I3D 97.9% (1.2), Two-Stream
-I3D 96.9% (2.2), all above chance (the binomial 1% tail, 21.9%);
-ConvNet+LSTM 10.4% (1.8). The ConvNet+LSTM stayed at chance in every configuration with the
-recurrent batch norms' gammas at Cooijmans et al.'s 0.1 (BENCHMARKS.md, 'The ConvNet+LSTM on the
-synthetic set'):
- - Table 1's sampling (25 frames 1 in 5, scrambled by looping): 10.4%; the clip's 16 frames in
-   order: 10.4-15.6% at 600 steps, 13.5% at 1500; lr 0.1 with dropout 0.5: 19.8%, 20.8%, and 10.4%
-   at 1200 steps; an LSTM over the 2x2 final map: 6.3%; the loss on the last step only: 14.6%.
- - It memorises (46.9% on its own 320 training clips, 11.5% held out), but not only: on clips
-   rendered afresh at every step (benchmarks/synthetic_online_training.py) its training loss
-   went from ln 8 = 2.079 only to 2.00 in 2400 steps, held out 11.5%, while RGB-I3D in the same
-   harness reached 70.8% in 600.
- - With the gammas at 1.0 it learns: on fresh clips the training loss falls to 1.73 in 600 steps
-   (held out 25.0%); on the set, 19.8% at 600 steps, 39.6% and 36.5% at 1200 (seeds 0 and 1), and
-   33.3% at 600 with dropout 0.5. Hence lstm_gamma_init=1.0 and 1200 steps here. The 0.1 of the
-   recurrent-BN paper keeps the full-width model's default: the Quo Vadis paper names no value, and
-   its ConvNet+LSTM starts from ImageNet weights, not from scratch.
+What each choice was measured against, and the results of every architecture with it:
+BENCHMARKS.md, 'The embedded default', 'The synthetic miniature' and 'The ConvNet+LSTM on the
+synthetic set'.
 """
 import json
 import math
@@ -57,11 +37,10 @@ from i3d_tf.models import registry
 
 CHANCE = 1.0 / 8
 NUM_CLASSES = 8
-EMBEDDED_STEPS = 1800  # train_kinetics' default: I3D reaches 97-99% held out (BENCHMARKS.md)
+EMBEDDED_STEPS = 1800  # train_kinetics' default (BENCHMARKS.md, 'The embedded default')
 DEFAULT_STEPS = 600    # the miniature's, per architecture (times MINIATURE_STEP_FACTOR)
-# RGB-I3D learns the set later than the models that see flow: with a 600-step schedule it reached
-# 33.3% and 32.3% held out (bar 21.9%), with 1200 steps 85.4% (2.2 min; BENCHMARKS.md). The
-# ConvNet+LSTM (recurrent gammas at 1.0): 19.8% at 600 steps, 39.6% and 36.5% at 1200 (seeds 0, 1).
+# RGB-I3D learns the set later than the models that see flow, and so does the ConvNet+LSTM: a
+# 600-step schedule decays before they take off (BENCHMARKS.md, 'The synthetic miniature').
 MINIATURE_STEP_FACTOR = {"i3d_rgb": 2, "lstm": 2}
 SIGNIFICANCE = 0.01    # 'beats chance': P(top-1 this high | guessing) < 1%, by the binomial tail
 
@@ -88,16 +67,16 @@ def reduced_config(model, train_steps=EMBEDDED_STEPS):
   if registry.is_release_i3d(model):
     config.update(train_frames=16, final_pool_padding="SAME")
   elif model == "c3d":
-    # At 0.01 the 3D-ConvNet's loss spikes (4.7 at step 500, above ln 8) and its held-out top-1
-    # ranged 19.8-55.2% over three runs; at 0.003: 71.9% and 78.1% (seeds 0, 1; 600 steps).
+    # At 0.01 the 3D-ConvNet's loss spikes above chance's and its held-out top-1 varies widely
+    # from run to run (BENCHMARKS.md, 'The synthetic miniature').
     config.update(learning_rate=0.003)
   elif model == "lstm":
     # Table 1's 25 frames 1 in 5 (a 121-frame footprint) looped over a 16-frame clip would come
     # in scrambled order (0, 5, 10, 15, 4, 9, ...): the LSTM reads the clip's 16 frames in order.
     config.update(train_frames=16, test_frames=16, frame_stride=1)
     # Recurrent batch norms' gammas start at 1.0, not Cooijmans et al.'s 0.1: at 0.1 the quarter-
-    # width model trained from scratch learns no motion here (its training loss stays at ln 8 =
-    # 2.079 for 600 steps even on fresh clips; at 1.0: 1.73, held out 25%; BENCHMARKS.md).
+    # width model trained from scratch learns no motion here, even on fresh clips (BENCHMARKS.md,
+    # 'The ConvNet+LSTM on the synthetic set').
     config.update(lstm_gamma_init=1.0)
   return config
 

@@ -186,12 +186,13 @@ def flip_left_right(frames, stream_name, flip=True):
   """Mirror every frame [T, H, W, C] where `flip` (a bool, or a bool scalar tensor); for flow also
   negate x, since mirroring reverses horizontal motion.
 
-  No tf.cond around the clip (an If over a 10 MB clip cost as much as the flip): the reversed axes
-  are [1] or [] at run time, and flow is multiplied by -1 or 1 on x.
+  No tf.cond around the clip (an If over a whole clip cost as much as the flip; BENCHMARKS.md,
+  'Input pipeline and training'): the reversed axes are [1] or [] at run time, and flow is
+  multiplied by -1 or 1 on x.
   """
   shape = tf.shape(frames)  # [T, H, W, C]
   # Reversed as [T * H, W, C] rows: TF's reverse has a fast path for the middle axis of a 3-D
-  # tensor (2-4x faster than axis 2 of the 4-D clip); same values.
+  # tensor (BENCHMARKS.md, 'Input pipeline and training'); same values.
   rows = tf.reshape(frames, tf.stack([-1, shape[2], shape[3]]))
   axes = tf.boolean_mask(tf.constant([1]), tf.reshape(tf.convert_to_tensor(flip, tf.bool), [1]))
   frames = tf.reshape(tf.reverse(rows, axis=axes), shape)
@@ -225,7 +226,8 @@ def decode_rgb_window(encoded, y, x, size):
 
   JPEG frames decode only the window (tf.io.decode_and_crop_jpeg skips the rest of the image);
   other formats (PNG) decode whole, then crop. The format is told per frame, inside the loop: a
-  tf.cond around the whole loop cost ~15 ms of a 64-frame 224 px clip's ~30 ms (BENCHMARKS.md).
+  tf.cond around the whole loop made the clip's decoding much slower (BENCHMARKS.md, 'Input
+  pipeline and training').
   """
   window = tf.stack([y, x, size, size])
 
