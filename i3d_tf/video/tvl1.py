@@ -316,8 +316,10 @@ def _one_level(i0, i1, u, params):
     rho_c = i1w - i1wx * u[0] - i1wy * u[1] - i0
     i_grad = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), gamma)] if use_gamma else [])
     i_grad = tf.stack(i_grad)  # [C, N, H, W]
-    # The per-warp constants of the thresholding step, stored once.
-    rho_c, lt_grad, i_grad, grad = _materialize([rho_c, l_t * grad, i_grad, grad])
+    # The per-warp terms of the thresholding step, stored once; a product by 1 / grad replaces
+    # the division, an expensive op that XLA keeps in a pass of its own.
+    inv_grad = tf.where(grad > tiny, 1.0 / tf.where(grad > tiny, grad, 1.0), 0.0)
+    rho_c, lt_grad, i_grad, inv_grad = _materialize([rho_c, l_t * grad, i_grad, inv_grad])
 
     def inner_cond(k, u, px, py, active):
       return tf.logical_and(k < params.inner_iterations, tf.reduce_any(active))
@@ -327,9 +329,7 @@ def _one_level(i0, i1, u, params):
       rho = rho_c + i_grad[0] * u[0] + i_grad[1] * u[1]
       if use_gamma:
         rho += gamma * u[2]
-      coef = tf.where(rho < -lt_grad, l_t,
-                      tf.where(rho > lt_grad, -l_t,
-                               tf.where(grad > tiny, -rho / grad, tf.zeros_like(rho))))
+      coef = tf.where(rho < -lt_grad, l_t, tf.where(rho > lt_grad, -l_t, -rho * inv_grad))
       u_new = u + coef[None] * i_grad + theta * divergence(px, py)
       u_new = pairwise(active, u_new, u)
       u_new, = _materialize([u_new])
