@@ -224,37 +224,18 @@ def _cubic_weights(frac):
   return [w0, w1, w2, 1.0 - w0 - w1 - w2]
 
 
-_WARP_PAD = 4  # Zero padding around the images warp_bicubic samples: 3 taps + 1.
-
-
-def bicubic_rows(images):
-  """[N, H, W, C] -> [N, (H + 8) * (W + 8), 4 * C]: at each position of the zero-padded images
-  (flattened), the 4 horizontal taps x .. x + 3. A pyramid level builds it once for all its warps,
-  and a warp gathers 4 rows of 4C floats per pixel instead of 16 single taps (BENCHMARKS.md,
-  TV-L1 on the CPU)."""
-  n = tf.shape(images)[0]
-  height, width, channels = int(images.shape[1]), int(images.shape[2]), int(images.shape[3])
-  pad = _WARP_PAD
-  padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-  length = (height + 2 * pad) * (width + 2 * pad)
-  flat = tf.reshape(padded, [n, length, channels])
-  flat = tf.pad(flat, [[0, 0], [0, 3], [0, 0]])
-  return tf.concat([flat[:, i:i + length] for i in range(4)], axis=-1)
-
-
-def warp_bicubic(images, u, rows=None):
+def warp_bicubic(images, u):
   """Samples images [N, H, W, C] at (x + u_x, y + u_y) for u [N, H, W, >=2]; zero outside.
 
   Keys' cubic kernel (a = -0.75) at the exact (float) position; taps outside the image count as
-  zero (OpenCV 5's remap with INTER_CUBIC and a zero constant border). `rows`: the images'
-  `bicubic_rows`, when the caller samples the same images more than once.
+  zero (OpenCV 5's remap with INTER_CUBIC and a zero constant border).
   """
   n = tf.shape(images)[0]
   height, width, channels = int(images.shape[1]), int(images.shape[2]), int(images.shape[3])
-  pad = _WARP_PAD
+  pad = 4
+  padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
   padded_w = width + 2 * pad
-  if rows is None:
-    rows = bicubic_rows(images)
+  flat = tf.reshape(padded, [n, (height + 2 * pad) * padded_w, channels])
   xs = tf.range(width, dtype=tf.float32)[None, None, :] + u[..., 0]
   ys = tf.range(height, dtype=tf.float32)[None, :, None] + u[..., 1]
   xs = tf.clip_by_value(xs, -8.0, width + 8.0)  # Beyond 3 px outside every tap is zero.
@@ -267,11 +248,11 @@ def warp_bicubic(images, u, rows=None):
   iy = tf.clip_by_value(tf.cast(fy, tf.int32), -3, height + 1) + pad
   out = None
   for j in range(4):
-    index = tf.reshape((iy + j - 1) * padded_w + (ix - 1), [n, height * width])
-    taps = tf.reshape(tf.gather(rows, index, batch_dims=1), [n, height, width, 4, channels])
     row = None
     for i in range(4):
-      term = taps[..., i, :] * wx[i]
+      index = tf.reshape((iy + j - 1) * padded_w + (ix + i - 1), [n, height * width])
+      taps = tf.reshape(tf.gather(flat, index, batch_dims=1), [n, height, width, channels])
+      term = taps * wx[i]
       row = term if row is None else row + term
     term = row * wy[j]
     out = term if out is None else out + term
@@ -281,7 +262,7 @@ def warp_bicubic(images, u, rows=None):
 def _materialize(tensors):
   """`tensors` computed once and stored: XLA would otherwise fuse (recompute) an elementwise
   chain into each consumer, and the stencils read it at 3 positions (BENCHMARKS.md, TV-L1 on
-  the CPU)."""
+  the CPU: the inner iteration)."""
   return gen_xla_ops.xla_optimization_barrier(list(tensors))
 
 
@@ -303,14 +284,13 @@ def _one_level(i0, i1, u, params):
   tiny = np.finfo(np.float32).eps
   i1x, i1y = centered_gradient(i1)
   targets = tf.stack([i1, i1x, i1y], axis=-1)  # [N, H, W, 3]
-  rows = bicubic_rows(targets)  # Sampled by every warp of the level.
   zeros_p = tf.zeros([channels, num_pairs, height, width], tf.float32)
 
   def pairwise(active, new, old):
     return tf.where(tf.reshape(active, [1, -1, 1, 1]), new, old)
 
   def warp_body(w, u, px, py):
-    warped = warp_bicubic(targets, tf.stack([u[0], u[1]], axis=-1), rows)
+    warped = warp_bicubic(targets, tf.stack([u[0], u[1]], axis=-1))
     i1w, i1wx, i1wy = warped[..., 0], warped[..., 1], warped[..., 2]  # [N, H, W]
     grad = i1wx * i1wx + i1wy * i1wy
     rho_c = i1w - i1wx * u[0] - i1wy * u[1] - i0
