@@ -24,7 +24,6 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.compiler.tf2xla.ops import gen_xla_ops
 
 _MIN_LEVEL_SIDE = 16  # Pyramid levels with a side under 16 px are not used (as OpenCV).
 _CUBIC_A = -0.75      # Keys' cubic convolution parameter (OpenCV's INTER_CUBIC).
@@ -135,6 +134,13 @@ def forward_gradient(u):
   rank = len(u.shape)
   dx = tf.pad(u[..., :, 1:] - u[..., :, :-1], [[0, 0]] * (rank - 1) + [[0, 1]])
   dy = tf.pad(u[..., 1:, :] - u[..., :-1, :], [[0, 0]] * (rank - 2) + [[0, 1], [0, 0]])
+  return dx, dy
+
+
+def _forward_gradient_by_concat(u):
+  """`forward_gradient` written another way: the last column / row is its own neighbour."""
+  dx = tf.concat([u[..., :, 1:], u[..., :, -1:]], axis=-1) - u
+  dy = tf.concat([u[..., 1:, :], u[..., -1:, :]], axis=-2) - u
   return dx, dy
 
 
@@ -259,13 +265,6 @@ def warp_bicubic(images, u):
   return out
 
 
-def _materialize(tensors):
-  """`tensors` computed once and stored: XLA would otherwise fuse (recompute) an elementwise
-  chain into each consumer, and the stencils read it at 3 positions (BENCHMARKS.md, TV-L1 on
-  the CPU: the inner iteration)."""
-  return gen_xla_ops.xla_optimization_barrier(list(tensors))
-
-
 def _one_level(i0, i1, u, params):
   """TV-L1 at one pyramid level: i0, i1 [N, H, W] float 0..255, u [C, N, H, W] initial flow
   (C = 2, or 3 with gamma's illumination term) -> refined u [C, N, H, W].
@@ -296,10 +295,14 @@ def _one_level(i0, i1, u, params):
     rho_c = i1w - i1wx * u[0] - i1wy * u[1] - i0
     i_grad = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), gamma)] if use_gamma else [])
     i_grad = tf.stack(i_grad)  # [C, N, H, W]
-    # The per-warp terms of the thresholding step, stored once; a product by 1 / grad replaces
-    # the division, an expensive op that XLA keeps in a pass of its own.
-    inv_grad = tf.where(grad > tiny, 1.0 / tf.where(grad > tiny, grad, 1.0), 0.0)
-    rho_c, lt_grad, i_grad, inv_grad = _materialize([rho_c, l_t * grad, i_grad, inv_grad])
+    # A product by a per-warp 1 / grad replaces the thresholding step's division, an expensive
+    # op that XLA keeps in a pass of its own.
+    # In float64, then rounded: exactly rounded whether TensorFlow divides or takes its
+    # approximate float32 reciprocal (which differs in the vector body and the scalar tail, so
+    # would make a pair's flow depend on its batch).
+    safe_grad = tf.cast(tf.where(grad > tiny, grad, 1.0), tf.float64)
+    inv_grad = tf.where(grad > tiny, tf.cast(1.0 / safe_grad, tf.float32), 0.0)
+    lt_grad = l_t * grad
 
     def inner_cond(k, u, px, py, active):
       return tf.logical_and(k < params.inner_iterations, tf.reduce_any(active))
@@ -312,12 +315,21 @@ def _one_level(i0, i1, u, params):
       coef = tf.where(rho < -lt_grad, l_t, tf.where(rho > lt_grad, -l_t, -rho * inv_grad))
       u_new = u + coef[None] * i_grad + theta * divergence(px, py)
       u_new = pairwise(active, u_new, u)
-      u_new, = _materialize([u_new])
-      error = tf.reduce_sum(tf.square(u_new - u), axis=[0, 2, 3])  # [N]
-      ux, uy = forward_gradient(u_new)
-      norm = 1.0 + taut * tf.sqrt(ux * ux + uy * uy)
-      px = pairwise(active, (px + taut * ux) / norm, px)
-      py = pairwise(active, (py + taut * uy) / norm, py)
+      change = u_new - u
+      # Summed over the components first: each pair's sum then runs over its own contiguous
+      # [H, W] plane, in an order that does not depend on the batch.
+      squared = tf.add_n([change[c] * change[c] for c in range(channels)])  # [N, H, W]
+      error = tf.reduce_sum(squared, axis=[1, 2])  # [N]
+      # p_x and p_y each compute the gradient and its norm themselves, in one pass each (XLA
+      # stores an op that two passes read in a pass of its own). The derivative a pass uses
+      # three times is the concatenation form (XLA fuses that one), the other one the padded
+      # form; written differently, the passes share nothing that XLA would merge.
+      ux_by_concat, uy_by_concat = _forward_gradient_by_concat(u_new)
+      ux_by_pad, uy_by_pad = forward_gradient(u_new)
+      norm_x = 1.0 + taut * tf.sqrt(ux_by_concat * ux_by_concat + uy_by_pad * uy_by_pad)
+      px = pairwise(active, (px + taut * ux_by_concat) / norm_x, px)
+      norm_y = 1.0 + taut * tf.sqrt(ux_by_pad * ux_by_pad + uy_by_concat * uy_by_concat)
+      py = pairwise(active, (py + taut * uy_by_concat) / norm_y, py)
       active = tf.logical_and(active, error > scaled_epsilon)
       return k + 1, u_new, px, py, active
 
