@@ -18,6 +18,10 @@ OpenCV's `DualTVL1OpticalFlow` so that the result agrees with it (tests/test_tvl
   epsilon^2 * pixels.
 Batched pairs are independent: a pair that meets the stopping rule stops changing while the rest
 iterate, so a pair's flow does not depend on the batch it is in.
+Layout for speed (BENCHMARKS.md, "TV-L1 on the CPU, issue #19"): a level's flow and dual
+variables are planes first ([C, N, H, W]); under XLA an inner iteration is 4 fused passes (the
+flow; its squared change; p_x; p_y), the stopping rule's sum and a copy of the carried flow, each
+pass computing what it needs (gradients, norms) rather than reading it from a pass of its own.
 """
 import dataclasses
 import math
@@ -391,7 +395,8 @@ class TVL1:
   """A reusable batched TV-L1: one traced tf.function per frame size (any batch size).
 
   tvl1 = TVL1(); flow = tvl1(frames0, frames1)  # [N, H, W] uint8 x2 -> [N, H, W, 2] float32
-  `jit_compile=True` compiles with XLA (on the CPU too: ~6x faster there at 256x340). XLA
+  `jit_compile=True` compiles with XLA (on the CPU too: several times faster there; BENCHMARKS.md,
+  "TV-L1 on the CPU, issue #19"). XLA
   compiles one program per batch size, so under it a batch is padded to the next power of two
   (repeating its last pair, whose copies are dropped): a build whose batches vary (the last pairs
   of each video, partial batches across videos) compiles at most log2(largest batch) + 1 programs
