@@ -49,6 +49,10 @@ flags.DEFINE_bool("cpu", True, "Time tvl1_tf on the CPU too (--nocpu: GPUs only)
 flags.DEFINE_bool("opencv_default_threads", True, "Also time OpenCV with its default threads.")
 flags.DEFINE_list("tvl1_versions", [], "Git revisions of this checkout whose i3d_tf/video/tvl1.py "
                   "is timed beside the current one (XLA on the CPU), e.g. 62c4557: before #19.")
+flags.DEFINE_integer("rounds", 3, "With --tvl1_versions: rounds in which each XLA CPU version in "
+                     "turn computes OpenCV's pairs one by one (alternating, so that a load others "
+                     "put on the machine falls on all versions alike); medians and ratios to the "
+                     "first version are printed.", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -155,7 +159,7 @@ def main(argv):
           for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
   print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
         f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
-  rows = []
+  rows, interleaved = [], []
   rss_before = _rss_high_water_mb()
   for size in FLAGS.sizes:
     height, width = (int(v) for v in size.lower().split("x"))
@@ -168,8 +172,11 @@ def main(argv):
     if FLAGS.opencv_default_threads:
       rate_n, _, cpu_n = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
       rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, cpu_n, None, None))
+    cpu_versions = []  # (label, compiled flow function) of the XLA CPU rows
     for name, device, jit, module, label in devices:
       flow_fn = module.TVL1(module.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method]), jit_compile=jit)
+      if jit and device == "/CPU:0":
+        cpu_versions.append((label.strip(" @") or "this checkout", flow_fn))
       with tf.device(device):
         for batch in sorted(batches):
           # At least the pairs OpenCV computed, in calls of `batch` pairs.
@@ -197,6 +204,8 @@ def main(argv):
                 f"EPE {epe[0]:.3f} / {epe[1]:.3f} px, peak {peak_mb:.0f} MB "
                 f"(load {os.getloadavg()[0]:.1f})",
                 flush=True)  # As it goes: a run stopped early keeps what it measured.
+    if FLAGS.tvl1_versions and FLAGS.rounds and cpu_versions:
+      interleaved += _interleaved_rounds(size, cpu_versions, frames0[:n_cv], frames1[:n_cv])
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
   print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
         "CPU s/pair | EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n"
@@ -208,7 +217,40 @@ def main(argv):
     cpu_text = "" if cpu_s is None else f"{cpu_s:.3f}"
     print(f"| {size} | {method} | {device} | {batch} | {rate:.3f} | {1 / rate:.2f} | "
           f"{rate / base[size]:.2f} | {cpu_text} | {epe_text} | {peak_text} |")
+  if interleaved:
+    print(f"\n{FLAGS.rounds} interleaved rounds of {FLAGS.opencv_pairs} pairs, pair by pair, XLA "
+          f"on the CPU (medians; ratios per round, then their median):\n\n| size | tvl1.py version"
+          f" | pairs/s | CPU s/pair | x first version (pairs/s) | x first version (CPU s) |\n"
+          f"|---|---|---|---|---|---|")
+    for row in interleaved:
+      print("| " + " | ".join(row) + " |")
   print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+def _interleaved_rounds(size, versions, frames0, frames1):
+  """Table rows: each version's median pairs/s and CPU s/pair over FLAGS.rounds rounds in which
+  the versions take turns, and the median per-round ratio to the first version."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rates = {label: [] for label, _ in versions}
+  cpus = {label: [] for label, _ in versions}
+  with tf.device("/CPU:0"):
+    for _ in range(FLAGS.rounds):
+      for label, flow_fn in versions:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for i in range(len(frames0)):
+          flow_fn(frames0[i:i + 1], frames1[i:i + 1]).numpy()
+        rates[label].append(len(frames0) / (time.perf_counter() - started))
+        cpus[label].append((time.process_time() - cpu_started) / len(frames0))
+      print(f"  {size} round: " + ", ".join(f"{k} {v[-1]:.3f} pairs/s" for k, v in rates.items())
+            + f" (load {os.getloadavg()[0]:.1f})", flush=True)
+  first = versions[0][0]
+  rows = []
+  for label, _ in versions:
+    speedup = np.median(np.array(rates[label]) / np.array(rates[first]))
+    work = np.median(np.array(cpus[first]) / np.array(cpus[label]))
+    rows.append((size, label, f"{np.median(rates[label]):.3f}", f"{np.median(cpus[label]):.3f}",
+                 f"{speedup:.2f}", f"{work:.2f}"))
+  return rows
 
 
 if __name__ == "__main__":
