@@ -300,10 +300,9 @@ def _one_level(i0, i1, u, params):
     i_grad = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), gamma)] if use_gamma else [])
     i_grad = tf.stack(i_grad)  # [C, N, H, W]
     # A product by a per-warp 1 / grad replaces the thresholding step's division, an expensive
-    # op that XLA keeps in a pass of its own.
-    # In float64, then rounded: exactly rounded whether TensorFlow divides or takes its
-    # approximate float32 reciprocal (which differs in the vector body and the scalar tail, so
-    # would make a pair's flow depend on its batch).
+    # op that XLA keeps in a pass of its own. 1 / grad is taken in float64 and rounded: exact
+    # either way, where TensorFlow's approximate float32 reciprocal rounds differently in the
+    # vector body and the scalar tail (a pair's flow would depend on its batch).
     safe_grad = tf.cast(tf.where(grad > tiny, grad, 1.0), tf.float64)
     inv_grad = tf.where(grad > tiny, tf.cast(1.0 / safe_grad, tf.float32), 0.0)
     lt_grad = l_t * grad
