@@ -2,7 +2,8 @@ r"""TV-L1 benchmark: OpenCV's DualTVL1 ('tvl1') against the TensorFlow one ('tvl
 frame pairs, in one run: pairs/s per size and batch, and the endpoint error between them.
 
   python -m benchmarks.flow [--sizes=224x224,256x340,256x456] [--batches=1,8,32,64] \
-      [--opencv_pairs=8] [--method=tvl1_tf] [--videos=a.mp4,b.mkv] [--no_cpu]
+      [--opencv_pairs=8] [--method=tvl1_tf] [--videos=a.mp4,b.mkv] [--no_cpu] \
+      [--tvl1_versions=62c4557,19c18bc]
 
 Frames: grayscale pairs (t, t+1) of real clips decoded at 25 fps, resized to each size (area
 interpolation); a batch of B takes B distinct pairs when the clips have them, else repeats them.
@@ -14,12 +15,18 @@ on the pairs both computed, after the [-20, 20] truncation. Peak memory of each 
 a GPU the TensorFlow allocator's peak during its calls (memory stats reset before them); on the
 CPU the process's resident-set high-water mark so far, less the mark before the first tvl1_tf
 call (batches run in ascending order, so it is that batch's peak; the XLA rows come after the
-others, so theirs is the larger of the two). Prints a markdown table and the load average.
+others, so theirs is the larger of the two). CPU seconds per pair (all threads of the process,
+CPU rows): the work a version does, less sensitive than pairs/s to a machine others load.
+--tvl1_versions: earlier versions of i3d_tf/video/tvl1.py (git revisions of this checkout) timed
+with XLA on the CPU beside the checkout's, in the same run (issue #19's steps, BENCHMARKS.md).
+Prints a markdown table and the load average.
 """
 import os
 import pathlib
 import resource
+import subprocess
 import time
+import types
 
 from absl import app
 from absl import flags
@@ -40,6 +47,12 @@ flags.DEFINE_list("videos", None, "Clips to take pairs from (default: ../shared/
 flags.DEFINE_integer("pairs_per_clip", 12, "Pairs taken from each clip (its first 0.5 s+).")
 flags.DEFINE_bool("cpu", True, "Time tvl1_tf on the CPU too (--nocpu: GPUs only).")
 flags.DEFINE_bool("opencv_default_threads", True, "Also time OpenCV with its default threads.")
+flags.DEFINE_list("tvl1_versions", [], "Git revisions of this checkout whose i3d_tf/video/tvl1.py "
+                  "is timed beside the current one (XLA on the CPU), e.g. 62c4557: before #19.")
+flags.DEFINE_integer("rounds", 3, "With --tvl1_versions: rounds in which each XLA CPU version in "
+                     "turn computes OpenCV's pairs one by one (alternating, so that a load others "
+                     "put on the machine falls on all versions alike); medians and ratios to the "
+                     "first version are printed.", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -89,18 +102,34 @@ def resized(pairs, height, width, count):
 
 
 def time_opencv(frames0, frames1, threads):
-  """(pairs/s, flows [N, H, W, 2]) of OpenCV's default DualTVL1, one fresh instance per pair."""
+  """(pairs/s, flows [N, H, W, 2], CPU s/pair) of OpenCV's default DualTVL1, one fresh instance
+  per pair."""
   previous = cv2.getNumThreads()
   cv2.setNumThreads(threads)
   try:
     flows = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for frame0, frame1 in zip(frames0, frames1):
       flows.append(flow_lib.make_tvl1("tvl1").calc(frame0, frame1, None))
     seconds = time.perf_counter() - started
+    cpu_s = (time.process_time() - cpu_started) / len(flows)
   finally:
     cv2.setNumThreads(previous)
-  return len(flows) / seconds, np.stack(flows)
+  return len(flows) / seconds, np.stack(flows), cpu_s
+
+
+def tvl1_module_at(revision):
+  """i3d_tf/video/tvl1.py as of git `revision` of this checkout, loaded as a module of its own."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  try:
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:i3d_tf/video/tvl1.py"],
+                            check=True, capture_output=True, text=True).stdout
+  except (OSError, subprocess.CalledProcessError) as e:
+    raise app.UsageError(f"--tvl1_versions={revision}: no i3d_tf/video/tvl1.py at that revision "
+                         f"of {root} ({e})") from e
+  module = types.ModuleType(f"tvl1_at_{revision}")
+  exec(compile(source, f"{revision}:i3d_tf/video/tvl1.py", "exec"), module.__dict__)  # pylint: disable=exec-used
+  return module
 
 
 def _rss_high_water_mb():
@@ -120,27 +149,34 @@ def main(argv):
   from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
   batches = [int(b) for b in FLAGS.batches]
   pairs = load_pairs(_videos(), FLAGS.pairs_per_clip)
-  params = tvl1.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method])
-  devices = ([("CPU", "/CPU:0", False), ("CPU", "/CPU:0", True)] if FLAGS.cpu else []) + [
-      (f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}".strip(),
-       f"/GPU:{i}", True) for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
+  # (device name, device, jit_compile, the tvl1 module, its label)
+  versions = [(tvl1_module_at(r), f" @{r}") for r in FLAGS.tvl1_versions] + [(tvl1, "")]
+  devices = ([("CPU", "/CPU:0", False, tvl1, "")] if FLAGS.cpu else []) + (
+      [("CPU", "/CPU:0", True, module, label) for module, label in versions]
+      if FLAGS.cpu else []) + [
+          (f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}"
+           .strip(), f"/GPU:{i}", True, tvl1, "")
+          for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
   print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
         f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
-  rows = []
+  rows, interleaved = [], []
   rss_before = _rss_high_water_mb()
   for size in FLAGS.sizes:
     height, width = (int(v) for v in size.lower().split("x"))
     count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
     frames0, frames1 = resized(pairs, height, width, count)
     n_cv = FLAGS.opencv_pairs
-    rate_1, reference = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
+    rate_1, reference, cpu_1 = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
     print(f"  {size} OpenCV 1 thread: {rate_1:.3f} pairs/s", flush=True)
-    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, None, None))
+    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, cpu_1, None, None))
     if FLAGS.opencv_default_threads:
-      rate_n, _ = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
-      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, None, None))
-    for name, device, jit in devices:
-      flow_fn = tvl1.TVL1(params, jit_compile=jit)
+      rate_n, _, cpu_n = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
+      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, cpu_n, None, None))
+    cpu_versions = []  # (label, compiled flow function) of the XLA CPU rows
+    for name, device, jit, module, label in devices:
+      flow_fn = module.TVL1(module.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method]), jit_compile=jit)
+      if jit and device == "/CPU:0":
+        cpu_versions.append((label.strip(" @") or "this checkout", flow_fn))
       with tf.device(device):
         for batch in sorted(batches):
           # At least the pairs OpenCV computed, in calls of `batch` pairs.
@@ -151,32 +187,70 @@ def main(argv):
           if jit or batch == min(batches):
             flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
           flows = []
-          started = time.perf_counter()
+          started, cpu_started = time.perf_counter(), time.process_time()
           for start in range(0, total, batch):
             flows.append(flow_fn(frames0[start:start + batch],
                                  frames1[start:start + batch]).numpy())
           rate = total / (time.perf_counter() - started)
+          cpu_s = (time.process_time() - cpu_started) / total if not on_gpu else None
           epe = _epe(np.concatenate(flows)[:n_cv], reference)
           if on_gpu:
             peak_mb = tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2**20
           else:
             peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
-          rows.append((size, f"{FLAGS.method} ({'XLA' if jit else 'no XLA'})", name, batch, rate,
-                       epe, peak_mb))
-          print(f"  {size} {name}{' XLA' if jit else ''} batch {batch}: {rate:.3f} pairs/s, "
+          rows.append((size, f"{FLAGS.method}{label} ({'XLA' if jit else 'no XLA'})", name, batch,
+                       rate, cpu_s, epe, peak_mb))
+          print(f"  {size} {name}{label}{' XLA' if jit else ''} batch {batch}: {rate:.3f} pairs/s, "
                 f"EPE {epe[0]:.3f} / {epe[1]:.3f} px, peak {peak_mb:.0f} MB "
                 f"(load {os.getloadavg()[0]:.1f})",
                 flush=True)  # As it goes: a run stopped early keeps what it measured.
+    if FLAGS.tvl1_versions and FLAGS.rounds and cpu_versions:
+      interleaved += _interleaved_rounds(size, cpu_versions, frames0[:n_cv], frames1[:n_cv])
     print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
   print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
-        "EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n|---|---|---|---|---|---|---|---|---|")
+        "CPU s/pair | EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|")
   base = {r[0]: r[4] for r in rows if r[1].startswith("tvl1 (OpenCV, 1")}
-  for size, method, device, batch, rate, epe, peak_mb in rows:
+  for size, method, device, batch, rate, cpu_s, epe, peak_mb in rows:
     epe_text = f"{epe[0]:.3f} / {epe[1]:.3f}" if epe else ""
     peak_text = "" if peak_mb is None else f"{peak_mb:.0f}"
+    cpu_text = "" if cpu_s is None else f"{cpu_s:.3f}"
     print(f"| {size} | {method} | {device} | {batch} | {rate:.3f} | {1 / rate:.2f} | "
-          f"{rate / base[size]:.2f} | {epe_text} | {peak_text} |")
+          f"{rate / base[size]:.2f} | {cpu_text} | {epe_text} | {peak_text} |")
+  if interleaved:
+    print(f"\n{FLAGS.rounds} interleaved rounds of {FLAGS.opencv_pairs} pairs, pair by pair, XLA "
+          f"on the CPU (medians; ratios per round, then their median):\n\n| size | tvl1.py version"
+          f" | pairs/s | CPU s/pair | x first version (pairs/s) | x first version (CPU s) |\n"
+          f"|---|---|---|---|---|---|")
+    for row in interleaved:
+      print("| " + " | ".join(row) + " |")
   print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+def _interleaved_rounds(size, versions, frames0, frames1):
+  """Table rows: each version's median pairs/s and CPU s/pair over FLAGS.rounds rounds in which
+  the versions take turns, and the median per-round ratio to the first version."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rates = {label: [] for label, _ in versions}
+  cpus = {label: [] for label, _ in versions}
+  with tf.device("/CPU:0"):
+    for _ in range(FLAGS.rounds):
+      for label, flow_fn in versions:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for i in range(len(frames0)):
+          flow_fn(frames0[i:i + 1], frames1[i:i + 1]).numpy()
+        rates[label].append(len(frames0) / (time.perf_counter() - started))
+        cpus[label].append((time.process_time() - cpu_started) / len(frames0))
+      print(f"  {size} round: " + ", ".join(f"{k} {v[-1]:.3f} pairs/s" for k, v in rates.items())
+            + f" (load {os.getloadavg()[0]:.1f})", flush=True)
+  first = versions[0][0]
+  rows = []
+  for label, _ in versions:
+    speedup = np.median(np.array(rates[label]) / np.array(rates[first]))
+    work = np.median(np.array(cpus[first]) / np.array(cpus[label]))
+    rows.append((size, label, f"{np.median(rates[label]):.3f}", f"{np.median(cpus[label]):.3f}",
+                 f"{speedup:.2f}", f"{work:.2f}"))
+  return rows
 
 
 if __name__ == "__main__":

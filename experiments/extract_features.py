@@ -72,8 +72,9 @@ flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
                   "side by side, or one file per stream.")
-flags.DEFINE_enum("flow_method", "tvl1", [m for m in flow_lib.METHODS if m != "none"],
-                  "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS).")
+flags.DEFINE_enum("flow_method", "tvl1_tf", [m for m in flow_lib.METHODS if m != "none"],
+                  "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
+                  "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
 flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")
 flags.DEFINE_string("beam_options", "--runner=DirectRunner", "Beam pipeline options.")
 flags.DEFINE_integer("max_test_frames", None, "Dataset split: longest video in frames (default "

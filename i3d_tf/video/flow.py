@@ -80,8 +80,8 @@ def pairs_per_call(height, width, device=None):
 def tf_flow(method):
   """The batched TensorFlow TV-L1 of `method` ('tvl1_tf' or 'tvl1_tf_fast'), built once per
   process and compiled with XLA on every device: on the CPU too, where the compiled loops run
-  5-6x faster than TensorFlow's executor (real 256x340 pairs: 2.62 vs 0.51 pairs/s, OpenCV one
-  thread 0.69; BENCHMARKS.md) at the same distance from OpenCV's flow, at the cost of one
+  several times faster than TensorFlow's executor and than OpenCV's one thread at the same
+  distance from OpenCV's flow (BENCHMARKS.md, "TV-L1 on the CPU, issue #19"), at the cost of one
   compilation (8-10 s) per frame size and batch size."""
   if method not in TF_METHODS:
     raise ValueError(f"flow method {method!r} is not a TensorFlow method {tuple(TF_METHODS)}")

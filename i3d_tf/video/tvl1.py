@@ -18,6 +18,10 @@ OpenCV's `DualTVL1OpticalFlow` so that the result agrees with it (tests/test_tvl
   epsilon^2 * pixels.
 Batched pairs are independent: a pair that meets the stopping rule stops changing while the rest
 iterate, so a pair's flow does not depend on the batch it is in.
+Layout for speed (BENCHMARKS.md, "TV-L1 on the CPU, issue #19"): a level's flow and dual
+variables are planes first ([C, N, H, W]); under XLA an inner iteration is 4 fused passes (the
+flow; its squared change; p_x; p_y), the stopping rule's sum and a copy of the carried flow, each
+pass computing what it needs (gradients, norms) rather than reading it from a pass of its own.
 """
 import dataclasses
 import math
@@ -102,12 +106,13 @@ def _resize_axis(x, axis, out_size, scale):
           tf.gather(x, i1, axis=axis) * tf.constant(w1.reshape(shape)))
 
 
-def _resize(x, size, scale_yx=None):
-  """[N, H, W, ...] -> [N, size[0], size[1], ...] bilinearly; `scale_yx` overrides in/out ratios."""
-  in_h, in_w = int(x.shape[1]), int(x.shape[2])
+def _resize(x, size, scale_yx=None, axes=(1, 2)):
+  """x resized bilinearly to size[0] x size[1] on its `axes` (H, W); `scale_yx` overrides the
+  in/out ratios."""
+  in_h, in_w = int(x.shape[axes[0]]), int(x.shape[axes[1]])
   sy, sx = scale_yx if scale_yx is not None else (in_h / size[0], in_w / size[1])
   # Rows first, then columns, as OpenCV does (the float rounding then matches it).
-  return _resize_axis(_resize_axis(x, 2, size[1], sx), 1, size[0], sy)
+  return _resize_axis(_resize_axis(x, axes[1], size[1], sx), axes[0], size[0], sy)
 
 
 def _clamped_indices(size, before, after):
@@ -129,17 +134,26 @@ def centered_gradient(image):
 
 
 def forward_gradient(u):
-  """[N, H, W, C] -> d/dx, d/dy by forward differences, zero on the last column / row."""
-  dx = tf.concat([u[:, :, 1:] - u[:, :, :-1], tf.zeros_like(u[:, :, :1])], axis=2)
-  dy = tf.concat([u[:, 1:] - u[:, :-1], tf.zeros_like(u[:, :1])], axis=1)
+  """[..., H, W] -> d/dx, d/dy by forward differences, zero on the last column / row."""
+  rank = len(u.shape)
+  dx = tf.pad(u[..., :, 1:] - u[..., :, :-1], [[0, 0]] * (rank - 1) + [[0, 1]])
+  dy = tf.pad(u[..., 1:, :] - u[..., :-1, :], [[0, 0]] * (rank - 2) + [[0, 1], [0, 0]])
+  return dx, dy
+
+
+def _forward_gradient_by_concat(u):
+  """`forward_gradient` written another way: the last column / row is its own neighbour."""
+  dx = tf.concat([u[..., :, 1:], u[..., :, -1:]], axis=-1) - u
+  dy = tf.concat([u[..., 1:, :], u[..., -1:, :]], axis=-2) - u
   return dx, dy
 
 
 def divergence(px, py):
-  """Backward-difference divergence of the field (px, py) [N, H, W, C], zero outside the image
+  """Backward-difference divergence of the field (px, py) [..., H, W], zero outside the image
   (the adjoint of `forward_gradient`: px is zero on the last column, py on the last row)."""
-  px_left = tf.pad(px[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
-  py_up = tf.pad(py[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+  rank = len(px.shape)
+  px_left = tf.pad(px[..., :, :-1], [[0, 0]] * (rank - 1) + [[1, 0]])
+  py_up = tf.pad(py[..., :-1, :], [[0, 0]] * (rank - 2) + [[1, 0], [0, 0]])
   return (px - px_left) + (py - py_up)
 
 
@@ -199,11 +213,13 @@ def _median_by_network(values):
 
 
 def median_filter(u, size):
-  """[N, H, W, C] -> the median over each size x size window, border replicated."""
+  """[..., H, W] -> the median over each size x size window, border replicated."""
   half = size // 2
-  height, width = int(u.shape[1]), int(u.shape[2])
-  padded = _replicate_pad(u, half)
-  windows = [padded[:, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)]
+  height, width = int(u.shape[-2]), int(u.shape[-1])
+  padded = tf.gather(u, _clamped_indices(height, half, half), axis=len(u.shape) - 2)
+  padded = tf.gather(padded, _clamped_indices(width, half, half), axis=len(u.shape) - 1)
+  windows = [padded[..., dy:dy + height, dx:dx + width]
+             for dy in range(size) for dx in range(size)]
   return _median_by_network(windows)
 
 
@@ -254,75 +270,90 @@ def warp_bicubic(images, u):
 
 
 def _one_level(i0, i1, u, params):
-  """TV-L1 at one pyramid level: i0, i1 [N, H, W] float 0..255, u [N, H, W, C] initial flow
-  (C = 2, or 3 with gamma's illumination term) -> refined u."""
+  """TV-L1 at one pyramid level: i0, i1 [N, H, W] float 0..255, u [C, N, H, W] initial flow
+  (C = 2, or 3 with gamma's illumination term) -> refined u [C, N, H, W].
+
+  Planes first ([C, N, H, W]): each plane is contiguous, so the stencils and the elementwise
+  updates run on whole vectors of one component."""
   num_pairs = tf.shape(i0)[0]
   height, width = int(i0.shape[1]), int(i0.shape[2])
-  channels = int(u.shape[-1])
+  channels = int(u.shape[0])
   use_gamma = channels == 3
   l_t = np.float32(params.lambda_ * params.theta)
   taut = np.float32(params.tau / params.theta)
   theta = np.float32(params.theta)
+  gamma = np.float32(params.gamma)
   scaled_epsilon = np.float32(params.epsilon * params.epsilon * height * width)
-  total_iterations = params.outer_iterations * params.inner_iterations
+  tiny = np.finfo(np.float32).eps
   i1x, i1y = centered_gradient(i1)
   targets = tf.stack([i1, i1x, i1y], axis=-1)  # [N, H, W, 3]
-  zeros_p = tf.zeros([num_pairs, height, width, channels], tf.float32)
+  zeros_p = tf.zeros([channels, num_pairs, height, width], tf.float32)
 
-  def pairwise(mask, new, old):
-    return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), new, old)
-
-  def median_at_outer_start(u, active, k):
-    """Each outer iteration starts by median-filtering the flow of the pairs still iterating."""
-    if params.median_filtering <= 1:
-      return u
-
-    def filtered():
-      flow = median_filter(u[..., :2], params.median_filtering)
-      if use_gamma:
-        flow = tf.concat([flow, u[..., 2:]], axis=-1)
-      return pairwise(active, flow, u)
-    return tf.cond(tf.equal(k % params.inner_iterations, 0), filtered, lambda: u)
+  def pairwise(active, new, old):
+    return tf.where(tf.reshape(active, [1, -1, 1, 1]), new, old)
 
   def warp_body(w, u, px, py):
-    warped = warp_bicubic(targets, u)
-    i1w, i1wx, i1wy = warped[..., 0], warped[..., 1], warped[..., 2]
+    warped = warp_bicubic(targets, tf.stack([u[0], u[1]], axis=-1))
+    i1w, i1wx, i1wy = warped[..., 0], warped[..., 1], warped[..., 2]  # [N, H, W]
     grad = i1wx * i1wx + i1wy * i1wy
-    rho_c = i1w - i1wx * u[..., 0] - i1wy * u[..., 1] - i0
-    gradient_terms = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), np.float32(params.gamma))]
-                                     if use_gamma else [])
-    i_grad = tf.stack(gradient_terms, axis=-1)  # [N, H, W, C]
+    rho_c = i1w - i1wx * u[0] - i1wy * u[1] - i0
+    i_grad = [i1wx, i1wy] + ([tf.fill(tf.shape(i1wx), gamma)] if use_gamma else [])
+    i_grad = tf.stack(i_grad)  # [C, N, H, W]
+    # A product by a per-warp 1 / grad replaces the thresholding step's division, an expensive
+    # op that XLA keeps in a pass of its own. 1 / grad is taken in float64 and rounded: exact
+    # either way, where TensorFlow's approximate float32 reciprocal rounds differently in the
+    # vector body and the scalar tail (a pair's flow would depend on its batch).
+    safe_grad = tf.cast(tf.where(grad > tiny, grad, 1.0), tf.float64)
+    inv_grad = tf.where(grad > tiny, tf.cast(1.0 / safe_grad, tf.float32), 0.0)
     lt_grad = l_t * grad
-    # The thresholding step's case, fixed per warp up to rho: precompute what does not change.
-    safe_grad = tf.where(grad > np.finfo(np.float32).eps, grad, tf.ones_like(grad))
-    has_grad = grad > np.finfo(np.float32).eps
 
-    def cond(k, u, px, py, active):
-      return tf.logical_and(k < total_iterations, tf.reduce_any(active))
+    def inner_cond(k, u, px, py, active):
+      return tf.logical_and(k < params.inner_iterations, tf.reduce_any(active))
 
-    def body(k, u, px, py, active):
-      u = median_at_outer_start(u, active, k)
-      rho = rho_c + tf.reduce_sum(i_grad[..., :2] * u[..., :2], axis=-1)
+    def inner_body(k, u, px, py, active):
+      """One primal-dual iteration: u from (u, p), then p from (p, the new u)."""
+      rho = rho_c + i_grad[0] * u[0] + i_grad[1] * u[1]
       if use_gamma:
-        rho += np.float32(params.gamma) * u[..., 2]
-      coef = tf.where(rho < -lt_grad, l_t,
-                      tf.where(rho > lt_grad, -l_t,
-                               tf.where(has_grad, -rho / safe_grad, tf.zeros_like(rho))))
-      v = u + coef[..., None] * i_grad
-      u_new = v + theta * divergence(px, py)
-      error = tf.reduce_sum(tf.square(u_new - u), axis=[1, 2, 3])  # [N]
-      ux, uy = forward_gradient(u_new)
-      norm = 1.0 + taut * tf.sqrt(ux * ux + uy * uy)
-      px_new = (px + taut * ux) / norm
-      py_new = (py + taut * uy) / norm
-      u = pairwise(active, u_new, u)
-      px = pairwise(active, px_new, px)
-      py = pairwise(active, py_new, py)
+        rho += gamma * u[2]
+      coef = tf.where(rho < -lt_grad, l_t, tf.where(rho > lt_grad, -l_t, -rho * inv_grad))
+      u_new = u + coef[None] * i_grad + theta * divergence(px, py)
+      u_new = pairwise(active, u_new, u)
+      change = u_new - u
+      # Summed over the components first: each pair's sum then runs over its own contiguous
+      # [H, W] plane, in an order that does not depend on the batch.
+      squared = tf.add_n([change[c] * change[c] for c in range(channels)])  # [N, H, W]
+      error = tf.reduce_sum(squared, axis=[1, 2])  # [N]
+      # p_x and p_y each compute the gradient and its norm themselves, in one pass each (XLA
+      # stores an op that two passes read in a pass of its own). The derivative a pass uses
+      # three times is the concatenation form (XLA fuses that one), the other one the padded
+      # form; written differently, the passes share nothing that XLA would merge.
+      ux_by_concat, uy_by_concat = _forward_gradient_by_concat(u_new)
+      ux_by_pad, uy_by_pad = forward_gradient(u_new)
+      norm_x = 1.0 + taut * tf.sqrt(ux_by_concat * ux_by_concat + uy_by_pad * uy_by_pad)
+      px = pairwise(active, (px + taut * ux_by_concat) / norm_x, px)
+      norm_y = 1.0 + taut * tf.sqrt(ux_by_pad * ux_by_pad + uy_by_concat * uy_by_concat)
+      py = pairwise(active, (py + taut * uy_by_concat) / norm_y, py)
       active = tf.logical_and(active, error > scaled_epsilon)
-      return k + 1, u, px, py, active
+      return k + 1, u_new, px, py, active
+
+    def outer_cond(n, u, px, py, active):
+      return tf.logical_and(n < params.outer_iterations, tf.reduce_any(active))
+
+    def outer_body(n, u, px, py, active):
+      """Each outer iteration median-filters the flow of the pairs still iterating, then runs
+      the inner iterations."""
+      if params.median_filtering > 1:
+        flow = median_filter(u[:2], params.median_filtering)
+        if use_gamma:
+          flow = tf.concat([flow, u[2:]], axis=0)
+        u = pairwise(active, flow, u)
+      _, u, px, py, active = tf.while_loop(inner_cond, inner_body,
+                                           (tf.constant(0), u, px, py, active))
+      return n + 1, u, px, py, active
 
     active = tf.ones([num_pairs], tf.bool)
-    _, u, px, py, _ = tf.while_loop(cond, body, (tf.constant(0), u, px, py, active))
+    _, u, px, py, _ = tf.while_loop(outer_cond, outer_body,
+                                    (tf.constant(0), u, px, py, active))
     return w + 1, u, px, py
 
   _, u, _, _ = tf.while_loop(lambda w, u, px, py: w < params.warps, warp_body,
@@ -348,22 +379,23 @@ def tvl1_graph(frames0, frames1, params):
     pyramid1.append(_resize(pyramid1[-1], size, (1.0 / step, 1.0 / step)))
   channels = 3 if params.gamma != 0 else 2
   coarse_h, coarse_w = sizes[-1]
-  u = tf.zeros([tf.shape(i0)[0], coarse_h, coarse_w, channels], tf.float32)
+  u = tf.zeros([channels, tf.shape(i0)[0], coarse_h, coarse_w], tf.float32)  # [C, N, H, W]
   for level in range(len(sizes) - 1, -1, -1):
     u = _one_level(pyramid0[level][..., 0], pyramid1[level][..., 0], u, params)
     if level == 0:
       break
-    u = _resize(u, sizes[level - 1])
+    u = _resize(u, sizes[level - 1], axes=(2, 3))
     scale = tf.constant([1.0 / step, 1.0 / step] + [1.0] * (channels - 2), tf.float32)
-    u = u * scale  # The illumination term is not a displacement: it is not rescaled.
-  return u[..., :2]
+    u = u * scale[:, None, None, None]  # The illumination term is not a displacement.
+  return tf.stack([u[0], u[1]], axis=-1)  # [N, H, W, 2]
 
 
 class TVL1:
   """A reusable batched TV-L1: one traced tf.function per frame size (any batch size).
 
   tvl1 = TVL1(); flow = tvl1(frames0, frames1)  # [N, H, W] uint8 x2 -> [N, H, W, 2] float32
-  `jit_compile=True` compiles with XLA (on the CPU too: ~6x faster there at 256x340). XLA
+  `jit_compile=True` compiles with XLA (on the CPU too: several times faster there; BENCHMARKS.md,
+  "TV-L1 on the CPU, issue #19"). XLA
   compiles one program per batch size, so under it a batch is padded to the next power of two
   (repeating its last pair, whose copies are dropped): a build whose batches vary (the last pairs
   of each video, partial batches across videos) compiles at most log2(largest batch) + 1 programs
