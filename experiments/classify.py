@@ -50,7 +50,7 @@ flags.DEFINE_enum("num_crops", "1", ["1", "3"], "1: the centre crop; 3: start, c
                   "the longer side.")
 flags.DEFINE_integer("max_frames", None, "Frames read per video (default the model's "
                      "max_test_frames, 250 = 10 s).", lower_bound=1)
-flags.DEFINE_enum("flow_method", "tvl1_tf", [m for m in flow_lib.METHODS if m != "none"],
+flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for a model with a flow stream (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
 flags.DEFINE_string("json", None, "Also write the results to this JSON file (atomically).")

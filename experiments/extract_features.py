@@ -72,7 +72,7 @@ flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
                   "side by side, or one file per stream.")
-flags.DEFINE_enum("flow_method", "tvl1_tf", [m for m in flow_lib.METHODS if m != "none"],
+flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
 flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")

@@ -1,7 +1,7 @@
 r"""Turns any video into the release's sample inputs: NAME_rgb.npy and NAME_flow.npy.
 
   python -m experiments.preprocess_video --video=PATH --output_dir=DIR [--start_s=S --end_s=E]
-      [--frames=79] [--flow_method=tvl1]
+      [--frames=79] [--flow_method=tvl1_tf]
 
 writes NAME_rgb.npy float32 [1, T, 224, 224, 3] and NAME_flow.npy float32 [1, T, 224, 224, 2],
 both in [-1, 1], in the form of deepmind/kinetics-i3d's data/v_CricketShot_g04_c01_{rgb,flow}.npy:
@@ -34,7 +34,7 @@ flags.DEFINE_string("name", None, "Output name prefix; default the video's file 
 flags.DEFINE_float("start_s", None, "Start of the span to keep, seconds (default: 0).")
 flags.DEFINE_float("end_s", None, "End of the span to keep, seconds (default: the video's end).")
 flags.DEFINE_integer("frames", None, "Keep at most this many frames (the release's sample: 79).")
-flags.DEFINE_enum("flow_method", "tvl1_tf", flow_lib.METHODS, "Flow method (i3d_tf.video.flow."
+flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, flow_lib.METHODS, "Flow method (i3d_tf.video.flow."
                   "METHODS): tvl1_tf, OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own "
                   "(the reference); none writes NAME_rgb.npy only.")
 flags.DEFINE_float("fps", decode.DEFAULT_FPS, "Frame rate to resample to.")
@@ -46,7 +46,7 @@ flags.DEFINE_bool("quantize_flow", False,
 FLAGS = flags.FLAGS
 
 
-def preprocess(path, start_s=None, end_s=None, num_frames=None, flow_method="tvl1_tf",
+def preprocess(path, start_s=None, end_s=None, num_frames=None, flow_method=flow_lib.DEFAULT_METHOD,
                fps=decode.DEFAULT_FPS, shorter_side=decode.DEFAULT_SHORTER_SIDE, crop_size=224,
                quantize_flow=False):
   """-> (rgb float32 [1, T, crop, crop, 3], flow float32 [1, T, crop, crop, 2] or None for

@@ -21,6 +21,7 @@ from i3d_tf import labels
 from i3d_tf.checkpoints import run_checkpoints
 from i3d_tf.data import pipeline
 from i3d_tf.models import registry
+from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import model_input
 
 RUN_CONFIG = "run_config.json"
@@ -116,7 +117,7 @@ def clip_spec_of_run(run, max_test_frames=None):
       test_frames=clip.get("test_frames"), frame_stride=clip.get("frame_stride"))
 
 
-def video_input_spec(run, flow_method="tvl1", **overrides):
+def video_input_spec(run, flow_method=flow_lib.DEFAULT_METHOD, **overrides):
   """The model_input.VideoInputSpec of a run (read_run_config): its streams, crop, min length."""
   clip_spec = clip_spec_of_run(run)
   fields = dict(streams=clip_spec.stream_names, crop_size=clip_spec.crop_size,

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from i3d_tf.checkpoints import runs
+from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import model_input
 
 
@@ -44,7 +45,7 @@ def video_done_text(frames, views, num_clips, num_crops, seconds):
 class Classifier:
   """Model folder(s) -> averaged logits of a video file."""
 
-  def __init__(self, model_dir, flow_model_dir=None, flow_method="tvl1"):
+  def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD):
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)

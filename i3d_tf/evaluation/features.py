@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from i3d_tf.checkpoints import runs
 from i3d_tf.video import decode
+from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import model_input
 
 POOLS = ("mean", "time", "none")
@@ -37,7 +38,7 @@ class FeatureConfig:
   window: int = 64
   stride: int = 64
   pad: str = "loop"
-  flow_method: str = "tvl1"
+  flow_method: str = flow_lib.DEFAULT_METHOD
 
   def __post_init__(self):
     if self.pool not in POOLS:

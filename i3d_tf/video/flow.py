@@ -12,8 +12,13 @@ import numpy as np
 
 FLOW_BOUND = 20.0  # Pixels; the release truncates to [-20, 20] and rescales to [-1, 1].
 METHODS = ("tvl1", "tvl1_fast", "tvl1_tf", "tvl1_tf_fast", "none")
+# The flow of video files read for a model (classify, extract_features, preprocess_video, the
+# library's model input): OpenCV's TV-L1 in TensorFlow, as close to 'tvl1' (the reference) as
+# OpenCV's own versions are to each other and several times faster on the CPU (README, 'TV-L1
+# flow: OpenCV or TensorFlow'). Builds keep the method they record.
+DEFAULT_METHOD = "tvl1_tf"
 # 'tvl1_fast': OpenCV defaults except a 5x looser stopping threshold and a third of the inner
-# iterations. On 256x340 Kinetics frames it is ~10x faster (see BENCHMARKS.md) and keeps the
+# iterations. It is several times faster (BENCHMARKS.md, 'Preprocessing') and keeps the
 # coarse-to-fine pyramid, so large motions are still found.
 TVL1_FAST_SETTINGS = {"Epsilon": 0.05, "InnerIterations": 10}
 # The TensorFlow methods: 'tvl1_tf' has OpenCV's defaults (it agrees with 'tvl1', see README.md),
@@ -22,8 +27,8 @@ TF_METHODS = {"tvl1_tf": {}, "tvl1_tf_fast": {"epsilon": 0.05, "inner_iterations
 # Pixels of frame pairs per TensorFlow call on a GPU/TPU (32 pairs of 256x340): bounds memory on
 # long videos. On the CPU two pairs of 64x64, one pair from 91x91 up: a batch iterates until its
 # slowest pair stops (the others only stop changing), which parallel hardware absorbs and a CPU
-# pays for; compiled, batches of 64x64 pairs neither gain nor lose (batch 1/2/4: 32.8/31.7/32.1
-# pairs/s, BENCHMARKS.md). Rounded down to a power of two pairs, the batches XLA runs unpadded
+# pays for; compiled, batches of 64x64 pairs neither gain nor lose (BENCHMARKS.md, 'TV-L1 in
+# TensorFlow'). Rounded down to a power of two pairs, the batches XLA runs unpadded
 # (tvl1.TVL1), so a frame size compiles few programs. A pair's flow does not depend on its batch,
 # so these sizes change speed, never the flow.
 TF_PIXELS_PER_CALL = 32 * 256 * 340

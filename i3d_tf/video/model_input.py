@@ -28,7 +28,7 @@ class VideoInputSpec:
   streams: Tuple[str, ...] = ("rgb",)      # in the model's order; 'rgb' and/or 'flow'
   crop_size: int = 224
   min_frames: int = 1
-  flow_method: str = "tvl1"
+  flow_method: str = flow_lib.DEFAULT_METHOD
   fps: float = decode.DEFAULT_FPS
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
 
