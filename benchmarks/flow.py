@@ -143,70 +143,78 @@ def _epe(a, b):
   return error.mean(), np.percentile(error, 95)
 
 
-def main(argv):
-  del argv
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
-  batches = [int(b) for b in FLAGS.batches]
-  pairs = load_pairs(_videos(), FLAGS.pairs_per_clip)
-  # (device name, device, jit_compile, the tvl1 module, its label)
+def _devices(tf, tvl1):
+  """(device name, device, jit_compile, the tvl1 module, its label) of every timed row: the CPU
+  without XLA, the CPU with XLA per tvl1.py version (--tvl1_versions, then this checkout's), and
+  every visible GPU with XLA."""
   versions = [(tvl1_module_at(r), f" @{r}") for r in FLAGS.tvl1_versions] + [(tvl1, "")]
-  devices = ([("CPU", "/CPU:0", False, tvl1, "")] if FLAGS.cpu else []) + (
-      [("CPU", "/CPU:0", True, module, label) for module, label in versions]
-      if FLAGS.cpu else []) + [
-          (f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}"
+  cpu = [("CPU", "/CPU:0", False, tvl1, "")] + [
+      ("CPU", "/CPU:0", True, module, label) for module, label in versions]
+  gpus = [(f"GPU:{i} {tf.config.experimental.get_device_details(d).get('device_name', '')}"
            .strip(), f"/GPU:{i}", True, tvl1, "")
           for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
-  print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
-        f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
-  rows, interleaved = [], []
-  rss_before = _rss_high_water_mb()
-  for size in FLAGS.sizes:
-    height, width = (int(v) for v in size.lower().split("x"))
-    count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
-    frames0, frames1 = resized(pairs, height, width, count)
-    n_cv = FLAGS.opencv_pairs
-    rate_1, reference, cpu_1 = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=1)
-    print(f"  {size} OpenCV 1 thread: {rate_1:.3f} pairs/s", flush=True)
-    rows.append((size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, cpu_1, None, None))
-    if FLAGS.opencv_default_threads:
-      rate_n, _, cpu_n = time_opencv(frames0[:n_cv], frames1[:n_cv], threads=-1)
-      rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, cpu_n, None, None))
-    cpu_versions = []  # (label, compiled flow function) of the XLA CPU rows
-    for name, device, jit, module, label in devices:
-      flow_fn = module.TVL1(module.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method]), jit_compile=jit)
-      if jit and device == "/CPU:0":
-        cpu_versions.append((label.strip(" @") or "this checkout", flow_fn))
-      with tf.device(device):
-        for batch in sorted(batches):
-          # At least the pairs OpenCV computed, in calls of `batch` pairs.
-          total = -(-max(batch, n_cv) // batch) * batch
-          on_gpu = device.startswith("/GPU")
-          if on_gpu:
-            tf.config.experimental.reset_memory_stats(device.strip("/"))
-          if jit or batch == min(batches):
-            flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
-          flows = []
-          started, cpu_started = time.perf_counter(), time.process_time()
-          for start in range(0, total, batch):
-            flows.append(flow_fn(frames0[start:start + batch],
-                                 frames1[start:start + batch]).numpy())
-          rate = total / (time.perf_counter() - started)
-          cpu_s = (time.process_time() - cpu_started) / total if not on_gpu else None
-          epe = _epe(np.concatenate(flows)[:n_cv], reference)
-          if on_gpu:
-            peak_mb = tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2**20
-          else:
-            peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
-          rows.append((size, f"{FLAGS.method}{label} ({'XLA' if jit else 'no XLA'})", name, batch,
-                       rate, cpu_s, epe, peak_mb))
-          print(f"  {size} {name}{label}{' XLA' if jit else ''} batch {batch}: {rate:.3f} pairs/s, "
-                f"EPE {epe[0]:.3f} / {epe[1]:.3f} px, peak {peak_mb:.0f} MB "
-                f"(load {os.getloadavg()[0]:.1f})",
-                flush=True)  # As it goes: a run stopped early keeps what it measured.
-    if FLAGS.tvl1_versions and FLAGS.rounds and cpu_versions:
-      interleaved += _interleaved_rounds(size, cpu_versions, frames0[:n_cv], frames1[:n_cv])
-    print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
+  return (cpu if FLAGS.cpu else []) + gpus
+
+
+def _opencv_rows(size, frames0, frames1):
+  """OpenCV's rows of one size (one thread; default threads too with --opencv_default_threads)
+  and its flow, the reference of every EPE."""
+  rate_1, reference, cpu_1 = time_opencv(frames0, frames1, threads=1)
+  print(f"  {size} OpenCV 1 thread: {rate_1:.3f} pairs/s", flush=True)
+  rows = [(size, "tvl1 (OpenCV, 1 thread)", "CPU", 1, rate_1, cpu_1, None, None)]
+  if FLAGS.opencv_default_threads:
+    rate_n, _, cpu_n = time_opencv(frames0, frames1, threads=-1)
+    rows.append((size, "tvl1 (OpenCV, default threads)", "CPU", 1, rate_n, cpu_n, None, None))
+  return rows, reference
+
+
+def _time_batch(tf, flow_fn, device, jit, batch, frames0, frames1, reference, rss_before):
+  """(pairs/s, CPU s/pair or None on a GPU, EPE against OpenCV, peak MB) of `flow_fn` in calls
+  of `batch` pairs covering at least the pairs OpenCV computed; compiled first, not timed."""
+  batches = [int(b) for b in FLAGS.batches]
+  n_cv = len(reference)
+  total = -(-max(batch, n_cv) // batch) * batch
+  on_gpu = device.startswith("/GPU")
+  if on_gpu:
+    tf.config.experimental.reset_memory_stats(device.strip("/"))
+  if jit or batch == min(batches):
+    flow_fn(frames0[:batch], frames1[:batch]).numpy()  # Trace / compile.
+  flows = []
+  started, cpu_started = time.perf_counter(), time.process_time()
+  for start in range(0, total, batch):
+    flows.append(flow_fn(frames0[start:start + batch], frames1[start:start + batch]).numpy())
+  rate = total / (time.perf_counter() - started)
+  cpu_s = (time.process_time() - cpu_started) / total if not on_gpu else None
+  epe = _epe(np.concatenate(flows)[:n_cv], reference)
+  if on_gpu:
+    peak_mb = tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2**20
+  else:
+    peak_mb = max(0.0, (_rss_high_water_mb() - rss_before))
+  return rate, cpu_s, epe, peak_mb
+
+
+def _tf_rows(tf, size, devices, frames0, frames1, reference, rss_before):
+  """The TensorFlow rows of one size, each device and batch size; and the XLA CPU versions'
+  (label, flow function) for the interleaved rounds."""
+  rows, cpu_versions = [], []
+  for name, device, jit, module, label in devices:
+    flow_fn = module.TVL1(module.TVL1Params(**flow_lib.TF_METHODS[FLAGS.method]), jit_compile=jit)
+    if jit and device == "/CPU:0":
+      cpu_versions.append((label.strip(" @") or "this checkout", flow_fn))
+    with tf.device(device):
+      for batch in sorted(int(b) for b in FLAGS.batches):
+        rate, cpu_s, epe, peak_mb = _time_batch(tf, flow_fn, device, jit, batch, frames0, frames1,
+                                                reference, rss_before)
+        rows.append((size, f"{FLAGS.method}{label} ({'XLA' if jit else 'no XLA'})", name, batch,
+                     rate, cpu_s, epe, peak_mb))
+        print(f"  {size} {name}{label}{' XLA' if jit else ''} batch {batch}: {rate:.3f} pairs/s, "
+              f"EPE {epe[0]:.3f} / {epe[1]:.3f} px, peak {peak_mb:.0f} MB "
+              f"(load {os.getloadavg()[0]:.1f})",
+              flush=True)  # As it goes: a run stopped early keeps what it measured.
+  return rows, cpu_versions
+
+
+def _print_tables(rows, interleaved):
   print("\n| size | method | device | batch | pairs/s | s/pair | x OpenCV 1 thread | "
         "CPU s/pair | EPE vs OpenCV (mean / p95 px) | peak memory (MB) |\n"
         "|---|---|---|---|---|---|---|---|---|---|")
@@ -225,6 +233,31 @@ def main(argv):
     for row in interleaved:
       print("| " + " | ".join(row) + " |")
   print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+def main(argv):
+  del argv
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from i3d_tf.video import tvl1  # pylint: disable=g-import-not-at-top
+  batches = [int(b) for b in FLAGS.batches]
+  pairs = load_pairs(_videos(), FLAGS.pairs_per_clip)
+  devices = _devices(tf, tvl1)
+  print(f"{len(pairs)} distinct pairs; TensorFlow {tf.__version__}, OpenCV {cv2.__version__}; "
+        f"{os.cpu_count()} CPUs; devices: {', '.join(d[0] for d in devices) or 'none'}")
+  rows, interleaved = [], []
+  rss_before = _rss_high_water_mb()
+  for size in FLAGS.sizes:
+    height, width = (int(v) for v in size.lower().split("x"))
+    count = max([FLAGS.opencv_pairs] + batches)  # Each batch size's calls take the first pairs.
+    frames0, frames1 = resized(pairs, height, width, count)
+    n_cv = FLAGS.opencv_pairs
+    opencv_rows, reference = _opencv_rows(size, frames0[:n_cv], frames1[:n_cv])
+    tf_rows, cpu_versions = _tf_rows(tf, size, devices, frames0, frames1, reference, rss_before)
+    rows += opencv_rows + tf_rows
+    if FLAGS.tvl1_versions and FLAGS.rounds and cpu_versions:
+      interleaved += _interleaved_rounds(size, cpu_versions, frames0[:n_cv], frames1[:n_cv])
+    print(f"done {size}: load average {os.getloadavg()[0]:.1f}", flush=True)
+  _print_tables(rows, interleaved)
 
 
 def _interleaved_rounds(size, versions, frames0, frames1):
