@@ -20,6 +20,7 @@ import time
 from absl import app
 from absl import flags
 
+from i3d_tf import entry
 from i3d_tf.video import flow as flow_lib
 
 flags.DEFINE_integer("num_train", 16, "Train clips.")
@@ -97,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -33,6 +33,7 @@ from absl import flags
 import cv2
 import numpy as np
 
+from i3d_tf import entry
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
 
@@ -287,4 +288,4 @@ def _interleaved_rounds(size, versions, frames0, frames1):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -15,8 +15,9 @@ import os
 import subprocess
 import sys
 
-from absl import app
 from absl import flags
+
+from i3d_tf import entry
 
 flags.DEFINE_string("size", "256x456", "Frame size HxW.")
 flags.DEFINE_list("batches", ["1", "16", "64"], "Pairs per call.")
@@ -83,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

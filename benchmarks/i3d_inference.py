@@ -18,13 +18,13 @@ import statistics
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf import entry
 from i3d_tf import export
 from i3d_tf.models import registry
 
@@ -119,4 +119,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

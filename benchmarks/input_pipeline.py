@@ -19,12 +19,12 @@ import shutil
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 import keras
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf import entry
 from i3d_tf.data import pipeline
 from i3d_tf.data import records
 from i3d_tf.models import registry
@@ -154,4 +154,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -21,6 +21,7 @@ from absl import flags
 import cv2
 import numpy as np
 
+from i3d_tf import entry
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import synthetic
@@ -170,4 +171,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

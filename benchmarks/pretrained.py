@@ -20,6 +20,7 @@ from absl import flags
 import cv2
 import tensorflow as tf
 
+from i3d_tf import entry
 from i3d_tf.checkpoints import runs
 from i3d_tf.evaluation import classify
 from i3d_tf.evaluation import features
@@ -111,4 +112,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from i3d_tf import entry
 from i3d_tf.models import registry
 from i3d_tf.video import synthetic
 
@@ -144,4 +145,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

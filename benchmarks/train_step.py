@@ -27,8 +27,9 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
+
+from i3d_tf import entry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["i3d_flow"], "--model names (the release's I3D streams)")
@@ -144,4 +145,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0

@@ -54,6 +54,7 @@ from absl import flags
 import numpy as np
 
 from i3d_tf import config as config_lib
+from i3d_tf import entry
 
 flags.DEFINE_string("out", None, "Folder to write (created; existing programs are overwritten).")
 flags.DEFINE_list("tvl1_sizes", ["256x340", "256x456"], "TV-L1 frame sizes HxW (empty: none).")
@@ -497,4 +498,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main)  # absl's app.run, with --help exiting 0
