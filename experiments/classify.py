@@ -13,8 +13,9 @@ recursively) and globs. Each video goes through i3d_tf/video/model_input.py (25 
 256, flow only when a model has a flow stream, centre crop), its first --max_frames frames (the
 paper's test protocol: 250 frames, 10 s, whole, logits averaged over time by the model). With
 --num_clips=N, N clips of --clip_frames evenly spaced over those frames; with --num_crops=3, three
-crops along the longer side (Model Garden's num_test_clips / num_test_crops): the logits are
-averaged over clips and crops, then the softmax. A video that cannot be decoded is reported and
+crops along the longer side (Model Garden's num_test_clips / num_test_crops), 5 the four corners and
+the centre, 10 those and their mirrors: the logits are averaged over clips and crops, then the
+softmax. A video that cannot be decoded is reported and
 skipped (exit status 1 at the end).
 
 Progress goes to stdout as it happens (flushed): a first line with the number of videos and views
@@ -46,8 +47,9 @@ flags.DEFINE_integer("top_k", 5, "Classes to print per video.", lower_bound=1)
 flags.DEFINE_integer("num_clips", 1, "Clips per video (1: the first --max_frames frames whole).",
                      lower_bound=1)
 flags.DEFINE_integer("clip_frames", 64, "Frames per clip when --num_clips > 1.", lower_bound=1)
-flags.DEFINE_enum("num_crops", "1", ["1", "3"], "1: the centre crop; 3: start, centre and end of "
-                  "the longer side.")
+flags.DEFINE_enum("num_crops", "1", ["1", "3", "5", "10"], "1: the centre crop; 3: start, "
+                  "centre and end of the longer side; 5: the four corners and the centre; 10: "
+                  "those five and their mirrors (flow x negated).")
 flags.DEFINE_integer("max_frames", None, "Frames read per video (default the model's "
                      "max_test_frames, 250 = 10 s).", lower_bound=1)
 flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],

@@ -7,6 +7,9 @@
   python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
       --flow_model_dir=checkpoints/flow_imagenet --videos='videos/**/*.mp4' --window=16 \
       --stride=16 --combine=separate --output_dir=features/tal
+  # Ten-crop features (five crops and their mirrors): [windows, 10, 1024] per video
+  python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet --videos=videos/ \
+      --window=16 --stride=16 --crops=10 --output_dir=features/ten_crop
   # The same per-video function on an Apache Beam runner
   python -m experiments.extract_features --model_dir=... --videos=... --output_dir=... --beam \
       --beam_options="--runner=DirectRunner --direct_num_workers=2"
@@ -25,6 +28,8 @@ deepest folder holding all videos (so a/x.mp4 and b/x.mp4 never collide); window
 window's frames and seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
 each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
 --pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
+--crops=3|5|10 (along the longer side; four corners + centre; those and their mirrors, flow x
+negated) adds a crops axis after windows: [windows, crops, C], each crop pooled alike.
 A dataset split: one <video_id>.npy per video, the endpoint on the centre crop of the whole video,
 pooled only with --pool=mean.
 """
@@ -46,6 +51,7 @@ from i3d_tf.data import records
 from i3d_tf.evaluation import features
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import listing
+from i3d_tf.video import model_input
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
@@ -75,6 +81,10 @@ flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one
 flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
+flags.DEFINE_enum("crops", "1", [str(n) for n in model_input.CROP_COUNTS], "Crop views per "
+                  "window: 1 the centre; 3 along the longer side; 5 the four corners and the "
+                  "centre; 10 those five and their mirrors (flow x negated). Above 1 the output "
+                  "is [windows, crops, dims...].")
 flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")
 flags.DEFINE_string("beam_options", "--runner=DirectRunner", "Beam pipeline options.")
 flags.DEFINE_integer("max_test_frames", None, "Dataset split: longest video in frames (default "
@@ -149,7 +159,7 @@ def feature_config(model_dir):
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
       pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
-      pad=FLAGS.pad, flow_method=FLAGS.flow_method)
+      pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops))
 
 
 def _run_beam(config, todo, output_dir, beam_options):
@@ -219,7 +229,10 @@ def main(argv):
   except runs.ModelFolderFlagError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.videos:
-    extract_videos(model_dir, FLAGS.output_dir)
+    try:
+      extract_videos(model_dir, FLAGS.output_dir)
+    except model_input.CropError as e:  # every video is resized alike: stop, naming the flag
+      raise app.UsageError(str(e)) from None
     return
   if not (FLAGS.dataset and FLAGS.data_dir):
     raise app.UsageError("give --videos, or --dataset and --data_dir (and --split_name)")

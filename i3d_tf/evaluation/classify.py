@@ -78,9 +78,12 @@ class Classifier:
     for start in clip_starts(len(frames), num_clips, clip_frames):
       end = len(frames) if num_clips == 1 else min(start + clip_frames, len(frames))
       after = frames[end] if end < len(frames) else next_frame
-      for inputs in model_input.frames_to_inputs(
-          frames[start:end], self.spec, after, num_crops,
-          length=None if num_clips == 1 else clip_frames):
+      try:
+        views = model_input.frames_to_inputs(frames[start:end], self.spec, after, num_crops,
+                                             length=None if num_clips == 1 else clip_frames)
+      except model_input.CropError as e:
+        raise model_input.CropError(f"--num_crops={num_crops}: {e}") from None
+      for inputs in views:
         logits.append(self.logits_of_inputs(inputs))
     return np.mean(logits, axis=0), len(frames), len(logits)
 

@@ -39,6 +39,7 @@ class FeatureConfig:
   stride: int = 64
   pad: str = "loop"
   flow_method: str = flow_lib.DEFAULT_METHOD
+  crops: int = 1  # model_input.CROP_COUNTS; > 1 adds a crops axis: [windows, crops, dims...]
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -47,6 +48,8 @@ class FeatureConfig:
       raise ValueError(f"--combine={self.combine}: expected one of {COMBINES}")
     if self.window < 1 or self.stride < 1:
       raise ValueError(f"--window={self.window} --stride={self.stride}: both must be >= 1 frame")
+    if self.crops not in model_input.CROP_COUNTS:
+      raise ValueError(f"--crops={self.crops}: expected one of {model_input.CROP_COUNTS}")
 
 
 def pool_features(value, pool):
@@ -106,6 +109,17 @@ class Extractor:
     return {name: pool_features(self._fns[name](inputs[name][None]).numpy()[0], self.config.pool)
             for name in self.streams}
 
+  def views_features(self, views):
+    """A window's views [{stream: float32 [T, crop, crop, C]}] -> {stream: pooled features},
+    [dims...] for one view (as window_features), else [views, dims...] (one batch per stream)."""
+    if len(views) == 1:
+      return self.window_features(views[0])
+    out = {}
+    for name in self.streams:
+      batch = self._fns[name](np.stack([v[name] for v in views])).numpy()  # [views, ...]
+      out[name] = np.stack([pool_features(b, self.config.pool) for b in batch])
+    return out
+
 
 def output_names(key, streams, combine):
   """{part: file name relative to the output folder} of a video's features."""
@@ -127,14 +141,19 @@ def extract_video(extractor, path, key, output_dir, label=-1):
   Raises decode.VideoDecodeError for a video that cannot be decoded (nothing written).
   """
   config = extractor.config
-  reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad)
+  reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad,
+                                    num_crops=config.crops)
   per_stream = {s: [] for s in extractor.streams}
   windows = []
-  for window in reader.windows(path):
-    for name, value in extractor.window_features(window.inputs).items():
-      per_stream[name].append(value)
-    windows.append([window.start, window.end, round(window.start_s, 4), round(window.end_s, 4)])
-  arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, dims...]
+  try:
+    for window in reader.windows(path):
+      for name, value in extractor.views_features(window.views).items():
+        per_stream[name].append(value)
+      windows.append([window.start, window.end, round(window.start_s, 4),
+                      round(window.end_s, 4)])
+  except model_input.CropError as e:
+    raise model_input.CropError(f"--crops={config.crops}: {e}") from None
+  arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, (crops,) dims...]
   if config.combine == "concat":
     arrays = {"all": np.concatenate([arrays[s] for s in extractor.streams], axis=-1)}
   files = output_names(key, extractor.streams, config.combine)

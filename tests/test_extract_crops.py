@@ -1,0 +1,128 @@
+"""Crop views of extract_features --crops and classify --num_crops: 1, 3, 5, 10 (with mirrors)."""
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i3d_tf.checkpoints import runs
+from i3d_tf.evaluation import features
+from i3d_tf.video import decode
+from i3d_tf.video import model_input
+from tests import pretrained_fixtures as pf
+from tests.conftest import REPO_ROOT
+from tests.test_extract_windows import _noise_video
+
+
+def test_crop_views_are_the_centre_the_longer_side_the_corners_and_their_mirrors():
+  size, height, width = 4, 6, 10
+  centre = (1, 3, False)
+  assert model_input.crop_views(height, width, size, 1) == [centre]
+  assert model_input.crop_views(height, width, size, 3) == [(1, 0, False), centre, (1, 6, False)]
+  assert model_input.crop_views(width, height, size, 3) == [(0, 1, False), (3, 1, False),
+                                                            (6, 1, False)]  # portrait: along H
+  five = [(0, 0, False), (0, 6, False), (2, 0, False), (2, 6, False), centre]
+  assert model_input.crop_views(height, width, size, 5) == five
+  assert model_input.crop_views(height, width, size, 10) == five + [(t, l, True)
+                                                                    for t, l, _ in five]
+  with pytest.raises(model_input.CropError, match="frames of 6x10 are smaller than the 8x8"):
+    model_input.crop_views(height, width, 8, 5)
+  with pytest.raises(model_input.CropError, match=r"num_crops=4: expected one of \(1, 3, 5, 10\)"):
+    model_input.crop_views(height, width, size, 4)
+
+
+def test_ten_crop_windows_are_the_five_crops_and_their_mirrors_with_flow_x_negated(tmp_path):
+  path = _noise_video(tmp_path / "v.avi", 12, size=(32, 40))
+  spec = model_input.VideoInputSpec(streams=("rgb", "flow"), crop_size=24, shorter_side=32,
+                                    flow_method="tvl1_fast")
+  one = list(model_input.WindowReader(spec, 8, 4).windows(path))
+  ten = list(model_input.WindowReader(spec, 8, 4, num_crops=10).windows(path))
+  assert len(one) == len(ten) == 2 and all(len(w.views) == 10 for w in ten)
+  frames = decode.read_video(path, shorter_side=32)
+  for w1, w10 in zip(one, ten):
+    assert (w1.start, w1.end) == (w10.start, w10.end)
+    for name in ("rgb", "flow"):
+      np.testing.assert_array_equal(w10.views[4][name], w1.inputs[name])  # the centre crop
+      for k in range(5):
+        mirror = w10.views[k][name][:, :, ::-1].copy()
+        if name == "flow":
+          mirror[..., 0] *= -1  # mirroring reverses horizontal motion
+        np.testing.assert_array_equal(w10.views[5 + k][name], mirror)
+    # The top-right corner crop is the frames' own corner (rgb scaled, computed here).
+    corner = frames[w10.start:w10.end, :24, -24:].astype(np.float32) / 127.5 - 1
+    np.testing.assert_array_equal(w10.views[1]["rgb"][:w10.end - w10.start], corner)
+  assert not np.array_equal(ten[0].views[0]["rgb"], ten[0].views[3]["rgb"])
+
+
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+  return pf.imported_folder(tmp_path_factory.mktemp("crops"))
+
+
+def _model_on(model, clip):
+  """Mixed_5c of uint8 frames [T, crop, crop, 3] (scaled here), mean over T, H, W -> [1024]."""
+  x = clip.astype(np.float32) / 127.5 - 1
+  _, endpoints = model.call_with_endpoints(tf.constant(x[None]), training=False)
+  return endpoints["Mixed_5c"].numpy()[0].mean(axis=(0, 1, 2))
+
+
+def test_crops_1_is_the_centre_crop_and_10_adds_corners_and_mirrors_in_a_real_process(
+    rgb_folder, tmp_path):
+  video = _noise_video(tmp_path / "v.avi", 16, size=(72, 96))
+  # --crops=1 (the library, as before): [windows, 1024], the model on the centre crop.
+  config = features.FeatureConfig(model_dir=str(rgb_folder), window=8, stride=8)
+  extractor = features.Extractor(config)
+  features.extract_video(extractor, video, "v.avi", str(tmp_path / "one"))
+  one = np.load(tmp_path / "one" / "v.avi.npy")
+  assert one.shape == (2, 1024)
+  frames = decode.read_video(video)  # shorter side 256: 256x341
+  model, _ = runs.load_run(str(rgb_folder))
+  top, left = (frames.shape[1] - pf.CROP) // 2, (frames.shape[2] - pf.CROP) // 2
+  centre = frames[:, top:top + pf.CROP, left:left + pf.CROP]
+  for k in range(2):
+    np.testing.assert_allclose(one[k], _model_on(model, centre[8 * k:8 * k + 8]),
+                               rtol=1e-4, atol=1e-5)
+  # --crops=10 in the binary: [windows, 10, 1024]; view 4 is the centre, 9 its mirror.
+  out = tmp_path / "ten"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
+       f"--videos={video}", f"--output_dir={out}", "--window=8", "--stride=8", "--crops=10"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  ten = np.load(out / "v.avi.npy")
+  assert ten.shape == (2, 10, 1024)
+  np.testing.assert_allclose(ten[:, 4], one, rtol=1e-4, atol=1e-5)
+  for k in range(2):
+    np.testing.assert_allclose(ten[k, 9], _model_on(model, centre[8 * k:8 * k + 8, :, ::-1]),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ten[k, 0], _model_on(model, frames[8 * k:8 * k + 8, :pf.CROP,
+                                                                 :pf.CROP]),
+                               rtol=1e-4, atol=1e-5)
+  assert not np.allclose(ten[:, 0], ten[:, 4])
+  # A frame size the crops cannot hold: an error naming the flag, nothing written.
+  small = dataclasses.replace(extractor.spec, shorter_side=pf.CROP - 16)
+  extractor.spec = small
+  extractor.config = dataclasses.replace(config, crops=5)
+  with pytest.raises(model_input.CropError, match=r"--crops=5: frames of 48x64 are smaller "
+                                                  r"than the 64x64 crop"):
+    features.extract_video(extractor, video, "v.avi", str(tmp_path / "small"))
+  assert not (tmp_path / "small").exists()
+
+
+def test_classify_ten_crops_averages_the_five_crops_and_their_mirrors(rgb_folder, tmp_path):
+  from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
+  video = _noise_video(tmp_path / "v.avi", 10, size=(72, 96))
+  logits, frames, views = classify.Classifier(str(rgb_folder)).classify(video, num_crops=10)
+  assert (frames, views) == (10, 10)
+  clip = decode.read_video(video)
+  height, width = clip.shape[1:3]
+  model, _ = runs.load_run(str(rgb_folder))
+  expected = []
+  for mirrored in (False, True):
+    for top, left in model_input.crop_offsets(height, width, pf.CROP, 5):
+      x = clip[:, top:top + pf.CROP, left:left + pf.CROP].astype(np.float32) / 127.5 - 1
+      x = x[:, :, ::-1] if mirrored else x
+      expected.append(model(tf.constant(x[None]), training=False).numpy()[0])
+  np.testing.assert_allclose(logits, np.mean(expected, axis=0), rtol=1e-4, atol=1e-4)
