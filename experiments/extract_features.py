@@ -23,9 +23,11 @@ crop, flow only for the streams asked), at most --window + 1 frames held, so hou
 the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
 N <= window); the last ones are completed by --pad (loop: the window's frames repeated; last: its
 last frame). Output: <key>.npy [windows, dims] (--combine=concat: the streams' features side by
-side; separate: <key>.rgb.npy and <key>.flow.npy), where key is the video's path relative to the
-deepest folder holding all videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives each
-window's frames and seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
+side; separate: <key>.rgb.npy and <key>.flow.npy) beside <key>_times.json (the fps and each
+window's start_frame, end_frame (exclusive), start_s, end_s), or with --output_format=npz one
+<key>.npz holding both, where key is the video's path relative to the deepest folder holding all
+videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives every video's windows' frames and
+seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
 each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
 --pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
 --crops=3|5|10 (along the longer side; four corners + centre; those and their mirrors, flow x
@@ -85,6 +87,10 @@ flags.DEFINE_enum("crops", "1", [str(n) for n in model_input.CROP_COUNTS], "Crop
                   "window: 1 the centre; 3 along the longer side; 5 the four corners and the "
                   "centre; 10 those five and their mirrors (flow x negated). Above 1 the output "
                   "is [windows, crops, dims...].")
+flags.DEFINE_enum("output_format", "npy", list(features.OUTPUT_FORMATS), "npy: <key>.npy (as "
+                  "before) and <key>_times.json (fps, start_frame, end_frame, start_s, end_s per "
+                  "window); npz: one <key>.npz of the features (or rgb, flow with "
+                  "--combine=separate), those times and fps.")
 flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")
 flags.DEFINE_string("beam_options", "--runner=DirectRunner", "Beam pipeline options.")
 flags.DEFINE_integer("max_test_frames", None, "Dataset split: longest video in frames (default "
@@ -159,7 +165,8 @@ def feature_config(model_dir):
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
       pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
-      pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops))
+      pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
+      output_format=FLAGS.output_format)
 
 
 def _run_beam(config, todo, output_dir, beam_options):

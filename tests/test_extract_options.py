@@ -1,5 +1,7 @@
-"""Crop views of extract_features --crops and classify --num_crops: 1, 3, 5, 10 (with mirrors)."""
+"""extract_features and classify options: crop views (--crops, --num_crops), window times
+(--output_format), dense windows (--stride down to 1), timelines."""
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -126,3 +128,38 @@ def test_classify_ten_crops_averages_the_five_crops_and_their_mirrors(rgb_folder
       x = x[:, :, ::-1] if mirrored else x
       expected.append(model(tf.constant(x[None]), training=False).numpy()[0])
   np.testing.assert_allclose(logits, np.mean(expected, axis=0), rtol=1e-4, atol=1e-4)
+
+
+def test_window_times_match_the_stride_arithmetic_in_npz_and_npy(rgb_folder, tmp_path):
+  num, window, stride = 20, 8, 5
+  video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
+  out = tmp_path / "npz"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
+       f"--videos={video}", f"--output_dir={out}", f"--window={window}", f"--stride={stride}",
+       "--output_format=npz", "--endpoint=Logits"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(p.name for p in out.iterdir() if p.suffix in (".npz", ".npy", ".json")) == [
+      "v.avi.npz"]
+  got = np.load(out / "v.avi.npz")
+  count = model_input.num_windows(num, window, stride)
+  starts = [k * stride for k in range(count)]
+  ends = [min(s + window, num) for s in starts]
+  assert count == 4 and ends[-1] == num
+  assert got["features"].shape == (count, len(pf.CLASSES))
+  assert got["start_frame"].tolist() == starts and got["end_frame"].tolist() == ends
+  assert float(got["fps"]) == 25.0
+  np.testing.assert_allclose(got["start_s"], np.array(starts) / 25.0, rtol=0, atol=1e-12)
+  np.testing.assert_allclose(got["end_s"], np.array(ends) / 25.0, rtol=0, atol=1e-12)
+  # npy (the default): the same features in <key>.npy, the same times beside in JSON.
+  config = features.FeatureConfig(model_dir=str(rgb_folder), endpoint="Logits", window=window,
+                                  stride=stride)
+  record = features.extract_video(features.Extractor(config), video, "v.avi",
+                                  str(tmp_path / "npy"))
+  assert record["files"] == ["v.avi.npy", "v.avi_times.json"]
+  np.testing.assert_allclose(np.load(tmp_path / "npy" / "v.avi.npy"), got["features"],
+                             rtol=1e-5, atol=1e-6)
+  times = json.loads((tmp_path / "npy" / "v.avi_times.json").read_text())
+  assert times == {"fps": 25.0, "start_frame": starts, "end_frame": ends,
+                   "start_s": list(got["start_s"]), "end_s": list(got["end_s"])}
