@@ -163,3 +163,116 @@ def test_window_times_match_the_stride_arithmetic_in_npz_and_npy(rgb_folder, tmp
   times = json.loads((tmp_path / "npy" / "v.avi_times.json").read_text())
   assert times == {"fps": 25.0, "start_frame": starts, "end_frame": ends,
                    "start_s": list(got["start_s"]), "end_s": list(got["end_s"])}
+
+
+def test_dense_windows_preprocess_each_frame_once_and_equal_each_window_alone(tmp_path,
+                                                                            monkeypatch):
+  num, window = 24, 16
+  path = _noise_video(tmp_path / "v.avi", num, size=(32, 40))
+  spec = model_input.VideoInputSpec(streams=("rgb", "flow"), crop_size=24, shorter_side=32,
+                                    flow_method="tvl1_fast")
+  from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
+  real_view, real_from_gray = model_input.view_of, flow_lib.flow_from_gray
+  views_made, pairs = [], []
+
+  def counting_view(values, name, *args):
+    views_made.append((name, len(values)))
+    return real_view(values, name, *args)
+
+  def counting_flow(gray, method="tvl1"):
+    pairs.append(len(gray) - 1)
+    return real_from_gray(gray, method)
+  monkeypatch.setattr(model_input, "view_of", counting_view)
+  monkeypatch.setattr(flow_lib, "flow_from_gray", counting_flow)
+  windows = list(model_input.WindowReader(spec, window, 1, num_crops=3).windows(path))
+  assert len(windows) == model_input.num_windows(num, window, 1) == num - window + 1
+  assert [w.start for w in windows] == list(range(num - window + 1))
+  # Each frame's 3 views of each stream made once (one frame each), each of the 23 pairs once,
+  # though most frames are in 16 windows.
+  assert sorted(views_made) == sorted([("rgb", 1)] * num * 3 + [("flow", 1)] * num * 3)
+  assert sum(pairs) == num - 1
+  assert model_input.WindowReader(spec, window, 1).peak_frames_held <= window + 1
+  monkeypatch.setattr(model_input, "view_of", real_view)
+  monkeypatch.setattr(flow_lib, "flow_from_gray", real_from_gray)
+  frames = decode.read_video(path, shorter_side=32)
+  for w in windows:  # the same inputs as each window made alone (its own flow, crops, scaling)
+    after = frames[w.end] if w.end < num else None
+    alone = model_input.frames_to_inputs(frames[w.start:w.end], spec, after, 3, window)
+    for view, expected in zip(w.views, alone):
+      np.testing.assert_array_equal(view["rgb"], expected["rgb"])
+      np.testing.assert_allclose(view["flow"], expected["flow"], atol=1e-6,
+                                 err_msg=f"window {w.index}")
+
+
+def test_stride_1_gives_a_feature_per_start_frame_and_stride_0_is_refused(rgb_folder, tmp_path):
+  num, window = 20, 16
+  video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
+  base = [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
+          f"--videos={video}", f"--window={window}", "--endpoint=Logits"]
+  for bad in ("0", "-2"):
+    result = subprocess.run(base + [f"--output_dir={tmp_path / 'bad'}", f"--stride={bad}"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"flag --stride={bad}: {bad} is not a positive integer" in result.stderr, (
+        result.stderr[-2000:])
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+  out = tmp_path / "dense"
+  result = subprocess.run(base + [f"--output_dir={out}", "--stride=1"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  dense = np.load(out / "v.avi.npy")
+  assert dense.shape == (num - window + 1, len(pf.CLASSES))
+  times = json.loads((out / "v.avi_times.json").read_text())
+  assert times["start_frame"] == list(range(num - window + 1))
+  assert times["end_frame"] == [s + window for s in range(num - window + 1)]
+  assert not np.allclose(dense[0], dense[-1])  # the windows differ (the video moves)
+
+
+def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_folder, tmp_path):
+  from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
+  num, window, stride = 30, 12, 6
+  video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
+  out = tmp_path / "timeline"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.classify", f"--model_dir={rgb_folder}",
+       f"--videos={video}", f"--window={window}", f"--stride={stride}", "--top_k=2",
+       f"--timeline_dir={out}", "--plot", f"--json={tmp_path / 'all.json'}"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  got = json.loads((out / "v.avi.timeline.json").read_text())
+  count = model_input.num_windows(num, window, stride)
+  assert count == 4 and len(got["windows"]) == count and got["frames"] == num
+  assert [(w["start_frame"], w["end_frame"]) for w in got["windows"]] == [
+      (k * stride, min(k * stride + window, num)) for k in range(count)]
+  # Each window's top-2: the model on that window's centre crop, computed here.
+  frames = decode.read_video(video)
+  model, _ = runs.load_run(str(rgb_folder))
+  top, left = (frames.shape[1] - pf.CROP) // 2, (frames.shape[2] - pf.CROP) // 2
+  all_logits = []
+  for w in got["windows"]:
+    clip = frames[w["start_frame"]:w["end_frame"], top:top + pf.CROP, left:left + pf.CROP]
+    x = model_input.loop_to(clip.astype(np.float32) / 127.5 - 1, window)
+    logits = model(tf.constant(x[None]), training=False).numpy()[0]
+    all_logits.append(logits)
+    expected = classify.top_k(logits, pf.CLASSES, 2)
+    assert [r["class"] for r in w["top_k"]] == [r["class"] for r in expected]
+    np.testing.assert_allclose([r["probability"] for r in w["top_k"]],
+                               [r["probability"] for r in expected], rtol=1e-4, atol=1e-6)
+    # Printed as it goes: the window's seconds and its top classes.
+    line = f"{w['start_s']:8.2f}-{w['end_s']:8.2f} s  {w['top_k'][0]['probability']:.3f} "
+    assert line + w["top_k"][0]["class"] in result.stdout
+  overall = classify.top_k(np.mean(all_logits, axis=0), pf.CLASSES, 2)
+  assert [r["class"] for r in got["top_k"]] == [r["class"] for r in overall]
+  rows = (out / "v.avi.timeline.csv").read_text().splitlines()
+  assert rows[0].startswith("video,window,start_frame,end_frame,start_s,end_s,rank,class")
+  assert len(rows) == 1 + count * 2
+  assert rows[-1].split(",")[1:7] == [str(count - 1), str(18), str(num), "0.7200", "1.2000", "2"]
+  assert (out / "v.avi.timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert json.loads((tmp_path / "all.json").read_text())["videos"][0]["windows"] == got["windows"]
+  assert not list(out.glob("*.tmp-*"))
+  # The timeline flags without --window: refused, naming the flag.
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.classify", f"--model_dir={rgb_folder}",
+       f"--videos={video}", f"--timeline_dir={out}"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode != 0 and "--timeline_dir needs --window" in result.stderr
