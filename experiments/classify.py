@@ -8,9 +8,10 @@
 
 --model_dir is a model folder: what import_deepmind_checkpoint writes or a training run's model_dir
 (i3d_tf/checkpoints/runs.py); a two-stream model is one folder or an RGB folder plus
---flow_model_dir (logits summed, as the release does). --videos takes files, folders (searched
-recursively) and globs. Each video goes through i3d_tf/video/model_input.py (25 fps, shorter side
-256, flow only when a model has a flow stream, centre crop), its first --max_frames frames (the
+--flow_model_dir (logits summed, as the release does). --videos takes files, frame folders
+(img_00001.jpg ..., --input_fps apart), folders (searched recursively for both) and globs. Each
+video goes through i3d_tf/video/model_input.py (25 fps, shorter side 256, flow only when a model
+has a flow stream, centre crop), its first --max_frames frames (the
 paper's test protocol: 250 frames, 10 s, whole, logits averaged over time by the model). With
 --num_clips=N, N clips of --clip_frames evenly spaced over those frames; with --num_crops=3, three
 crops along the longer side (Model Garden's num_test_clips / num_test_crops), 5 the four corners and
@@ -64,6 +65,9 @@ flags.DEFINE_enum("num_crops", "1", ["1", "3", "5", "10"], "1: the centre crop; 
                   "those five and their mirrors (flow x negated).")
 flags.DEFINE_integer("max_frames", None, "Frames read per video (default the model's "
                      "max_test_frames, 250 = 10 s).", lower_bound=1)
+flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
+                   "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
+                   lower_bound=0.001)
 flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for a model with a flow stream (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
@@ -161,7 +165,8 @@ def main(argv):
   print(f"classify: {len(videos)} video{'' if len(videos) == 1 else 's'}, "
         f"{classify_lib.views_text(FLAGS.num_clips, num_crops)} each; loading {models}",
         flush=True)
-  classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method)
+  classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method,
+                                       FLAGS.input_fps)
   results, failed = [], 0
   for number, (path, key) in enumerate(videos, 1):
     print(f"[{number}/{len(videos)}] {path}", flush=True)  # a long video: the user sees which

@@ -18,7 +18,8 @@
       --dataset=ucf101 --data_dir=data/tfds --split_name=test --output_dir=features/ucf101_test
 
 --model_dir / --run_dir is a model folder (import_deepmind_checkpoint's output or a training run).
-Video files: decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
+Video files or frame folders (img_00001.jpg ..., --input_fps apart; a folder given is searched for
+both): decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
 crop, flow only for the streams asked), at most --window + 1 frames held, so hour-long videos take
 the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
 N <= window); the last ones are completed by --pad (loop: the window's frames repeated; last: its
@@ -80,6 +81,9 @@ flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
                   "side by side, or one file per stream.")
+flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
+                   "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
+                   lower_bound=0.001)
 flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
@@ -166,7 +170,7 @@ def feature_config(model_dir):
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
       pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
       pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
-      output_format=FLAGS.output_format)
+      output_format=FLAGS.output_format, input_fps=FLAGS.input_fps)
 
 
 def _run_beam(config, todo, output_dir, beam_options):

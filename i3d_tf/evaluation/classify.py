@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from i3d_tf.checkpoints import runs
+from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import model_input
 
@@ -49,11 +50,12 @@ def video_done_text(frames, views, num_clips, num_crops, seconds):
 class Classifier:
   """Model folder(s) -> averaged logits of a video file."""
 
-  def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD):
+  def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD,
+               input_fps=decode.DEFAULT_FPS):
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)
-    self.spec = runs.video_input_spec(first_run, flow_method, streams=streams,
+    self.spec = runs.video_input_spec(first_run, flow_method, streams=streams, input_fps=input_fps,
                                       min_frames=max(runs.min_frames_of_run(r)
                                                      for _, r, _, _ in self.models))
     self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames

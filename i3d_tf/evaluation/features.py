@@ -44,6 +44,7 @@ class FeatureConfig:
   flow_method: str = flow_lib.DEFAULT_METHOD
   crops: int = 1  # model_input.CROP_COUNTS; > 1 adds a crops axis: [windows, crops, dims...]
   output_format: str = "npy"  # npy: <key>.npy + <key>_times.json; npz: one <key>.npz of both
+  input_fps: float = decode.DEFAULT_FPS  # frame folders' rate (video files carry their own)
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -95,7 +96,7 @@ class Extractor:
         raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
                          f"endpoints")
     self.spec = runs.video_input_spec(
-        loaded[0][1], config.flow_method, streams=wanted,
+        loaded[0][1], config.flow_method, streams=wanted, input_fps=config.input_fps,
         min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
     endpoint = config.endpoint
     self._fns = {}

@@ -31,6 +31,7 @@ class VideoInputSpec:
   flow_method: str = flow_lib.DEFAULT_METHOD
   fps: float = decode.DEFAULT_FPS
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
+  input_fps: float = decode.DEFAULT_FPS   # a frame folder's rate (a video file has its own)
 
   def __post_init__(self):
     unknown = [s for s in self.streams if s not in STREAM_CHANNELS]
@@ -152,7 +153,8 @@ def read_frames(path, spec, max_frames=None, start_s=None, end_s=None):
   """
   extra = 1 if spec.needs_flow else 0
   frames = []
-  for frame in decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side):
+  for frame in decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side,
+                                  spec.input_fps):
     frames.append(frame)
     if max_frames is not None and len(frames) >= max_frames + extra:
       break
@@ -299,7 +301,8 @@ class WindowReader:
     next_start, index, covered = 0, 0, 0
     count = 0
     for count, frame in enumerate(
-        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side),
+        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side,
+                           self.spec.input_fps),
         start=1):
       i = count - 1
       if i >= next_start:
