@@ -48,14 +48,15 @@ def video_done_text(frames, views, num_clips, num_crops, seconds):
 
 
 class Classifier:
-  """Model folder(s) -> averaged logits of a video file."""
+  """Model folder(s) -> averaged logits of a video file (or frame folder), or its timeline."""
 
   def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD,
                input_fps=decode.DEFAULT_FPS):
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)
-    self.spec = runs.video_input_spec(first_run, flow_method, streams=streams, input_fps=input_fps,
+    self.spec = runs.video_input_spec(first_run, flow_method, streams=streams,
+                                      input_fps=input_fps,
                                       min_frames=max(runs.min_frames_of_run(r)
                                                      for _, r, _, _ in self.models))
     self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames
@@ -92,7 +93,6 @@ class Classifier:
       for inputs in views:
         logits.append(self.logits_of_inputs(inputs))
     return np.mean(logits, axis=0), len(frames), len(logits)
-
 
   def timeline(self, path, window, stride, num_crops=1, pad="loop"):
     """Per-window logits of a whole video file, streamed (model_input.WindowReader: at most
