@@ -10,6 +10,15 @@ Mixed_5c mean-pooled. Times are one call each after a warm-up call on a short vi
 loaded and functions traced beforehand: load and tracing are per process, not per minute of
 video), scaled to a minute of video. Weights are random (speed does not depend on them). Prints a
 markdown table and the load average.
+
+  I3D_TF_SHARED=../shared python -m benchmarks.pretrained --binaries=dense --dense_seconds=1.2
+
+Dense features (--binaries=dense): extract_features with --dense_window-frame windows at each of
+--dense_strides (down to 1: a feature per frame) on --dense_seconds of video, RGB and RGB + flow
+(flow.DEFAULT_METHOD), seconds per feature side by side; and at the smallest stride the same
+windows made with nothing shared between windows (each window's frames cropped, scaled and its
+flow computed for it alone, model_input.frames_to_inputs per window), the cost WindowReader's
+per-frame reuse saves.
 """
 import os
 import tempfile
@@ -27,6 +36,7 @@ from i3d_tf.evaluation import features
 from i3d_tf.models import registry
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import model_input
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "Source clip (default ../shared/testdata/videos/tai_chi.mp4)")
@@ -36,7 +46,11 @@ flags.DEFINE_list("flow_methods", None, "Flow methods (default every method of f
                   "'none')")
 flags.DEFINE_integer("window", 64, "extract_features window (frames)")
 flags.DEFINE_integer("stride", 64, "extract_features stride (frames)")
-flags.DEFINE_list("binaries", ["classify", "extract_features"], "What to time")
+flags.DEFINE_list("binaries", ["classify", "extract_features"], "What to time: classify, "
+                  "extract_features, dense")
+flags.DEFINE_float("dense_seconds", 1.2, "Seconds of video for the dense measurements")
+flags.DEFINE_integer("dense_window", 16, "Window of the dense measurements (frames)")
+flags.DEFINE_list("dense_strides", ["16", "1"], "Strides of the dense measurements (frames)")
 
 
 def _looped_video(source, seconds, path):
@@ -61,6 +75,50 @@ def _model_folder(root, model_name, seed):
   return folder
 
 
+def _windows_alone(extractor, path, window, stride):
+  """Features of every window with nothing shared between windows (the baseline of dense reuse):
+  each window's inputs made by frames_to_inputs from its frames alone, flow included."""
+  frames = decode.read_video(path)
+  starts = [k * stride for k in range(model_input.num_windows(len(frames), window, stride))]
+  values = []
+  for start in starts:
+    end = min(start + window, len(frames))
+    after = frames[end] if end < len(frames) else None
+    inputs = model_input.frames_to_inputs(frames[start:end], extractor.spec, after, 1, window)[0]
+    values.append(extractor.window_features(inputs))
+  return len(values)
+
+
+def dense_rows(rgb_dir, flow_dir, video):
+  """[(streams, stride, how, windows, seconds)] of dense extraction (see the docstring)."""
+  rows = []
+  strides = sorted({int(s) for s in FLAGS.dense_strides}, reverse=True)
+  for label, method in (("RGB", None), (f"RGB + flow `{flow_lib.DEFAULT_METHOD}`",
+                                        flow_lib.DEFAULT_METHOD)):
+    for stride in strides:
+      config = features.FeatureConfig(rgb_dir, flow_dir if method else None, "Mixed_5c",
+                                      window=FLAGS.dense_window, stride=stride,
+                                      flow_method=method or flow_lib.DEFAULT_METHOD)
+      extractor = features.Extractor(config)
+      out = tempfile.mkdtemp(prefix="dense_")
+      # Warm-up on the timed video itself: tvl1_tf compiles per batch of pairs (shapes), once
+      # per process, so a shorter warm-up would leave compilation in the timed call.
+      features.extract_video(extractor, video, "warmup", out)
+      started = time.time()
+      record = features.extract_video(extractor, video, "v", out)
+      rows.append((label, stride, "each frame once (WindowReader)", record["shape"][0],
+                   time.time() - started))
+      print(rows[-1], flush=True)
+      if stride == strides[-1]:
+        _windows_alone(extractor, video, FLAGS.dense_window, stride)  # warm-up, as above
+        started = time.time()
+        count = _windows_alone(extractor, video, FLAGS.dense_window, stride)
+        rows.append((label, stride, "each window alone (baseline)", count,
+                     time.time() - started))
+        print(rows[-1], flush=True)
+  return rows
+
+
 def main(argv):
   del argv
   source = FLAGS.video
@@ -76,7 +134,9 @@ def main(argv):
     rgb_dir = _model_folder(root, "i3d_rgb", 0)
     flow_dir = _model_folder(root, "i3d_flow", 1)
     videos = {s: _looped_video(source, s, os.path.join(root, f"v{s}.mp4"))
-              for s in {FLAGS.seconds, FLAGS.flow_seconds, 0.5, 0.6}}
+              for s in {FLAGS.seconds, FLAGS.flow_seconds, FLAGS.dense_seconds, 0.5, 0.6}}
+    if "dense" in FLAGS.binaries:
+      dense = dense_rows(rgb_dir, flow_dir, videos[FLAGS.dense_seconds])
     configs = [("RGB", None, FLAGS.seconds)] + [(f"RGB + flow `{m}`", m, FLAGS.flow_seconds)
                                                for m in methods]
     for label, method, seconds in configs:
@@ -109,6 +169,13 @@ def main(argv):
   for binary, label, seconds, frames, elapsed in rows:
     print(f"| {binary} | {label} | {seconds:g} s ({frames} frames) | {elapsed:.1f} | "
           f"{elapsed * 60 / seconds:.0f} |")
+  if "dense" in FLAGS.binaries:
+    print(f"\nDense: windows of {FLAGS.dense_window} frames over {FLAGS.dense_seconds:g} s "
+          f"({int(round(FLAGS.dense_seconds * 25))} frames)\n")
+    print("| streams | stride | inputs made | features | seconds | seconds per feature |")
+    print("|---|---|---|---|---|---|")
+    for label, stride, how, count, elapsed in dense:
+      print(f"| {label} | {stride} | {how} | {count} | {elapsed:.1f} | {elapsed / count:.2f} |")
 
 
 if __name__ == "__main__":

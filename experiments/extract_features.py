@@ -7,6 +7,9 @@
   python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet \
       --flow_model_dir=checkpoints/flow_imagenet --videos='videos/**/*.mp4' --window=16 \
       --stride=16 --combine=separate --output_dir=features/tal
+  # Ten-crop features (five crops and their mirrors): [windows, 10, 1024] per video
+  python -m experiments.extract_features --model_dir=checkpoints/rgb_imagenet --videos=videos/ \
+      --window=16 --stride=16 --crops=10 --output_dir=features/ten_crop
   # The same per-video function on an Apache Beam runner
   python -m experiments.extract_features --model_dir=... --videos=... --output_dir=... --beam \
       --beam_options="--runner=DirectRunner --direct_num_workers=2"
@@ -15,16 +18,21 @@
       --dataset=ucf101 --data_dir=data/tfds --split_name=test --output_dir=features/ucf101_test
 
 --model_dir / --run_dir is a model folder (import_deepmind_checkpoint's output or a training run).
-Video files: decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
+Video files or frame folders (img_00001.jpg ..., --input_fps apart; a folder given is searched for
+both): decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
 crop, flow only for the streams asked), at most --window + 1 frames held, so hour-long videos take
 the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
 N <= window); the last ones are completed by --pad (loop: the window's frames repeated; last: its
 last frame). Output: <key>.npy [windows, dims] (--combine=concat: the streams' features side by
-side; separate: <key>.rgb.npy and <key>.flow.npy), where key is the video's path relative to the
-deepest folder holding all videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives each
-window's frames and seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
+side; separate: <key>.rgb.npy and <key>.flow.npy) beside <key>_times.json (the fps and each
+window's start_frame, end_frame (exclusive), start_s, end_s), or with --output_format=npz one
+<key>.npz holding both, where key is the video's path relative to the deepest folder holding all
+videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives every video's windows' frames and
+seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
 each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
 --pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
+--crops=3|5|10 (along the longer side; four corners + centre; those and their mirrors, flow x
+negated) adds a crops axis after windows: [windows, crops, C], each crop pooled alike.
 A dataset split: one <video_id>.npy per video, the endpoint on the centre crop of the whole video,
 pooled only with --pool=mean.
 """
@@ -46,6 +54,7 @@ from i3d_tf.data import records
 from i3d_tf.evaluation import features
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import listing
+from i3d_tf.video import model_input
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model folder: import_deepmind_checkpoint's --output_dir "
@@ -72,9 +81,20 @@ flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
                   "side by side, or one file per stream.")
+flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
+                   "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
+                   lower_bound=0.001)
 flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
                   "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
                   "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
+flags.DEFINE_enum("crops", "1", [str(n) for n in model_input.CROP_COUNTS], "Crop views per "
+                  "window: 1 the centre; 3 along the longer side; 5 the four corners and the "
+                  "centre; 10 those five and their mirrors (flow x negated). Above 1 the output "
+                  "is [windows, crops, dims...].")
+flags.DEFINE_enum("output_format", "npy", list(features.OUTPUT_FORMATS), "npy: <key>.npy (as "
+                  "before) and <key>_times.json (fps, start_frame, end_frame, start_s, end_s per "
+                  "window); npz: one <key>.npz of the features (or rgb, flow with "
+                  "--combine=separate), those times and fps.")
 flags.DEFINE_bool("beam", False, "Run the per-video function on an Apache Beam runner.")
 flags.DEFINE_string("beam_options", "--runner=DirectRunner", "Beam pipeline options.")
 flags.DEFINE_integer("max_test_frames", None, "Dataset split: longest video in frames (default "
@@ -149,7 +169,8 @@ def feature_config(model_dir):
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
       pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
-      pad=FLAGS.pad, flow_method=FLAGS.flow_method)
+      pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
+      output_format=FLAGS.output_format, input_fps=FLAGS.input_fps)
 
 
 def _run_beam(config, todo, output_dir, beam_options):
@@ -219,7 +240,10 @@ def main(argv):
   except runs.ModelFolderFlagError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.videos:
-    extract_videos(model_dir, FLAGS.output_dir)
+    try:
+      extract_videos(model_dir, FLAGS.output_dir)
+    except model_input.CropError as e:  # every video is resized alike: stop, naming the flag
+      raise app.UsageError(str(e)) from None
     return
   if not (FLAGS.dataset and FLAGS.data_dir):
     raise app.UsageError("give --videos, or --dataset and --data_dir (and --split_name)")

@@ -96,13 +96,13 @@ def test_overlapping_flow_windows_compute_each_pair_once_with_the_same_flow(tmp_
   spec = model_input.VideoInputSpec(streams=("flow",), crop_size=24, shorter_side=32,
                                     flow_method="tvl1_fast")
   from i3d_tf.video import flow as flow_lib  # pylint: disable=import-outside-toplevel
-  real = flow_lib.compute_flow
+  real, real_from_gray = flow_lib.compute_flow, flow_lib.flow_from_gray
   pairs = []
 
-  def counting(frames, method="tvl1"):
-    pairs.append(len(frames) - 1)
-    return real(frames, method)
-  monkeypatch.setattr(flow_lib, "compute_flow", counting)
+  def counting(gray, method="tvl1"):
+    pairs.append(len(gray) - 1)
+    return real_from_gray(gray, method)
+  monkeypatch.setattr(flow_lib, "flow_from_gray", counting)
   windows = list(model_input.WindowReader(spec, 8, 3).windows(path))  # each frame in ~3 windows
   assert [(w.start, w.end) for w in windows] == [(0, 8), (3, 11), (6, 14), (9, 17), (12, 20)]
   assert sum(pairs) == 19  # the video's 19 pairs, each once

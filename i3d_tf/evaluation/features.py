@@ -2,7 +2,8 @@
 
 `Extractor` holds model folder(s) and runs any endpoint of each stream on a window's inputs;
 `extract_video` streams one video file through model_input.WindowReader (at most window + 1 decoded
-frames held), writes its features atomically and returns its record. `Progress` is the resumable
+frames held), writes its features and their window times (npy: <key>.npy and <key>_times.json; npz:
+one <key>.npz) atomically and returns its record. `Progress` is the resumable
 log of an output folder: a video is done once its record is in progress.jsonl (appended after its
 files are renamed into place), so a rerun after kill -9 skips it; a video that cannot be decoded is
 recorded as skipped with its reason. `write_index` writes index.tsv, windows.tsv and skipped.tsv
@@ -23,6 +24,8 @@ from i3d_tf.video import model_input
 
 POOLS = ("mean", "time", "none")
 COMBINES = ("concat", "separate")
+OUTPUT_FORMATS = ("npy", "npz")
+TIMES_SUFFIX = "_times.json"  # beside <key>.npy: the windows' frames and seconds, and the fps
 PROGRESS = "progress.jsonl"
 
 
@@ -39,6 +42,9 @@ class FeatureConfig:
   stride: int = 64
   pad: str = "loop"
   flow_method: str = flow_lib.DEFAULT_METHOD
+  crops: int = 1  # model_input.CROP_COUNTS; > 1 adds a crops axis: [windows, crops, dims...]
+  output_format: str = "npy"  # npy: <key>.npy + <key>_times.json; npz: one <key>.npz of both
+  input_fps: float = decode.DEFAULT_FPS  # frame folders' rate (video files carry their own)
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -47,6 +53,10 @@ class FeatureConfig:
       raise ValueError(f"--combine={self.combine}: expected one of {COMBINES}")
     if self.window < 1 or self.stride < 1:
       raise ValueError(f"--window={self.window} --stride={self.stride}: both must be >= 1 frame")
+    if self.output_format not in OUTPUT_FORMATS:
+      raise ValueError(f"--output_format={self.output_format}: expected one of {OUTPUT_FORMATS}")
+    if self.crops not in model_input.CROP_COUNTS:
+      raise ValueError(f"--crops={self.crops}: expected one of {model_input.CROP_COUNTS}")
 
 
 def pool_features(value, pool):
@@ -86,7 +96,7 @@ class Extractor:
         raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
                          f"endpoints")
     self.spec = runs.video_input_spec(
-        loaded[0][1], config.flow_method, streams=wanted,
+        loaded[0][1], config.flow_method, streams=wanted, input_fps=config.input_fps,
         min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
     endpoint = config.endpoint
     self._fns = {}
@@ -106,12 +116,36 @@ class Extractor:
     return {name: pool_features(self._fns[name](inputs[name][None]).numpy()[0], self.config.pool)
             for name in self.streams}
 
+  def views_features(self, views):
+    """A window's views [{stream: float32 [T, crop, crop, C]}] -> {stream: pooled features},
+    [dims...] for one view (as window_features), else [views, dims...] (one batch per stream)."""
+    if len(views) == 1:
+      return self.window_features(views[0])
+    out = {}
+    for name in self.streams:
+      batch = self._fns[name](np.stack([v[name] for v in views])).numpy()  # [views, ...]
+      out[name] = np.stack([pool_features(b, self.config.pool) for b in batch])
+    return out
 
-def output_names(key, streams, combine):
-  """{part: file name relative to the output folder} of a video's features."""
-  if combine == "concat":
-    return {"all": f"{key}.npy"}
-  return {s: f"{key}.{s}.npy" for s in streams}
+
+def output_names(key, streams, combine, output_format="npy"):
+  """{part: file name relative to the output folder} of a video's features (npy: with its
+  'times' file; npz: the one file of every part)."""
+  if output_format == "npz":
+    return {"npz": f"{key}.npz"}
+  names = {"all": f"{key}.npy"} if combine == "concat" else {s: f"{key}.{s}.npy" for s in streams}
+  names["times"] = f"{key}{TIMES_SUFFIX}"
+  return names
+
+
+def window_times(windows, fps):
+  """[[start, end, ...]] window rows -> {fps, start_frame, end_frame, start_s, end_s}: frames
+  [start, end) of each window (end - start < window where padded at the video's end), seconds =
+  frame / fps."""
+  starts = [int(w[0]) for w in windows]
+  ends = [int(w[1]) for w in windows]
+  return {"fps": float(fps), "start_frame": starts, "end_frame": ends,
+          "start_s": [s / fps for s in starts], "end_s": [e / fps for e in ends]}
 
 
 def _save_atomically(path, array):
@@ -121,27 +155,50 @@ def _save_atomically(path, array):
   os.replace(tmp, path)
 
 
+def _save_npz_atomically(path, arrays):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "wb") as f:
+    np.savez(f, **arrays)
+  os.replace(tmp, path)
+
+
 def extract_video(extractor, path, key, output_dir, label=-1):
   """Features of every window of one video file -> its .npy file(s); returns its record.
 
   Raises decode.VideoDecodeError for a video that cannot be decoded (nothing written).
   """
   config = extractor.config
-  reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad)
+  reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad,
+                                    num_crops=config.crops)
   per_stream = {s: [] for s in extractor.streams}
   windows = []
-  for window in reader.windows(path):
-    for name, value in extractor.window_features(window.inputs).items():
-      per_stream[name].append(value)
-    windows.append([window.start, window.end, round(window.start_s, 4), round(window.end_s, 4)])
-  arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, dims...]
+  try:
+    for window in reader.windows(path):
+      for name, value in extractor.views_features(window.views).items():
+        per_stream[name].append(value)
+      windows.append([window.start, window.end, round(window.start_s, 4),
+                      round(window.end_s, 4)])
+  except model_input.CropError as e:
+    raise model_input.CropError(f"--crops={config.crops}: {e}") from None
+  arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, (crops,) dims...]
   if config.combine == "concat":
     arrays = {"all": np.concatenate([arrays[s] for s in extractor.streams], axis=-1)}
-  files = output_names(key, extractor.streams, config.combine)
-  for part, name in files.items():
-    _save_atomically(os.path.join(output_dir, name), arrays[part])
+  times = window_times(windows, extractor.spec.fps)
+  shape = list(next(iter(arrays.values())).shape)
+  files = output_names(key, extractor.streams, config.combine, config.output_format)
+  if config.output_format == "npz":  # features (concat) or rgb, flow (separate), times, fps
+    content = {("features" if part == "all" else part): a for part, a in arrays.items()}
+    content.update({k: np.asarray(v, np.float64 if k.endswith("_s") or k == "fps" else np.int64)
+                    for k, v in times.items()})
+    _save_npz_atomically(os.path.join(output_dir, files["npz"]), content)
+  else:
+    for part, name in files.items():
+      if part != "times":
+        _save_atomically(os.path.join(output_dir, name), arrays[part])
+    _write_atomically(os.path.join(output_dir, files["times"]), json.dumps(times, indent=1))
   return {"key": key, "status": "done", "source": path, "label": label,
-          "files": list(files.values()), "shape": list(next(iter(arrays.values())).shape),
+          "files": list(files.values()), "shape": shape, "fps": times["fps"],
           "frames": reader.num_frames, "windows": windows,
           "peak_frames_held": reader.peak_frames_held}
 

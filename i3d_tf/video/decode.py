@@ -1,5 +1,8 @@
 """Video decoding as the release describes: 25 fps by timestamp, shorter side 256 (bilinear).
 
+A video is a file, or a frame folder (mmaction2's rawframes layout: img_00001.jpg, img_00002.jpg
+..., listing.FRAME_NAME) whose frames are `input_fps` apart (default 25), sampled the same way.
+
 OpenCV (FFmpeg backend) reads mp4, avi, mkv and webm. The frame count is what actually decodes:
 container headers lie (flipping_a_pancake.mkv claims 311 frames, 310 decode), so nothing here
 trusts CAP_PROP_FRAME_COUNT except to recognise a truncated file.
@@ -9,6 +12,8 @@ import os
 
 import cv2
 import numpy as np
+
+from i3d_tf.video import listing
 
 DEFAULT_FPS = 25.0
 DEFAULT_SHORTER_SIDE = 256
@@ -67,8 +72,9 @@ def video_properties(path):
 def _open(path):
   path = str(path)
   if os.path.isdir(path):
-    raise VideoDecodeError(path, "is a folder, not a video file (a binary's --videos takes "
-                           "files, a folder of videos or a glob)")
+    raise VideoDecodeError(path, "is a folder, not a video file nor a frame folder "
+                           "(img_00001.jpg ...); a binary's --videos takes files, frame folders, "
+                           "a folder of them or a glob")
   if not os.path.isfile(path):
     raise VideoDecodeError(path, "no such file")
   capture = cv2.VideoCapture(path)
@@ -78,16 +84,18 @@ def _open(path):
   return capture
 
 
-def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE):
+def read_video(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE,
+               input_fps=DEFAULT_FPS):
   """Decodes `path` to uint8 RGB [T, H, W, 3] at `fps`, within [start_s, end_s) seconds.
 
   All of iter_frames' frames stacked (see there); for videos of any length, stream with
   iter_frames instead.
   """
-  return np.stack(list(iter_frames(path, fps, start_s, end_s, shorter_side)))
+  return np.stack(list(iter_frames(path, fps, start_s, end_s, shorter_side, input_fps)))
 
 
-def iter_frames(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE):
+def iter_frames(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DEFAULT_SHORTER_SIDE,
+                input_fps=DEFAULT_FPS):
   """Yields `path`'s frames one at a time: uint8 RGB [H, W, 3] at `fps`, within [start_s, end_s).
 
   Holds one decoded frame at a time, so an hour-long video streams in bounded memory.
@@ -97,6 +105,8 @@ def iter_frames(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DE
   reach `fps`. `fps=None` keeps every source frame. T is what decodes, never the header's count.
   Raises VideoDecodeError when the file cannot be opened, is truncated (after yielding the frames
   before the cut), or yields no frame. Argument errors raise before anything is yielded.
+  A frame folder's frame i has timestamp i / input_fps; one with a gap in its numbering is refused
+  before anything is yielded, a frame of another size or unreadable when it is reached.
   """
   if fps is not None and fps <= 0:
     raise ValueError(f"fps must be positive or None, got {fps}")
@@ -105,8 +115,58 @@ def iter_frames(path, fps=DEFAULT_FPS, start_s=None, end_s=None, shorter_side=DE
     raise ValueError(f"start_s must be >= 0, got {start_s}")
   if end_s is not None and end_s <= start_s:
     raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
+  if listing.is_frame_folder(path):
+    if not input_fps or input_fps <= 0:
+      raise ValueError(f"input_fps must be positive, got {input_fps}")
+    return _folder_frames(str(path), _frame_paths(str(path)), fps, start_s, end_s, shorter_side,
+                          float(input_fps))
   capture = _open(path)
   return _frames(capture, path, fps, start_s, end_s, shorter_side)
+
+
+def _frame_paths(folder):
+  """The frame files of a frame folder in order; VideoDecodeError where the numbering is not
+  1, 2, ... without gaps or repeats."""
+  files = listing.frame_files(folder)
+  for position, (number, name) in enumerate(files, start=1):
+    if number != position:
+      problem = (f"two files for frame {number}" if number < position else
+                 f"frame {position} (img_{position:05d}) is missing")
+      raise VideoDecodeError(folder, f"frame folder: {problem}; frames must be numbered 1, 2, "
+                             f"... without gaps ({len(files)} frames, the last {name})")
+  return [os.path.join(folder, name) for _, name in files]
+
+
+def _folder_frames(folder, paths, fps, start_s, end_s, shorter_side, input_fps):
+  """iter_frames' generator for a frame folder: frame i at i / input_fps, sampled to `fps`."""
+  rate = fps or input_fps
+  out_index, loaded, current, size = 0, -1, None, None
+  while True:
+    t_out = start_s + out_index / rate
+    if end_s is not None and t_out >= end_s - _EPS:
+      break
+    wanted = int(math.floor(t_out * input_fps + _EPS))
+    if wanted >= len(paths):
+      break
+    if wanted != loaded:
+      bgr = cv2.imread(paths[wanted], cv2.IMREAD_COLOR)
+      if bgr is None:
+        raise VideoDecodeError(folder, f"frame folder: {os.path.basename(paths[wanted])} cannot "
+                               f"be read as an image")
+      if size is None:
+        size = (bgr.shape[:2], os.path.basename(paths[wanted]))
+      elif bgr.shape[:2] != size[0]:
+        raise VideoDecodeError(
+            folder, f"frame folder of mixed sizes: {os.path.basename(paths[wanted])} is "
+            f"{bgr.shape[1]}x{bgr.shape[0]}, {size[1]} {size[0][1]}x{size[0][0]} (width x height)")
+      loaded = wanted
+      current = resize_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), shorter_side)
+    yield current
+    out_index += 1
+  if not out_index:
+    span = f"[{start_s}, {end_s if end_s is not None else 'end'}) s"
+    raise VideoDecodeError(folder, f"no frame in {span} (the frame folder holds {len(paths)} "
+                           f"frames at {input_fps:g} fps)")
 
 
 def _frames(capture, path, fps, start_s, end_s, shorter_side):

@@ -1,11 +1,12 @@
-"""Which files are videos: the one list of video extensions, and finding the videos given on a
-command line.
+"""Which files are videos: the one list of video extensions, frame folders (mmaction2's rawframes
+layout, img_00001.jpg ...), and finding the videos given on a command line.
 
 Standard library only (the dataset builders' listing imports it without TensorFlow): what
 classify and extract_features take as --videos, what the video-folder and Kinetics builders index.
 """
 import glob
 import os
+import re
 
 # Lower case; a file is a video when its name ends with one, whatever its case.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
@@ -17,8 +18,28 @@ def is_video(path):
   return os.fspath(path).lower().endswith(VIDEO_EXTENSIONS)
 
 
+# A frame of a frame folder: img_<number>.jpg / .jpeg / .png (mmaction2's rawframes, from 1).
+FRAME_NAME = re.compile(r"^img_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
+
+
+def frame_files(folder):
+  """[(number, file name)] of the frames in `folder`, by number ([] when it holds none)."""
+  found = []
+  for name in os.listdir(folder):
+    match = FRAME_NAME.match(name)
+    if match:
+      found.append((int(match.group(1)), name))
+  return sorted(found)
+
+
+def is_frame_folder(path):
+  """Whether `path` is a folder holding img_<number> frames (a video given as its frames)."""
+  return os.path.isdir(path) and bool(frame_files(path))
+
+
 def list_videos(entries, flag="--videos"):
-  """[(path, key)] for `entries` (files, folders searched recursively for video files, globs).
+  """[(path, key)] for `entries` (files, frame folders, folders searched recursively for video
+  files and frame folders, globs).
 
   `key` is the path relative to the deepest folder holding all of them, extension kept, so two
   videos never share one (a/x.mp4 and b/x.mp4 give 'a/x.mp4', 'b/x.mp4'). An entry that matches
@@ -27,14 +48,25 @@ def list_videos(entries, flag="--videos"):
   paths = []
   for entry in entries:
     entry = os.path.expanduser(entry)
-    if os.path.isdir(entry):
-      found = sorted(os.path.join(root, name) for root, _, names in os.walk(entry)
-                     for name in names if is_video(name))
+    if is_frame_folder(entry):
+      found = [entry]
+    elif os.path.isdir(entry):
+      found = []
+      for root, folders, names in os.walk(entry):
+        folders.sort()
+        for name in list(folders):
+          if is_frame_folder(os.path.join(root, name)):  # a video as frames: not walked into
+            found.append(os.path.join(root, name))
+            folders.remove(name)
+        found.extend(os.path.join(root, name) for name in names if is_video(name))
+      found.sort()
       if not found:
         raise FileNotFoundError(f"{flag}: folder {entry} holds no video file "
-                                f"({', '.join(VIDEO_EXTENSIONS)})")
+                                f"({', '.join(VIDEO_EXTENSIONS)}) or frame folder (img_00001.jpg "
+                                f"...)")
     elif glob.has_magic(entry):
-      found = sorted(p for p in glob.glob(entry, recursive=True) if os.path.isfile(p))
+      found = sorted(p for p in glob.glob(entry, recursive=True)
+                     if os.path.isfile(p) or is_frame_folder(p))
       if not found:
         raise FileNotFoundError(f"{flag}: the pattern {entry} matches no file")
     elif os.path.isfile(entry):

@@ -31,6 +31,7 @@ class VideoInputSpec:
   flow_method: str = flow_lib.DEFAULT_METHOD
   fps: float = decode.DEFAULT_FPS
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
+  input_fps: float = decode.DEFAULT_FPS   # a frame folder's rate (a video file has its own)
 
   def __post_init__(self):
     unknown = [s for s in self.streams if s not in STREAM_CHANNELS]
@@ -47,20 +48,62 @@ class VideoInputSpec:
     return "flow" in self.streams
 
 
+CROP_COUNTS = (1, 3, 5, 10)
+FLOW_X_CHANNEL = 0  # compute_flow's [..., 2] is (x, y); a mirror negates x (as training's flip)
+
+
+class CropError(ValueError):
+  """The frames cannot hold the crops asked for (a crop larger than a frame, or a bad count)."""
+
+
 def crop_offsets(height, width, size, num_crops=1):
   """[(top, left)] of `num_crops` size x size crops: 1 the centre; 3 the start, centre and end of
-  the longer side (centred on the shorter), as Model Garden's three test crops."""
+  the longer side (centred on the shorter), as Model Garden's three test crops; 5 the four
+  corners and the centre (the order of torchvision's FiveCrop)."""
   if height < size or width < size:
-    raise ValueError(f"frames of {height}x{width} are smaller than the {size}x{size} crop; "
-                     f"raise the shorter side or lower the crop size")
+    raise CropError(f"frames of {height}x{width} are smaller than the {size}x{size} crop; "
+                    f"raise the shorter side or lower the crop size")
   top, left = (height - size) // 2, (width - size) // 2
   if num_crops == 1:
     return [(top, left)]
-  if num_crops != 3:
-    raise ValueError(f"num_crops={num_crops}: expected 1 or 3")
-  if width >= height:
-    return [(top, 0), (top, left), (top, width - size)]
-  return [(0, left), (top, left), (height - size, left)]
+  if num_crops == 3:
+    if width >= height:
+      return [(top, 0), (top, left), (top, width - size)]
+    return [(0, left), (top, left), (height - size, left)]
+  if num_crops == 5:
+    bottom, right = height - size, width - size
+    return [(0, 0), (0, right), (bottom, 0), (bottom, right), (top, left)]
+  raise CropError(f"num_crops={num_crops}: expected 1, 3 or 5 (10: crop_views)")
+
+
+def crop_views(height, width, size, num_crops=1):
+  """[(top, left, mirrored)] of the views of `num_crops` in CROP_COUNTS: crop_offsets' crops, and
+  for 10 the five of 5 followed by their horizontal mirrors (the '10-crop' of the
+  anomaly-detection papers)."""
+  if num_crops not in CROP_COUNTS:
+    raise CropError(f"num_crops={num_crops}: expected one of {CROP_COUNTS}")
+  offsets = crop_offsets(height, width, size, 5 if num_crops == 10 else num_crops)
+  views = [(top, left, False) for top, left in offsets]
+  if num_crops == 10:
+    views += [(top, left, True) for top, left in offsets]
+  return views
+
+
+def view_of(values, name, top, left, size, mirrored=False):
+  """One view of stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels) -> the model's
+  float32 [T, size, size, C]: RGB / 127.5 - 1, flow truncated to [-20, 20] px / 20; mirrored
+  left-right (flow x negated) where `mirrored`."""
+  value = values[:, top:top + size, left:left + size]
+  if name == "rgb":
+    value = value.astype(np.float32) / 127.5 - 1.0
+  else:
+    value = np.clip(value, -flow_lib.FLOW_BOUND, flow_lib.FLOW_BOUND) / flow_lib.FLOW_BOUND
+  value = value.astype(np.float32)
+  if mirrored:
+    value = value[:, :, ::-1].copy()
+    if name == "flow":
+      value[..., FLOW_X_CHANNEL] *= -1.0
+  return value
 
 
 def loop_to(array, length, pad="loop"):
@@ -77,7 +120,8 @@ def loop_to(array, length, pad="loop"):
 
 def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pad="loop",
                      flow=None):
-  """uint8 frames [T, H, W, 3] (resized) -> one {stream: float32 [T', crop, crop, C]} per crop.
+  """uint8 frames [T, H, W, 3] (resized) -> one {stream: float32 [T', crop, crop, C]} per view
+  (crop_views: `num_crops` of CROP_COUNTS, 10 with mirrors).
 
   `next_frame` [H, W, 3] is the frame after the span (None where the video ends there): the last
   flow frame goes to it. T' = max(T, spec.min_frames, length): shorter spans are padded by `pad`.
@@ -95,16 +139,10 @@ def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pa
     streams["flow"] = flow_lib.compute_flow(with_next, spec.flow_method)[:count]  # [T, H, W, 2]
   target = max(count, spec.min_frames, length or 0)
   crops = []
-  for top, left in crop_offsets(frames.shape[1], frames.shape[2], spec.crop_size, num_crops):
-    one = {}
-    for name in spec.streams:
-      value = streams[name][:, top:top + spec.crop_size, left:left + spec.crop_size]
-      if name == "rgb":
-        value = value.astype(np.float32) / 127.5 - 1.0
-      else:
-        value = np.clip(value, -flow_lib.FLOW_BOUND, flow_lib.FLOW_BOUND) / flow_lib.FLOW_BOUND
-      one[name] = loop_to(value.astype(np.float32), target, pad)
-    crops.append(one)
+  for top, left, mirrored in crop_views(frames.shape[1], frames.shape[2], spec.crop_size,
+                                        num_crops):
+    crops.append({name: loop_to(view_of(streams[name], name, top, left, spec.crop_size, mirrored),
+                                target, pad) for name in spec.streams})
   return crops
 
 
@@ -115,7 +153,8 @@ def read_frames(path, spec, max_frames=None, start_s=None, end_s=None):
   """
   extra = 1 if spec.needs_flow else 0
   frames = []
-  for frame in decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side):
+  for frame in decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side,
+                                  spec.input_fps):
     frames.append(frame)
     if max_frames is not None and len(frames) >= max_frames + extra:
       break
@@ -148,8 +187,13 @@ class Window:
   index: int
   start: int
   end: int
-  inputs: dict                            # {stream: float32 [window, crop, crop, C]}, one crop
+  views: list                             # per crop view: {stream: float32 [window, crop, crop, C]}
   fps: float
+
+  @property
+  def inputs(self):
+    """The first view's inputs (the centre crop with num_crops=1)."""
+    return self.views[0]
 
   @property
   def start_s(self):
@@ -164,59 +208,101 @@ class WindowReader:
   """Streams a video as windows of `window` frames every `stride` frames, holding at most
   window + 1 decoded frames at a time (so hours of video take the memory of one window).
 
-  `peak_frames_held` is the most decoded frames held at once (for tests and logs).
+  Each frame is preprocessed once (its crop views scaled, its flow pair computed once) however
+  many windows hold it, so dense windows (stride 1) cost the model's run per window and little
+  more (BENCHMARKS.md, "Dense features"). `num_crops` of CROP_COUNTS gives each window that many
+  views (crop_views). `peak_frames_held` is the most decoded frames held at once (for tests and
+  logs).
   """
 
-  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None):
+  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None, num_crops=1):
     if window < 1 or stride < 1:
       raise ValueError(f"window={window}, stride={stride}: both must be >= 1 frame")
     if pad not in PAD_MODES:
       raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
+    if num_crops not in CROP_COUNTS:
+      raise CropError(f"num_crops={num_crops}: expected one of {CROP_COUNTS}")
     self.spec = spec
     self.window = window
     self.stride = stride
     self.pad = pad
+    self.num_crops = num_crops
     self.start_s = start_s
     self.end_s = end_s
     self.peak_frames_held = 0
     self.num_frames = None  # known once the video has been read to its end
-    self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1), this window's
+    self._reset()
+
+  def _reset(self):
+    self._views = None      # crop_views of the video's frame size
+    self._gray = {}         # frame index j -> uint8 [H, W], for flow
+    self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1)
+    self._processed = {}    # frame index j -> {stream: float32 [views, crop, crop, C]}
 
   def _make(self, index, start, frames, next_frame):
-    frames = np.stack(frames)
-    flow = self._window_flow(start, frames, next_frame) if self.spec.needs_flow else None
-    inputs = frames_to_inputs(frames, self.spec, next_frame, 1, self.window, self.pad, flow)[0]
-    return Window(index, start, start + len(frames), inputs, self.spec.fps)
-
-  def _window_flow(self, start, frames, next_frame):
-    """Flow [T, H, W, 2] of the window at `start`, as compute_flow gives it for the window and
-    its next frame; pairs an overlapping window (--stride < --window) already had are reused,
-    so each pair's TV-L1 runs once (a pair's flow does not depend on the other pairs)."""
     count = len(frames)
+    if self._views is None:
+      height, width = frames[0].shape[:2]
+      self._views = crop_views(height, width, self.spec.crop_size, self.num_crops)
+    if self.spec.needs_flow:
+      self._add_pairs(start, frames, next_frame)
     pairs = count if next_frame is not None else count - 1  # pairs (j, j+1) the video has
+    for k in range(count):
+      j = start + k
+      if j in self._processed:
+        continue
+      values = {}
+      if "rgb" in self.spec.streams:
+        values["rgb"] = frames[k][None]
+      if self.spec.needs_flow:
+        # The video's last frame: its flow repeats the one before (compute_flow's convention).
+        pair = j if k < pairs else j - 1
+        flow = (self._pair_flow[pair] if pair >= start else
+                np.zeros(frames[0].shape[:2] + (2,), np.float32))
+        values["flow"] = flow[None]
+      self._processed[j] = {
+          name: np.stack([view_of(values[name], name, top, left, self.spec.crop_size, m)[0]
+                          for top, left, m in self._views])
+          for name in self.spec.streams}  # [views, crop, crop, C]
+    for cache in (self._processed, self._pair_flow, self._gray):
+      for j in [j for j in cache if j < start]:
+        del cache[j]
+    target = max(count, self.spec.min_frames, self.window)
+    views = []
+    for v in range(len(self._views)):
+      views.append({name: loop_to(np.stack([self._processed[start + k][name][v]
+                                            for k in range(count)]), target, self.pad)
+                    for name in self.spec.streams})
+    return Window(index, start, start + count, views, self.spec.fps)
+
+  def _add_pairs(self, start, frames, next_frame):
+    """Flow of the window's frame pairs not computed yet: an overlapping window (--stride <
+    --window) reuses the pairs the one before had, and each frame is made grey once, so each
+    pair's TV-L1 runs once (a pair's flow does not depend on the other pairs)."""
+    count = len(frames)
+    pairs = count if next_frame is not None else count - 1
     first_missing = next((k for k in range(pairs) if start + k not in self._pair_flow), pairs)
-    if first_missing < pairs:
-      span = frames[first_missing:]
-      if next_frame is not None:
-        span = np.concatenate([span, next_frame[None]])
-      computed = flow_lib.compute_flow(span, self.spec.flow_method)  # [len(span), H, W, 2]
-      for k in range(first_missing, pairs):
-        self._pair_flow[start + k] = computed[k - first_missing]
-    for j in [j for j in self._pair_flow if j < start]:
-      del self._pair_flow[j]
-    flow = [self._pair_flow[start + k] for k in range(pairs)]
-    if pairs < count:  # the video's last frame: its flow repeats the one before (compute_flow's)
-      flow.append(flow[-1] if flow else np.zeros(frames.shape[1:3] + (2,), np.float32))
-    return np.stack(flow)
+    if first_missing >= pairs:
+      return
+    span = list(frames[first_missing:]) + ([next_frame] if next_frame is not None else [])
+    for k, frame in enumerate(span):
+      j = start + first_missing + k
+      if j not in self._gray:
+        self._gray[j] = flow_lib.to_gray(frame[None])[0]
+    gray = np.stack([self._gray[start + first_missing + k] for k in range(len(span))])
+    computed = flow_lib.flow_from_gray(gray, self.spec.flow_method)  # [len(span), H, W, 2]
+    for k in range(first_missing, pairs):
+      self._pair_flow[start + k] = computed[k - first_missing]
 
   def windows(self, path):
     """Yields the video's Windows in order (see num_windows for how many)."""
     buffer = collections.deque()  # (frame index, frame), indices >= next_start
-    self._pair_flow = {}
+    self._reset()
     next_start, index, covered = 0, 0, 0
     count = 0
     for count, frame in enumerate(
-        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side),
+        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side,
+                           self.spec.input_fps),
         start=1):
       i = count - 1
       if i >= next_start:
