@@ -43,11 +43,11 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import video_flags
 from i3d_tf import entry
 from i3d_tf.checkpoints import runs
 from i3d_tf.evaluation import classify as classify_lib
 from i3d_tf.video import decode
-from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import listing
 
 FLAGS = flags.FLAGS
@@ -65,12 +65,8 @@ flags.DEFINE_enum("num_crops", "1", ["1", "3", "5", "10"], "1: the centre crop; 
                   "those five and their mirrors (flow x negated).")
 flags.DEFINE_integer("max_frames", None, "Frames read per video (default the model's "
                      "max_test_frames, 250 = 10 s).", lower_bound=1)
-flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
-                   "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
-                   lower_bound=0.001)
-flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
-                  "Flow for a model with a flow stream (i3d_tf.video.flow.METHODS): tvl1_tf, "
-                  "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
+video_flags.define_flags()
+flags.adopt_module_key_flags(video_flags)
 flags.DEFINE_string("json", None, "Also write the results to this JSON file (atomically).")
 flags.DEFINE_integer("window", None, "A timeline: top-k of each window of this many frames over "
                      "the whole video (default: one label for the video).", lower_bound=1)

@@ -47,12 +47,12 @@ import tensorflow as tf
 import tqdm
 
 from experiments import training_flags
+from experiments import video_flags
 from i3d_tf import entry
 from i3d_tf.checkpoints import runs
 from i3d_tf.data import pipeline
 from i3d_tf.data import records
 from i3d_tf.evaluation import features
-from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import listing
 from i3d_tf.video import model_input
 
@@ -81,12 +81,8 @@ flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
                   "side by side, or one file per stream.")
-flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
-                   "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
-                   lower_bound=0.001)
-flags.DEFINE_enum("flow_method", flow_lib.DEFAULT_METHOD, [m for m in flow_lib.METHODS if m != "none"],
-                  "Flow for the flow stream of --videos (i3d_tf.video.flow.METHODS): tvl1_tf, "
-                  "OpenCV's TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).")
+video_flags.define_flags()
+flags.adopt_module_key_flags(video_flags)
 flags.DEFINE_enum("crops", "1", [str(n) for n in model_input.CROP_COUNTS], "Crop views per "
                   "window: 1 the centre; 3 along the longer side; 5 the four corners and the "
                   "centre; 10 those five and their mirrors (flow x negated). Above 1 the output "
