@@ -79,20 +79,17 @@ flags.DEFINE_bool("plot", False, "With --window and --timeline_dir: also <key>.t
 flags.mark_flags_as_required(["model_dir", "videos"])
 
 
-def write_json_atomically(path, value):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
-
-
 def write_text_atomically(path, text):
+  """`text` into `path` through a temporary file beside it: a killed run leaves no half file."""
   tmp = f"{path}.tmp-{os.getpid()}"
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(tmp, "w", encoding="utf-8") as f:
     f.write(text)
   os.replace(tmp, path)
+
+
+def write_json_atomically(path, value):
+  write_text_atomically(path, json.dumps(value, indent=2))
 
 
 def _check_timeline_flags():
