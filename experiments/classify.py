@@ -9,7 +9,9 @@
 --model_dir is a model folder: what import_deepmind_checkpoint writes or a training run's model_dir
 (i3d_tf/checkpoints/runs.py); a two-stream model is one folder or an RGB folder plus
 --flow_model_dir (logits summed, as the release does). --videos takes files, frame folders
-(img_00001.jpg ..., --input_fps apart), folders (searched recursively for both) and globs. Each
+(img_00001.jpg ..., --input_fps apart; a flow stream reads a folder's own denseflow flow frames,
+flow_x_00001.jpg ..., where it holds them: --flow_source), folders (searched recursively for
+both) and globs. Each
 video goes through i3d_tf/video/model_input.py (25 fps, shorter side 256, flow only when a model
 has a flow stream, centre crop), its first --max_frames frames (the
 paper's test protocol: 250 frames, 10 s, whole, logits averaged over time by the model). With
@@ -159,7 +161,7 @@ def main(argv):
         f"{classify_lib.views_text(FLAGS.num_clips, num_crops)} each; loading {models}",
         flush=True)
   classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method,
-                                       FLAGS.input_fps)
+                                       FLAGS.input_fps, FLAGS.flow_source)
   results, failed = [], 0
   for number, (path, key) in enumerate(videos, 1):
     print(f"[{number}/{len(videos)}] {path}", flush=True)  # a long video: the user sees which

@@ -1,14 +1,16 @@
 """The flags of the binaries that read video files for a model (classify, extract_features): how
-frame folders are timed and which flow method makes the flow stream. A binary calls
+frame folders are timed, where the flow stream's flow comes from and which flow method makes it. A binary calls
 `define_flags()` at import and `flags.adopt_module_key_flags(video_flags)` so its --help lists them.
 """
 from absl import flags
 
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import model_input
 
 
 def define_flags(flag_values=flags.FLAGS):
-  """--input_fps and --flow_method, with one default and one help for every binary."""
+  """--input_fps, --flow_source and --flow_method, with one default and one help for every
+  binary."""
   flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
                      "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
                      lower_bound=0.001, flag_values=flag_values)
@@ -16,4 +18,10 @@ def define_flags(flag_values=flags.FLAGS):
                     [m for m in flow_lib.METHODS if m != "none"],
                     "Flow of a model's flow stream (i3d_tf.video.flow.METHODS): tvl1_tf, OpenCV's "
                     "TV-L1 in TensorFlow (XLA), or tvl1, OpenCV's own (the reference).",
+                    flag_values=flag_values)
+  flags.DEFINE_enum("flow_source", "auto", list(model_input.FLOW_SOURCES),
+                    "Flow of a model's flow stream for a frame folder that holds flow frames "
+                    "(denseflow's flow_x_00001.jpg, flow_y_00001.jpg ..., bound 20): auto reads "
+                    "them where a folder has them and computes --flow_method's flow elsewhere; "
+                    "frames reads them and skips a video without them; compute ignores them.",
                     flag_values=flag_values)

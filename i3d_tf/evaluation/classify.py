@@ -51,12 +51,12 @@ class Classifier:
   """Model folder(s) -> averaged logits of a video file (or frame folder), or its timeline."""
 
   def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD,
-               input_fps=decode.DEFAULT_FPS):
+               input_fps=decode.DEFAULT_FPS, flow_source="auto"):
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)
     self.spec = runs.video_input_spec(first_run, flow_method, streams=streams,
-                                      input_fps=input_fps,
+                                      input_fps=input_fps, flow_source=flow_source,
                                       min_frames=max(runs.min_frames_of_run(r)
                                                      for _, r, _, _ in self.models))
     self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames
@@ -79,15 +79,17 @@ class Classifier:
 
   def classify(self, path, num_clips=1, clip_frames=64, num_crops=1, max_frames=None):
     """(mean logits [classes], frames read, clips x crops evaluated) of one video file."""
-    frames, next_frame = model_input.read_frames(path, self.spec,
-                                                 max_frames or self.max_test_frames)
+    frames, next_frame, flow = model_input.read_frames(path, self.spec,
+                                                       max_frames or self.max_test_frames)
     logits = []
     for start in clip_starts(len(frames), num_clips, clip_frames):
       end = len(frames) if num_clips == 1 else min(start + clip_frames, len(frames))
       after = frames[end] if end < len(frames) else next_frame
       try:
-        views = model_input.frames_to_inputs(frames[start:end], self.spec, after, num_crops,
-                                             length=None if num_clips == 1 else clip_frames)
+        views = model_input.frames_to_inputs(
+            frames[start:end], self.spec, after, num_crops,
+            length=None if num_clips == 1 else clip_frames,
+            flow=None if flow is None else flow[start:end])
       except model_input.CropError as e:
         raise model_input.CropError(f"--num_crops={num_crops}: {e}") from None
       for inputs in views:

@@ -45,6 +45,7 @@ class FeatureConfig:
   crops: int = 1  # model_input.CROP_COUNTS; > 1 adds a crops axis: [windows, crops, dims...]
   output_format: str = "npy"  # npy: <key>.npy + <key>_times.json; npz: one <key>.npz of both
   input_fps: float = decode.DEFAULT_FPS  # frame folders' rate (video files carry their own)
+  flow_source: str = "auto"  # model_input.FLOW_SOURCES: a frame folder's flow frames or TV-L1
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -97,6 +98,7 @@ class Extractor:
                          f"endpoints")
     self.spec = runs.video_input_spec(
         loaded[0][1], config.flow_method, streams=wanted, input_fps=config.input_fps,
+        flow_source=config.flow_source,
         min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
     endpoint = config.endpoint
     self._fns = {}

@@ -211,3 +211,26 @@ def to_image(flow):
 def from_image(image):
   """uint8 [..., H, W, >=2] flow image (R = x, G = y) -> float32 [..., H, W, 2] pixels."""
   return dequantize(np.asarray(image)[..., :2])
+
+
+# Precomputed flow frames (denseflow's flow_x_00001.jpg / flow_y_00001.jpg, as mmaction2's
+# tools/data/build_rawframes.py writes them with its default bound of 20): one 8-bit grayscale
+# image per axis, level v = round(255 * (px + 20) / 40) after truncating to [-20, 20] (denseflow's
+# convertFlowToImage; OpenCV's cvRound, half to even). Its inverse is px = v * 40/255 - 20: zero
+# motion lies between levels 127 (-0.078 px) and 128 (+0.078 px). Not our stored flow's levels
+# (quantize: zero is exactly 127): the two differ by half a level.
+DENSEFLOW_BOUND = 20.0
+
+
+def to_denseflow(flow, bound=DENSEFLOW_BOUND):
+  """float32 [..., 2] pixels -> uint8 [..., 2] denseflow levels round(255 (px + b) / 2b), the
+  flow_x / flow_y images denseflow writes (for tests and for writing such folders)."""
+  clipped = np.clip(np.asarray(flow, np.float32), -bound, bound)
+  return np.clip(np.rint((clipped + bound) * (255.0 / (2 * bound))), 0, 255).astype(np.uint8)
+
+
+def from_denseflow(levels, bound=DENSEFLOW_BOUND):
+  """uint8 denseflow levels (flow_x / flow_y pixels) -> float32 pixels v * 2b/255 - b: the
+  centre of each level's bin, so a read-back flow is within half a level (0.078 px) of its TV-L1
+  flow (JPEG's own loss aside)."""
+  return (np.asarray(levels, np.float32) * (2 * bound / 255.0) - bound).astype(np.float32)

@@ -1,5 +1,6 @@
 """Which files are videos: the one list of video extensions, frame folders (mmaction2's rawframes
-layout, img_00001.jpg ...), and finding the videos given on a command line.
+layout, img_00001.jpg ..., with denseflow's flow_x_00001.jpg / flow_y_00001.jpg beside them or
+not), and finding the videos given on a command line or under a folder.
 
 Standard library only (the dataset builders' listing imports it without TensorFlow): what
 classify and extract_features take as --videos, what the video-folder and Kinetics builders index.
@@ -37,6 +38,41 @@ def is_frame_folder(path):
   return os.path.isdir(path) and bool(frame_files(path))
 
 
+# A precomputed flow frame: flow_x_<number>.jpg / flow_y_<number>.jpg (denseflow as mmaction2's
+# tools/data/build_rawframes.py runs it: 8-bit grayscale, flow i from img i to img i+1).
+FLOW_NAME = re.compile(r"^flow_([xy])_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
+
+
+def flow_files(folder):
+  """{'x': [(number, file name)], 'y': [...]} of the flow frames in `folder`, by number (both []
+  when it holds none)."""
+  found = {"x": [], "y": []}
+  for name in os.listdir(folder):
+    match = FLOW_NAME.match(name)
+    if match:
+      found[match.group(1).lower()].append((int(match.group(2)), name))
+  return {axis: sorted(files) for axis, files in found.items()}
+
+
+def has_flow_frames(folder):
+  """Whether the frame folder `folder` holds precomputed flow frames (flow_x_* or flow_y_*)."""
+  return any(flow_files(folder).values())
+
+
+def find_videos(folder):
+  """Sorted paths of the video files and frame folders under `folder` (a frame folder is one
+  video: not searched inside); [] when there is none."""
+  found = []
+  for root, folders, names in os.walk(folder):
+    folders.sort()
+    for name in list(folders):
+      if is_frame_folder(os.path.join(root, name)):  # a video as frames: not walked into
+        found.append(os.path.join(root, name))
+        folders.remove(name)
+    found.extend(os.path.join(root, name) for name in names if is_video(name))
+  return sorted(found)
+
+
 def list_videos(entries, flag="--videos"):
   """[(path, key)] for `entries` (files, frame folders, folders searched recursively for video
   files and frame folders, globs).
@@ -51,15 +87,7 @@ def list_videos(entries, flag="--videos"):
     if is_frame_folder(entry):
       found = [entry]
     elif os.path.isdir(entry):
-      found = []
-      for root, folders, names in os.walk(entry):
-        folders.sort()
-        for name in list(folders):
-          if is_frame_folder(os.path.join(root, name)):  # a video as frames: not walked into
-            found.append(os.path.join(root, name))
-            folders.remove(name)
-        found.extend(os.path.join(root, name) for name in names if is_video(name))
-      found.sort()
+      found = find_videos(entry)
       if not found:
         raise FileNotFoundError(f"{flag}: folder {entry} holds no video file "
                                 f"({', '.join(VIDEO_EXTENSIONS)}) or frame folder (img_00001.jpg "

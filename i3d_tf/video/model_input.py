@@ -6,7 +6,9 @@ with a flow stream) from flow.compute_flow on the resized frames, truncated to [
 RGB / 127.5 - 1; then the crop. Flow frame t goes from frame t to frame t+1, also for the last
 frame of a span when the video goes on past it (one more frame is decoded for it); only where the
 video itself ends does the last flow frame repeat the one before (compute_flow's convention).
-Clips shorter than the model takes (9 frames for I3D's VALID pool) or than a window are looped.
+A frame folder's own flow frames (denseflow's flow_x_00001.jpg ...) replace the computed flow
+where `flow_source` says so (iter_decoded, the one place the source is chosen). Clips shorter
+than the model takes (9 frames for I3D's VALID pool) or than a window are looped.
 """
 import collections
 import dataclasses
@@ -17,9 +19,14 @@ import numpy as np
 
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import listing
 
 STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 PAD_MODES = ("loop", "last")
+# Where a flow stream's flow comes from: 'auto' a frame folder's flow frames where it holds them,
+# else computed (spec.flow_method); 'frames' only flow frames (a video without them is refused);
+# 'compute' always computed, flow frames or not.
+FLOW_SOURCES = ("auto", "frames", "compute")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +39,11 @@ class VideoInputSpec:
   fps: float = decode.DEFAULT_FPS
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
   input_fps: float = decode.DEFAULT_FPS   # a frame folder's rate (a video file has its own)
+  flow_source: str = "auto"               # FLOW_SOURCES
 
   def __post_init__(self):
+    if self.flow_source not in FLOW_SOURCES:
+      raise ValueError(f"flow source {self.flow_source!r} is not one of {FLOW_SOURCES}")
     unknown = [s for s in self.streams if s not in STREAM_CHANNELS]
     if unknown or not self.streams:
       raise ValueError(f"streams {self.streams}: expected 'rgb' and/or 'flow'")
@@ -146,28 +156,60 @@ def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pa
   return crops
 
 
+def stored_flow(path, spec):
+  """Whether `path`'s flow stream is read from its flow frames rather than computed:
+  spec.flow_source 'frames', or 'auto' and `path` is a frame folder holding flow frames.
+  VideoDecodeError for 'frames' and a video without them (it would lose them silently)."""
+  if not spec.needs_flow or spec.flow_source == "compute":
+    return False
+  is_folder = listing.is_frame_folder(path)
+  if is_folder and listing.has_flow_frames(path):
+    return True
+  if spec.flow_source == "frames":
+    raise decode.VideoDecodeError(path, "--flow_source=frames: " + (
+        "the frame folder holds no flow frames (flow_x_00001.jpg, flow_y_00001.jpg ...)"
+        if is_folder else "a video file has no flow frames; give its frame folder with flow_x_* "
+        "/ flow_y_* frames, or --flow_source=auto to compute its flow"))
+  return False
+
+
+def iter_decoded(path, spec, start_s=None, end_s=None):
+  """Yields (uint8 frame [H, W, 3], its flow [H, W, 2] in pixels or None) of `path` at spec.fps
+  within [start_s, end_s): the one place a flow stream's source is chosen (stored_flow). The flow
+  is the frame folder's own (decode.iter_frames_and_flow: sampled and resized with the frames),
+  or None where it is to be computed from the frames. Argument and folder errors raise here."""
+  if stored_flow(path, spec):
+    return decode.iter_frames_and_flow(path, spec.fps, start_s, end_s, spec.shorter_side,
+                                       spec.input_fps)
+  frames = decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side, spec.input_fps)
+  return ((frame, None) for frame in frames)
+
+
 def read_frames(path, spec, max_frames=None, start_s=None, end_s=None):
-  """(uint8 frames [T, H, W, 3] with T <= max_frames, the frame after them or None).
+  """(uint8 frames [T, H, W, 3] with T <= max_frames, the frame after them or None, their flow
+  float32 [T, H, W, 2] px where read from flow frames (iter_decoded) or None: to be computed).
 
   Decodes one frame beyond the span only for a model with a flow stream (its last flow frame).
   """
   extra = 1 if spec.needs_flow else 0
-  frames = []
-  for frame in decode.iter_frames(path, spec.fps, start_s, end_s, spec.shorter_side,
-                                  spec.input_fps):
+  frames, flows = [], []
+  for frame, flow in iter_decoded(path, spec, start_s, end_s):
     frames.append(frame)
+    flows.append(flow)
     if max_frames is not None and len(frames) >= max_frames + extra:
       break
   next_frame = None
   if max_frames is not None and len(frames) > max_frames:
     next_frame = frames.pop()
-  return np.stack(frames), next_frame
+    flows.pop()
+  flow = None if flows[0] is None else np.stack(flows)
+  return np.stack(frames), next_frame, flow
 
 
 def read_inputs(path, spec, max_frames=None, num_crops=1, start_s=None, end_s=None):
   """A video file -> one {stream: float32 [T, crop, crop, C]} per crop (the first max_frames)."""
-  frames, next_frame = read_frames(path, spec, max_frames, start_s, end_s)
-  return frames_to_inputs(frames, spec, next_frame, num_crops)
+  frames, next_frame, flow = read_frames(path, spec, max_frames, start_s, end_s)
+  return frames_to_inputs(frames, spec, next_frame, num_crops, flow=flow)
 
 
 def num_windows(num_frames, window, stride):
@@ -239,12 +281,15 @@ class WindowReader:
     self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1)
     self._processed = {}    # frame index j -> {stream: float32 [views, crop, crop, C]}
 
-  def _make(self, index, start, frames, next_frame):
+  def _make(self, index, start, frames, next_frame, flows):
+    """The Window of `frames` from frame `start`; `flows` their stored flow [H, W, 2] each, or
+    Nones where the flow is computed from the frames' pairs."""
     count = len(frames)
+    stored = flows[0] is not None
     if self._views is None:
       height, width = frames[0].shape[:2]
       self._views = crop_views(height, width, self.spec.crop_size, self.num_crops)
-    if self.spec.needs_flow:
+    if self.spec.needs_flow and not stored:
       self._add_pairs(start, frames, next_frame)
     pairs = count if next_frame is not None else count - 1  # pairs (j, j+1) the video has
     for k in range(count):
@@ -254,7 +299,9 @@ class WindowReader:
       values = {}
       if "rgb" in self.spec.streams:
         values["rgb"] = frames[k][None]
-      if self.spec.needs_flow:
+      if self.spec.needs_flow and stored:
+        values["flow"] = flows[k][None]
+      elif self.spec.needs_flow:
         # The video's last frame: its flow repeats the one before (compute_flow's convention).
         pair = j if k < pairs else j - 1
         flow = (self._pair_flow[pair] if pair >= start else
@@ -296,21 +343,19 @@ class WindowReader:
 
   def windows(self, path):
     """Yields the video's Windows in order (see num_windows for how many)."""
-    buffer = collections.deque()  # (frame index, frame), indices >= next_start
+    buffer = collections.deque()  # (frame index, frame, stored flow or None), index >= next_start
     self._reset()
     next_start, index, covered = 0, 0, 0
     count = 0
-    for count, frame in enumerate(
-        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side,
-                           self.spec.input_fps),
-        start=1):
+    for count, (frame, flow) in enumerate(iter_decoded(path, self.spec, self.start_s, self.end_s),
+                                          start=1):
       i = count - 1
       if i >= next_start:
-        buffer.append((i, frame))
+        buffer.append((i, frame, flow))
       self.peak_frames_held = max(self.peak_frames_held, len(buffer))
       if i == next_start + self.window:  # the window and the frame after it (its last flow)
-        frames = [f for j, f in buffer if j < i]
-        yield self._make(index, next_start, frames, frame)
+        held = [(f, g) for j, f, g in buffer if j < i]
+        yield self._make(index, next_start, [f for f, _ in held], frame, [g for _, g in held])
         index += 1
         covered = next_start + self.window
         next_start += self.stride
@@ -319,8 +364,8 @@ class WindowReader:
     self.num_frames = count
     # The video has ended: the windows that reach its end (padded by `pad`, flow's last repeated).
     while next_start < count and (index == 0 or covered < count):
-      frames = [f for j, f in buffer if next_start <= j < next_start + self.window]
-      yield self._make(index, next_start, frames, None)
+      held = [(f, g) for j, f, g in buffer if next_start <= j < next_start + self.window]
+      yield self._make(index, next_start, [f for f, _ in held], None, [g for _, g in held])
       index += 1
       covered = next_start + self.window
       next_start += self.stride
