@@ -5,6 +5,7 @@ r"""Builds one of i3d_tf's TFDS datasets, locally (process pool) or with Apache 
       --data_dir=data/tfds [--num_workers=16] [--allow_missing]
   python -m datasets.build --dataset=i3d_video_folder/mysports --manual_dir=my_videos \
       [--test_fraction=0.2] [--split_seed=0] [--list_file=videos.csv]   # your own videos
+      [--input_fps=25]   # the rate of frame folders (img_00001.jpg ...) given as videos
   python -m datasets.build --dataset=i3d_ucf101/split1 --flow_method=tvl1_tf \
       [--flow_processes=8]   # TensorFlow TV-L1; default one flow process per GPU with 2+ GPUs
   python -m datasets.build --dataset=i3d_kinetics/400 --manual_dir=... --data_dir=gs://... --beam \
@@ -63,6 +64,9 @@ _TEST_FRACTION = flags.DEFINE_float("test_fraction", None, "i3d_video_folder wit
                                     "the fraction of each class drawn into 'test' (default 0.2).")
 _SPLIT_SEED = flags.DEFINE_integer("split_seed", None, "i3d_video_folder: seed of that stratified "
                                    "split (default 0).")
+_INPUT_FPS = flags.DEFINE_float("input_fps", None, "i3d_video_folder: the frame rate of frame "
+                                "folders (img_00001.jpg ...: mmaction2's rawframes) given as videos "
+                                "(default 25); video files carry their own.", lower_bound=0.001)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete an existing build of this version.")
 
 
@@ -76,7 +80,8 @@ def main(argv):
                          _ALLOW_MISSING.value, _FLOW_METHOD.value, _SHORTER_SIDE.value,
                          _MAX_SECONDS.value, flow_processes=_FLOW_PROCESSES.value,
                          list_file=_LIST_FILE.value,
-                         test_fraction=_TEST_FRACTION.value, split_seed=_SPLIT_SEED.value)
+                         test_fraction=_TEST_FRACTION.value, split_seed=_SPLIT_SEED.value,
+                         input_fps=_INPUT_FPS.value)
   from .common import video_builder  # pylint: disable=g-import-not-at-top  (TFDS: not for --help)
   use_beam = _BEAM.value or flags.FLAGS["beam_options"].present
   logging.info("Building %s/%s (%s)", builder.name, builder.builder_config.name,

@@ -51,7 +51,7 @@ def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_
   """The builder instance for 'name[/config]' (configs as registered, plus overrides).
 
   i3d_video_folder takes any config name (the user's name for their set) and `config_options`
-  (list_file, test_fraction, split_seed); None values are left at the config's.
+  (list_file, test_fraction, split_seed, input_fps); None values are left at the config's.
   """
   modules = _builder_modules()
   name, _, config_name = dataset.partition("/")

@@ -25,6 +25,7 @@ class EncodeOptions:
   jpeg_quality: int = 95      # RGB frames (TFDS's own default quality for tf.image.encode_jpeg)
   png_compression: int = 3    # flow frames, lossless either way
   max_seconds: Optional[float] = None  # keep only the first max_seconds of each clip (smoke builds)
+  input_fps: float = decode.DEFAULT_FPS  # a frame folder's rate (img_00001.jpg ...; files: own)
 
   def __post_init__(self):
     if self.flow_method not in FLOW_METHODS:
@@ -167,13 +168,15 @@ def _trim_window(item, options):
 
 
 def process_video(item, options):
-  """Decodes a video file, computes flow, encodes the example; a bad video becomes a skip."""
+  """Decodes a video file or frame folder, computes flow, encodes the example; a bad video
+  becomes a skip."""
   t0 = time.perf_counter()
   result = ProcessResult(key=item.key, path=str(item.path))
   try:
     start_s, end_s = _trim_window(item, options)
     frames = decode.read_video(item.path, fps=options.fps, start_s=start_s, end_s=end_s,
-                               shorter_side=options.shorter_side)
+                               shorter_side=options.shorter_side,
+                               input_fps=options.input_fps)
     result.example = frames_to_example(frames, item, options)
     result.num_frames = int(len(frames))
   except decode.VideoDecodeError as e:
@@ -193,7 +196,8 @@ def prepare_video(item, options):
   try:
     start_s, end_s = _trim_window(item, options)
     frames = decode.read_video(item.path, fps=options.fps, start_s=start_s, end_s=end_s,
-                               shorter_side=options.shorter_side)
+                               shorter_side=options.shorter_side,
+                               input_fps=options.input_fps)
     prepared = prepare_frames(frames, item, options, result)
   except decode.VideoDecodeError as e:
     result.skip_reason = str(getattr(e, "reason", e)) or type(e).__name__

@@ -5,6 +5,8 @@ and what its unit tests check. Two inputs:
   - class folders: <dir>/<class>/**/<video>, or split: <dir>/{train,validation,test}/<class>/
   - a list file (.csv, .tsv): rows `path,label[,split][,start,end]` (2 to 5 fields, or a header
     row naming the columns), paths relative to the list's folder or absolute.
+A video is a video file or a frame folder (img_00001.jpg ..., i3d_tf/video/listing.py), found by
+listing.find_videos.
 Classes are the folder names / labels, sorted (numerically when all are integers). Without given
 splits, a seeded stratified split sends `test_fraction` of each class to test, keeping every class
 with >= 2 videos on both sides.
@@ -88,8 +90,15 @@ def sorted_class_names(labels):
 
 
 def _videos_under(folder):
-  return sorted(p for p in pathlib.Path(folder).rglob("*")
-                if p.is_file() and is_video(p) and not p.name.startswith("."))
+  """The video files and frame folders under `folder` (listing.find_videos), hidden ones left."""
+  return [pathlib.Path(p) for p in listing.find_videos(folder)
+          if not pathlib.Path(p).name.startswith(".")]
+
+
+def _key_path(path):
+  """`path` without its extension (a frame folder's name is kept whole: 'clip.v2' is no file
+  name with an extension)."""
+  return path if listing.is_frame_folder(path) else path.with_suffix("")
 
 
 def _subdirs(folder):
@@ -108,7 +117,8 @@ def list_class_folders(root):
     raise ValueError(f"{root}: mixes split folders ({', '.join(d.name for d in split_dirs)}) with "
                      f"class folders ({', '.join(others[:5])}); use either <class>/ folders or "
                      f"train/<class>/ and test/<class>/ folders")
-  loose = [p.name for p in root.iterdir() if p.is_file() and is_video(p)]
+  loose = [p.name for p in root.iterdir() if (p.is_file() and is_video(p)) or
+           listing.is_frame_folder(p)]
   if loose:
     raise ValueError(f"{root}: videos outside any class folder ({', '.join(sorted(loose)[:5])}); "
                      f"put each in a folder named after its class, or list them in a .csv/.tsv")
@@ -118,17 +128,18 @@ def list_class_folders(root):
     for class_dir in _subdirs(folder):
       found = _videos_under(class_dir)
       if not found:
-        log.warning("%s holds no video (extensions %s): not a class", class_dir,
-                    " ".join(listing.VIDEO_EXTENSIONS))
+        log.warning("%s holds no video (extensions %s) nor frame folder (img_00001.jpg ...): "
+                    "not a class", class_dir, " ".join(listing.VIDEO_EXTENSIONS))
         continue
       for path in found:
-        key = path.relative_to(root).with_suffix("").as_posix()
+        key = _key_path(path).relative_to(root).as_posix()
         videos.append(ListedVideo(key=key, path=str(path.resolve()), label=class_dir.name,
                                   split=split, source=str(class_dir)))
   if not videos:
     raise ValueError(f"{root}: no videos found (expected <class>/<video> folders, or "
                      f"train/<class>/<video> and test/<class>/<video>; extensions "
-                     f"{' '.join(listing.VIDEO_EXTENSIONS)})")
+                     f"{' '.join(listing.VIDEO_EXTENSIONS)}, or frame folders of img_00001.jpg "
+                     f"...)")
   return videos, ("split folders" if split_dirs else "class folders")
 
 
@@ -225,9 +236,9 @@ def _listed_video(fields, header, base, where):
   if start_s is not None and end_s is not None and end_s <= start_s:
     raise ValueError(f"{where}: end {end_s:g} s is not after start {start_s:g} s")
   try:
-    key = path.relative_to(base).with_suffix("").as_posix()
+    key = _key_path(path).relative_to(base).as_posix()
   except ValueError:  # outside the list's folder
-    key = path.with_suffix("").as_posix().lstrip("/")
+    key = _key_path(path).as_posix().lstrip("/")
   if start_s is not None or end_s is not None:
     key += f"_{start_s or 0:g}_{end_s:g}" if end_s is not None else f"_{start_s:g}"
   return ListedVideo(key=key, path=str(path), label=label,

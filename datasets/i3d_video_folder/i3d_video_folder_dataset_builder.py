@@ -34,9 +34,10 @@ LAYOUT = """\
   <manual_dir>/<list>.csv or .tsv                  (or a list: rows path,label[,split][,start,end],
                                                     paths relative to the list's folder or absolute;
                                                     optional header row 'path,label,...')
-  Videos: any format OpenCV reads (.mp4 .avi .mkv .mov .webm ...). Without given splits, a seeded
-  stratified split sends test_fraction of each class to 'test' (both sides keep every class that
-  has >= 2 videos)."""
+  Videos: any format OpenCV reads (.mp4 .avi .mkv .mov .webm ...), or frame folders (mmaction2's
+  rawframes: img_00001.jpg ..., input_fps apart, default 25) wherever a video file goes. Without
+  given splits, a seeded stratified split sends test_fraction of each class to 'test' (both sides
+  keep every class that has >= 2 videos)."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -45,6 +46,13 @@ class VideoFolderConfig(video_builder.VideoBuilderConfig):
   list_file: Optional[str] = None   # the list to read (default: the one .csv/.tsv at the top)
   test_fraction: float = 0.2        # of each class, when the splits are not given
   split_seed: int = 0
+  input_fps: float = 25.0           # the frame rate of frame folders (video files have their own)
+
+  def encode_options(self):
+    """The common options, plus the rate at which frame folders are read."""
+    if not self.input_fps or self.input_fps <= 0:
+      raise ValueError(f"input_fps={self.input_fps}: a frame folder's frame rate must be positive")
+    return dataclasses.replace(super().encode_options(), input_fps=float(self.input_fps))
 
 
 def user_config(name, **options):
@@ -91,7 +99,8 @@ class Builder(video_builder.VideoDatasetBuilder):
     self.info.metadata.update(
         listing.metadata(), manual_dir=str(dl_manager.manual_dir), list_file=config.list_file,
         test_fraction=config.test_fraction if listing.splits_from == "stratified" else None,
-        split_seed=config.split_seed if listing.splits_from == "stratified" else None)
+        split_seed=config.split_seed if listing.splits_from == "stratified" else None,
+        input_fps=config.input_fps)
     label_of = {name: i for i, name in enumerate(listing.class_names)}
     return {split: [video_example.VideoItem(key=v.key, path=v.path, label=label_of[v.label],
                                             start_s=v.start_s, end_s=v.end_s)
