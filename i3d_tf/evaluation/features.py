@@ -45,6 +45,8 @@ class FeatureConfig:
   crops: int = 1  # model_input.CROP_COUNTS; > 1 adds a crops axis: [windows, crops, dims...]
   output_format: str = "npy"  # npy: <key>.npy + <key>_times.json; npz: one <key>.npz of both
   input_fps: float = decode.DEFAULT_FPS  # frame folders' rate (video files carry their own)
+  as_stored: bool = False  # frames through a build's storage (model_input.as_stored)
+  shorter_side: int = decode.DEFAULT_SHORTER_SIDE  # frames resized to it before the crop
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -91,13 +93,16 @@ class Extractor:
       raise ValueError(f"--streams={','.join(wanted)}: the model folder(s) have only "
                        f"{','.join(stream_models)}")
     self.streams = wanted
+    self.runs = [run for _, run, _, _ in loaded]
     for name in wanted:
       if not hasattr(stream_models[name], "call_with_endpoints"):
         raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
                          f"endpoints")
     self.spec = runs.video_input_spec(
         loaded[0][1], config.flow_method, streams=wanted, input_fps=config.input_fps,
-        min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
+        min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded),
+        shorter_side=config.shorter_side,
+        **model_input.VideoInputSpec.as_stored_fields(config.as_stored))
     endpoint = config.endpoint
     self._fns = {}
     for name in wanted:

@@ -7,16 +7,21 @@ RGB / 127.5 - 1; then the crop. Flow frame t goes from frame t to frame t+1, als
 frame of a span when the video goes on past it (one more frame is decoded for it); only where the
 video itself ends does the last flow frame repeat the one before (compute_flow's convention).
 Clips shorter than the model takes (9 frames for I3D's VALID pool) or than a window are looped.
+With the spec's `jpeg_quality` and `quantize_flow` (extract_features/classify --as_stored; the
+first alone preprocess_video --quantize_flow) the frames go through a build's storage first
+(i3d_tf/video/stored.py): RGB JPEG-encoded and each crop view read back by the input pipeline's
+decoder, flow rounded to its 8-bit levels, so a feature of the raw video equals one of a shard.
 """
 import collections
 import dataclasses
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import stored as stored_lib
 
 STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 PAD_MODES = ("loop", "last")
@@ -32,6 +37,10 @@ class VideoInputSpec:
   fps: float = decode.DEFAULT_FPS
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
   input_fps: float = decode.DEFAULT_FPS   # a frame folder's rate (a video file has its own)
+  # As a build stores frames (stored.py): RGB through JPEG at this quality (None: untouched), flow
+  # through its 8-bit levels. Off by default: the raw frames, as before.
+  jpeg_quality: Optional[int] = None
+  quantize_flow: bool = False
 
   def __post_init__(self):
     unknown = [s for s in self.streams if s not in STREAM_CHANNELS]
@@ -42,10 +51,30 @@ class VideoInputSpec:
                        f"one of {[m for m in flow_lib.METHODS if m != 'none']}")
     if self.flow_method not in flow_lib.METHODS:
       raise ValueError(f"flow method {self.flow_method!r} is not one of {flow_lib.METHODS}")
+    if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
+      raise ValueError(f"jpeg_quality={self.jpeg_quality}: expected 1..100 (a build's is "
+                       f"{stored_lib.JPEG_QUALITY}), or None for no JPEG round trip")
 
   @property
   def needs_flow(self):
     return "flow" in self.streams
+
+  @classmethod
+  def as_stored_fields(cls, as_stored=True):
+    """The fields that make a spec read frames as a build's shards hold them (or not)."""
+    return {"jpeg_quality": stored_lib.JPEG_QUALITY if as_stored else None,
+            "quantize_flow": bool(as_stored)}
+
+
+def as_stored(values, name, spec):
+  """Stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels) as `spec` reads them: a
+  StoredRGB (JPEG per frame, read back per crop by the pipeline's decoder) for RGB with
+  spec.jpeg_quality, flow through its 8-bit levels with spec.quantize_flow, else unchanged."""
+  if name == "rgb" and spec.jpeg_quality is not None:
+    return stored_lib.StoredRGB(values, spec.jpeg_quality)
+  if name == "flow" and spec.quantize_flow:
+    return stored_lib.stored_flow(values)
+  return values
 
 
 CROP_COUNTS = (1, 3, 5, 10)
@@ -90,10 +119,13 @@ def crop_views(height, width, size, num_crops=1):
 
 
 def view_of(values, name, top, left, size, mirrored=False):
-  """One view of stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels) -> the model's
-  float32 [T, size, size, C]: RGB / 127.5 - 1, flow truncated to [-20, 20] px / 20; mirrored
-  left-right (flow x negated) where `mirrored`."""
-  value = values[:, top:top + size, left:left + size]
+  """One view of stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels, or as_stored's
+  StoredRGB) -> the model's float32 [T, size, size, C]: RGB / 127.5 - 1, flow truncated to
+  [-20, 20] px / 20; mirrored left-right (flow x negated) where `mirrored`."""
+  if isinstance(values, stored_lib.StoredRGB):
+    value = values.crop(top, left, size)  # the window as the input pipeline decodes it
+  else:
+    value = values[:, top:top + size, left:left + size]
   if name == "rgb":
     value = value.astype(np.float32) / 127.5 - 1.0
   else:
@@ -137,6 +169,7 @@ def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pa
   elif spec.needs_flow:
     with_next = frames if next_frame is None else np.concatenate([frames, next_frame[None]])
     streams["flow"] = flow_lib.compute_flow(with_next, spec.flow_method)[:count]  # [T, H, W, 2]
+  streams = {name: as_stored(value, name, spec) for name, value in streams.items()}
   target = max(count, spec.min_frames, length or 0)
   crops = []
   for top, left, mirrored in crop_views(frames.shape[1], frames.shape[2], spec.crop_size,
@@ -260,6 +293,7 @@ class WindowReader:
         flow = (self._pair_flow[pair] if pair >= start else
                 np.zeros(frames[0].shape[:2] + (2,), np.float32))
         values["flow"] = flow[None]
+      values = {name: as_stored(value, name, self.spec) for name, value in values.items()}
       self._processed[j] = {
           name: np.stack([view_of(values[name], name, top, left, self.spec.crop_size, m)[0]
                           for top, left, m in self._views])
