@@ -80,7 +80,11 @@ flags.DEFINE_integer("window", 64, "Frames per window (25 fps).", lower_bound=1)
 flags.DEFINE_integer("stride", None, "Frames between window starts (default --window).",
                      lower_bound=1)
 flags.DEFINE_enum("pad", "loop", ["loop", "last"], "How the windows at a video's end are "
-                  "completed.")
+                  "completed (--align=start).")
+flags.DEFINE_enum("align", "start", list(model_input.ALIGNS), "start: window k starts at frame "
+                  "k*stride (ceil((N - window) / stride) + 1 windows); centre: it is centred on "
+                  "that frame (its frame window // 2), ceil(N / stride) windows, one per frame at "
+                  "--stride=1, the first/last frame repeated where it reaches past an end.")
 flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every stream of the "
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
@@ -165,7 +169,7 @@ def feature_config(model_dir):
       pool=FLAGS.pool or ("mean" if FLAGS.videos else "none"), window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
       pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
       output_format=FLAGS.output_format, input_fps=FLAGS.input_fps, as_stored=FLAGS.as_stored,
-      shorter_side=FLAGS.shorter_side)
+      shorter_side=FLAGS.shorter_side, align=FLAGS.align)
 
 
 def _run_beam(config, todo, output_dir, beam_options):

@@ -25,6 +25,7 @@ from i3d_tf.video import stored as stored_lib
 
 STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 PAD_MODES = ("loop", "last")
+ALIGNS = ("start", "centre")  # window k starts at frame k*stride, or is centred on it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,11 +204,14 @@ def read_inputs(path, spec, max_frames=None, num_crops=1, start_s=None, end_s=No
   return frames_to_inputs(frames, spec, next_frame, num_crops)
 
 
-def num_windows(num_frames, window, stride):
+def num_windows(num_frames, window, stride, align="start"):
   """Windows of `window` frames every `stride` frames that cover a video of `num_frames`:
   ceil((num_frames - window) / stride) + 1 (one, padded, when the video is shorter than a
-  window). With stride > window the frames between windows are left out, and a window would
+  window); with align='centre', ceil(num_frames / stride), one per frame at stride 1. With
+  stride > window the frames between windows are left out, and a window would
   start past the end is not made."""
+  if align == "centre":  # one per centre frame 0, stride, 2*stride, ... < num_frames
+    return math.ceil(num_frames / stride)
   if num_frames <= window:
     return 1
   count = math.ceil((num_frames - window) / stride) + 1
@@ -216,12 +220,18 @@ def num_windows(num_frames, window, stride):
 
 @dataclasses.dataclass
 class Window:
-  """One window of a video: its frames [start, end) (end - start < window where padded)."""
+  """One window of a video: its frames [start, end) (end - start < window where padded), and
+  for centred windows the frame it is centred on."""
   index: int
   start: int
   end: int
   views: list                             # per crop view: {stream: float32 [window, crop, crop, C]}
   fps: float
+  centre: Optional[int] = None            # align='centre': the window's frame window // 2
+
+  @property
+  def centre_s(self):
+    return None if self.centre is None else self.centre / self.fps
 
   @property
   def inputs(self):
@@ -246,15 +256,25 @@ class WindowReader:
   more (BENCHMARKS.md, "Dense features"). `num_crops` of CROP_COUNTS gives each window that many
   views (crop_views). `peak_frames_held` is the most decoded frames held at once (for tests and
   logs).
+
+  align='centre': window k is centred on frame c = k * stride (its frame window // 2 is c, so it
+  covers c - window // 2 ... c - window // 2 + window - 1), ceil(N / stride) windows, one per
+  frame at stride 1 (dense per-frame features). Where that reaches past the video's ends, the
+  edge frame's inputs (its RGB and its flow) are repeated: the first frame before the start, the
+  last after the end; `pad` is not used.
   """
 
-  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None, num_crops=1):
+  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None, num_crops=1,
+               align="start"):
     if window < 1 or stride < 1:
       raise ValueError(f"window={window}, stride={stride}: both must be >= 1 frame")
     if pad not in PAD_MODES:
       raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
     if num_crops not in CROP_COUNTS:
       raise CropError(f"num_crops={num_crops}: expected one of {CROP_COUNTS}")
+    if align not in ALIGNS:
+      raise ValueError(f"align {align!r} is not one of {ALIGNS}")
+    self.align = align
     self.spec = spec
     self.window = window
     self.stride = stride
@@ -272,7 +292,9 @@ class WindowReader:
     self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1)
     self._processed = {}    # frame index j -> {stream: float32 [views, crop, crop, C]}
 
-  def _make(self, index, start, frames, next_frame):
+  def _make(self, index, start, frames, next_frame, centre=None):
+    """Window `index` of `frames` (video frames start, start + 1, ...); with `centre`, padded by
+    its edge frames to the window centred there (align='centre')."""
     count = len(frames)
     if self._views is None:
       height, width = frames[0].shape[:2]
@@ -301,13 +323,17 @@ class WindowReader:
     for cache in (self._processed, self._pair_flow, self._gray):
       for j in [j for j in cache if j < start]:
         del cache[j]
-    target = max(count, self.spec.min_frames, self.window)
+    order = list(range(start, start + count))  # the video frames of the window, in order
+    if centre is not None:  # the edge frames repeated where the window reaches past the ends
+      first = centre - self.window // 2
+      order = [min(max(j, start), start + count - 1) for j in range(first, first + self.window)]
+    target = max(len(order), self.spec.min_frames, self.window)
     views = []
     for v in range(len(self._views)):
-      views.append({name: loop_to(np.stack([self._processed[start + k][name][v]
-                                            for k in range(count)]), target, self.pad)
+      views.append({name: loop_to(np.stack([self._processed[j][name][v] for j in order]),
+                                  target, self.pad)
                     for name in self.spec.streams})
-    return Window(index, start, start + count, views, self.spec.fps)
+    return Window(index, start, start + count, views, self.spec.fps, centre)
 
   def _add_pairs(self, start, frames, next_frame):
     """Flow of the window's frame pairs not computed yet: an overlapping window (--stride <
@@ -328,16 +354,20 @@ class WindowReader:
     for k in range(first_missing, pairs):
       self._pair_flow[start + k] = computed[k - first_missing]
 
+  def _frames(self, path):
+    return decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s,
+                              self.spec.shorter_side, self.spec.input_fps)
+
   def windows(self, path):
     """Yields the video's Windows in order (see num_windows for how many)."""
+    if self.align == "centre":
+      yield from self._centred_windows(path)
+      return
     buffer = collections.deque()  # (frame index, frame), indices >= next_start
     self._reset()
     next_start, index, covered = 0, 0, 0
     count = 0
-    for count, frame in enumerate(
-        decode.iter_frames(path, self.spec.fps, self.start_s, self.end_s, self.spec.shorter_side,
-                           self.spec.input_fps),
-        start=1):
+    for count, frame in enumerate(self._frames(path), start=1):
       i = count - 1
       if i >= next_start:
         buffer.append((i, frame))
@@ -358,3 +388,35 @@ class WindowReader:
       index += 1
       covered = next_start + self.window
       next_start += self.stride
+
+  def _centred_windows(self, path):
+    """align='centre': window k over frames [c - h, c - h + window) of c = k * stride, h =
+    window // 2, clipped to the video (its edge frames repeated by _make); at most window + 1
+    frames held (the window's and the one after it, its last flow)."""
+    buffer = collections.deque()  # (frame index, frame), indices >= the next window's first
+    self._reset()
+    half = self.window // 2
+    index, count = 0, 0
+    for count, frame in enumerate(self._frames(path), start=1):
+      i = count - 1
+      if i >= index * self.stride - half:
+        buffer.append((i, frame))
+      self.peak_frames_held = max(self.peak_frames_held, len(buffer))
+      # Window `index` is whole once the frame after its last one (i) has been decoded.
+      while i == index * self.stride - half + self.window:
+        centre = index * self.stride
+        first = max(0, centre - half)
+        frames = [f for j, f in buffer if first <= j < i]
+        yield self._make(index, first, frames, frame, centre)
+        index += 1
+        while buffer and buffer[0][0] < index * self.stride - half:
+          buffer.popleft()
+    self.num_frames = count
+    while index * self.stride < count:  # the windows that reach past the video's end
+      centre = index * self.stride
+      first = max(0, centre - half)
+      frames = [f for j, f in buffer if j >= first]
+      yield self._make(index, first, frames, None, centre)
+      index += 1
+      while buffer and buffer[0][0] < index * self.stride - half:
+        buffer.popleft()
