@@ -30,6 +30,9 @@ window's start_frame, end_frame (exclusive), start_s, end_s), or with --output_f
 videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives every video's windows' frames and
 seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
 each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
+--align=centre: window k is centred on frame k*stride instead (its frame window // 2), ceil(N /
+stride) windows, one per frame at --stride=1; the first/last frame is repeated where a window
+reaches past an end, and the times add each window's centre_frame and centre_s.
 --pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
 --crops=3|5|10 (along the longer side; four corners + centre; those and their mirrors, flow x
 negated) adds a crops axis after windows: [windows, crops, C], each crop pooled alike.
@@ -166,7 +169,8 @@ def feature_config(model_dir):
   return features.FeatureConfig(
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
-      pool=FLAGS.pool or ("mean" if FLAGS.videos else "none"), window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
+      pool=FLAGS.pool or ("mean" if FLAGS.videos else "none"), window=FLAGS.window,
+      stride=FLAGS.stride or FLAGS.window,
       pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
       output_format=FLAGS.output_format, input_fps=FLAGS.input_fps, as_stored=FLAGS.as_stored,
       shorter_side=FLAGS.shorter_side, align=FLAGS.align)

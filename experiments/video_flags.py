@@ -8,8 +8,8 @@ from i3d_tf.video import flow as flow_lib
 
 
 def define_flags(flag_values=flags.FLAGS):
-  """--input_fps, --flow_method, --shorter_side and --as_stored, with one default and one help for every
-  binary."""
+  """--input_fps, --flow_method, --shorter_side and --as_stored, with one default and one help
+  for every binary."""
   flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
                      "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
                      lower_bound=0.001, flag_values=flag_values)

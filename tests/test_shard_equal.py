@@ -89,7 +89,8 @@ def _shard_and_video_features(tmp_path, video, shorter_side, crop, width_multipl
   shard = {s: np.load(str(rgb_file).replace(".rgb.", f".{s}.")) for s in ("rgb", "flow")}
   # One window of the whole clip: the frames the split gives (no padding, no loop).
   _binary(*common, f"--videos={video}", f"--window={num_frames}", "--as_stored",
-          f"--flow_method={FLOW_METHOD}", f"--shorter_side={shorter_side}", f"--output_dir={tmp_path / 'videos'}")
+          f"--flow_method={FLOW_METHOD}", f"--shorter_side={shorter_side}",
+          f"--output_dir={tmp_path / 'videos'}")
   [npy] = (tmp_path / "videos").glob("*.npy")
   as_stored = np.load(npy)
   # The same without --as_stored, in this process (one model load, the same function).
@@ -113,7 +114,7 @@ def _check_equal_with_as_stored_only(shard, as_stored, plain, channels):
     diff_plain = np.abs(plain[stream] - shard[stream]).max() / scale
     # Without --as_stored the JPEG and the 8-bit flow are missing: far above float noise.
     assert diff_plain > 100 * max(diff_stored, 1e-6), (stream, diff_plain, diff_stored)
-  print(f"as_stored vs shard {diff_stored:.2e}; plain vs shard {diff_plain:.2e} of scale {scale:.3g}")
+  print(f"as_stored vs shard {diff_stored:.2e}; plain vs shard {diff_plain:.2e} (of {scale:.3g})")
   return diff_stored
 
 
