@@ -76,9 +76,11 @@ def _binary(*args):
   return result
 
 
-def _shard_and_video_features(tmp_path, video, shorter_side, crop, width_multiplier, padding):
-  """(shard's {rgb, flow} features, --as_stored video's [2C] feature, the plain video's
-  {rgb, flow}, the clip's frame count)."""
+def _shard_and_video_features(tmp_path, video, shorter_side, crop, width_multiplier, padding,
+                              videos_binary=False):
+  """(shard's {rgb, flow} features, --as_stored video's [1, 2C] feature, the plain video's
+  {rgb, flow}, the clip's frame count). The shard's through the binary; the video's in this
+  process (one model load, Extractor's path), or also through the binary (`videos_binary`)."""
   data_dir, name = _build_one_clip(video, tmp_path, shorter_side)
   model_dir = _two_stream_folder(tmp_path / "model", crop, width_multiplier, padding)
   num_frames = len(decode.read_video(video, shorter_side=shorter_side))
@@ -88,17 +90,24 @@ def _shard_and_video_features(tmp_path, video, shorter_side, crop, width_multipl
   [rgb_file] = (tmp_path / "split").glob("*.rgb.npy")
   shard = {s: np.load(str(rgb_file).replace(".rgb.", f".{s}.")) for s in ("rgb", "flow")}
   # One window of the whole clip: the frames the split gives (no padding, no loop).
-  _binary(*common, f"--videos={video}", f"--window={num_frames}", "--as_stored",
-          f"--flow_method={FLOW_METHOD}", f"--shorter_side={shorter_side}",
-          f"--output_dir={tmp_path / 'videos'}")
-  [npy] = (tmp_path / "videos").glob("*.npy")
-  as_stored = np.load(npy)
-  # The same without --as_stored, in this process (one model load, the same function).
   config = features.FeatureConfig(model_dir=str(model_dir), endpoint=ENDPOINT, pool="mean",
                                   window=num_frames, stride=num_frames, flow_method=FLOW_METHOD,
                                   shorter_side=shorter_side)
   extractor = features.Extractor(config)
   assert extractor.spec.jpeg_quality is None and not extractor.spec.quantize_flow
+  if videos_binary:
+    _binary(*common, f"--videos={video}", f"--window={num_frames}", "--as_stored",
+            f"--flow_method={FLOW_METHOD}", f"--shorter_side={shorter_side}",
+            f"--output_dir={tmp_path / 'videos'}")
+  else:
+    # What --as_stored sets (FeatureConfig.as_stored -> the spec's fields), on the loaded model.
+    plain_spec = extractor.spec
+    extractor.spec = dataclasses.replace(plain_spec,
+                                         **model_input.VideoInputSpec.as_stored_fields(True))
+    features.extract_video(extractor, video, "clip", str(tmp_path / "videos"))
+    extractor.spec = plain_spec
+  [npy] = (tmp_path / "videos").glob("*.npy")
+  as_stored = np.load(npy)
   [window] = list(model_input.WindowReader(extractor.spec, num_frames, num_frames).windows(video))
   plain = extractor.window_features(window.inputs)
   return shard, as_stored, plain, num_frames
@@ -174,6 +183,7 @@ def test_real_clip_full_size_shard_feature_equals_the_raw_videos(tmp_path):
     writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
   writer.release()
   shard, as_stored, plain, num_frames = _shard_and_video_features(
-      tmp_path, str(video), shorter_side=256, crop=224, width_multiplier=1.0, padding="VALID")
+      tmp_path, str(video), shorter_side=256, crop=224, width_multiplier=1.0, padding="VALID",
+      videos_binary=True)
   assert num_frames == 25 and not math.isnan(as_stored.sum())
   _check_equal_with_as_stored_only(shard, as_stored, plain, 1024)
