@@ -161,7 +161,8 @@ def main(argv):
         f"{classify_lib.views_text(FLAGS.num_clips, num_crops)} each; loading {models}",
         flush=True)
   classifier = classify_lib.Classifier(FLAGS.model_dir, FLAGS.flow_model_dir, FLAGS.flow_method,
-                                       FLAGS.input_fps, FLAGS.flow_source)
+                                       FLAGS.input_fps, FLAGS.flow_source, FLAGS.as_stored,
+                                       FLAGS.shorter_side)
   results, failed = [], 0
   for number, (path, key) in enumerate(videos, 1):
     print(f"[{number}/{len(videos)}] {path}", flush=True)  # a long video: the user sees which

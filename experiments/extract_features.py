@@ -31,12 +31,20 @@ window's start_frame, end_frame (exclusive), start_s, end_s), or with --output_f
 videos (so a/x.mp4 and b/x.mp4 never collide); windows.tsv gives every video's windows' frames and
 seconds; index.tsv the videos done, skipped.tsv those that cannot be decoded,
 each written atomically. A rerun (also after kill -9) skips the videos in progress.jsonl.
+--align=centre: window k is centred on frame k*stride instead (its frame window // 2), ceil(N /
+stride) windows, one per frame at --stride=1; the first/last frame is repeated where a window
+reaches past an end, and the times add each window's centre_frame and centre_s.
 --pool: mean (over time and space: [windows, C]), time (over space: [windows, T', C]), none.
 --crops=3|5|10 (along the longer side; four corners + centre; those and their mirrors, flow x
 negated) adds a crops axis after windows: [windows, crops, C], each crop pooled alike.
-A dataset split: one <video_id>.npy per video, the endpoint on the centre crop of the whole video,
-pooled only with --pool=mean.
+A dataset split: one <video_id>.npy per video (--combine=separate: <video_id>.rgb.npy and
+<video_id>.flow.npy), the endpoint on the centre crop of the whole video as evaluate reads it
+(up to --max_test_frames), pooled by --pool (default none). --as_stored makes a video file's
+feature equal its shard's: RGB through the build's JPEG and the pipeline's decoder, flow through
+its 8-bit levels (i3d_tf/video/stored.py); give --window=<the clip's frames> and the build's
+--flow_method for the whole-clip feature a split gives.
 """
+import dataclasses
 import logging as pylogging
 import os
 import shlex
@@ -44,7 +52,6 @@ import shlex
 from absl import app
 from absl import flags
 import numpy as np
-import tensorflow as tf
 import tqdm
 
 from experiments import training_flags
@@ -77,7 +84,11 @@ flags.DEFINE_integer("window", 64, "Frames per window (25 fps).", lower_bound=1)
 flags.DEFINE_integer("stride", None, "Frames between window starts (default --window).",
                      lower_bound=1)
 flags.DEFINE_enum("pad", "loop", ["loop", "last"], "How the windows at a video's end are "
-                  "completed.")
+                  "completed (--align=start).")
+flags.DEFINE_enum("align", "start", list(model_input.ALIGNS), "start: window k starts at frame "
+                  "k*stride (ceil((N - window) / stride) + 1 windows); centre: it is centred on "
+                  "that frame (its frame window // 2), ceil(N / stride) windows, one per frame at "
+                  "--stride=1, the first/last frame repeated where it reaches past an end.")
 flags.DEFINE_list("streams", None, "Streams to extract (rgb, flow; default every stream of the "
                   "model folders).")
 flags.DEFINE_enum("combine", "concat", ["concat", "separate"], "Two streams: one file, features "
@@ -101,22 +112,6 @@ flags.DEFINE_string("output_dir", None, "Where the .npy files go.")
 flags.mark_flags_as_required(["output_dir"])
 
 
-def endpoint_fn(model, endpoint):
-  """A traced function inputs -> the endpoint's tensor (any length)."""
-  if not hasattr(model, "call_with_endpoints"):
-    raise ValueError(f"{model.name} does not expose endpoints; only Logits can be extracted")
-
-
-  @tf.function(reduce_retracing=True)
-  def fn(inputs):
-    # The pipeline's uint8 RGB -> [-1, 1]; float inputs pass unchanged.
-    _, endpoints = model.call_with_endpoints(pipeline.to_model_range(inputs), training=False)
-    if endpoint not in endpoints:
-      raise ValueError(f"--endpoint={endpoint} is not one of {', '.join(endpoints)}")
-    return tf.cast(endpoints[endpoint], tf.float32)
-  return fn
-
-
 def _write_index_atomically(output_dir, rows):
   path = os.path.join(output_dir, "index.tsv")
   tmp = f"{path}.tmp-{os.getpid()}"
@@ -125,11 +120,21 @@ def _write_index_atomically(output_dir, rows):
   os.replace(tmp, path)
 
 
+def split_clip_spec(extractor):
+  """The evaluation ClipSpec of the extractor's model folder(s), limited to its streams: what
+  evaluate reads of a shard (the whole video's centre crop, up to --max_test_frames)."""
+  clip_specs = [runs.clip_spec_of_run(run, FLAGS.max_test_frames) for run in extractor.runs]
+  streams = tuple(s for spec in clip_specs for s in spec.streams if s.name in extractor.streams)
+  return dataclasses.replace(clip_specs[0], streams=streams,
+                             min_frames=max(spec.min_frames for spec in clip_specs))
+
+
 def extract_split(model_dir, output_dir):
-  """A built split: one whole-video (centre crop) feature per video, as evaluation sees it."""
-  model, run = runs.load_run(model_dir)
-  spec = runs.clip_spec_of_run(run, FLAGS.max_test_frames)
-  fn = endpoint_fn(model, FLAGS.endpoint)
+  """A built split: one whole-video (centre crop) feature per video, as evaluation sees it; two
+  streams side by side (--combine=concat) or one file per stream (separate), as for --videos."""
+  config = feature_config(model_dir)
+  extractor = features.Extractor(config)
+  spec = split_clip_spec(extractor)
   name = training_flags.tfds_name(FLAGS.dataset, int(FLAGS.split), "small"
                                   if FLAGS.dataset == "synthetic_motion" else None,
                                   dataset_config=FLAGS.dataset_config)
@@ -144,19 +149,19 @@ def extract_split(model_dir, output_dir):
     if FLAGS.max_videos and i >= FLAGS.max_videos:
       break
     streams, label = pipeline.test_transform(example, spec, decoders)
-    inputs = {k: v[None] for k, v in streams.items()}
-    if len(inputs) == 1:
-      inputs = next(iter(inputs.values()))
+    inputs = {k: v.numpy() for k, v in pipeline.to_model_range(streams).items()}  # [T, S, S, C]
     video_id = example["video_id"].numpy().decode()
-    values = fn(inputs).numpy()[0]
-    if (FLAGS.pool or "none") == "mean" and values.ndim == 4:
-      values = values.mean(axis=(0, 1, 2))
+    arrays = extractor.window_features(inputs)  # {stream: pooled endpoint}
+    if config.combine == "concat":
+      arrays = {"all": np.concatenate([arrays[s] for s in extractor.streams], axis=-1)}
     safe_id = video_id.replace("/", "_")
-    path = os.path.join(output_dir, f"{safe_id}.npy")
-    np.save(path + ".tmp.npy", values)
-    os.replace(path + ".tmp.npy", path)
+    for part, values in arrays.items():
+      path = os.path.join(output_dir, f"{safe_id}.npy" if part == "all" else
+                          f"{safe_id}.{part}.npy")
+      np.save(path + ".tmp.npy", values)
+      os.replace(path + ".tmp.npy", path)
     index.append(f"{safe_id}\t{int(label)}\t{FLAGS.split_name}\t"
-                 f"{'x'.join(map(str, values.shape))}")
+                 f"{'x'.join(map(str, next(iter(arrays.values())).shape))}")
   _write_index_atomically(output_dir, index)
   print(f"{len(index)} feature files ({FLAGS.endpoint}) in {output_dir}", flush=True)
 
@@ -165,10 +170,12 @@ def feature_config(model_dir):
   return features.FeatureConfig(
       model_dir=model_dir, flow_model_dir=FLAGS.flow_model_dir, endpoint=FLAGS.endpoint,
       streams=tuple(FLAGS.streams) if FLAGS.streams else None, combine=FLAGS.combine,
-      pool=FLAGS.pool or "mean", window=FLAGS.window, stride=FLAGS.stride or FLAGS.window,
+      pool=FLAGS.pool or ("mean" if FLAGS.videos else "none"), window=FLAGS.window,
+      stride=FLAGS.stride or FLAGS.window,
       pad=FLAGS.pad, flow_method=FLAGS.flow_method, crops=int(FLAGS.crops),
       output_format=FLAGS.output_format, input_fps=FLAGS.input_fps,
-      flow_source=FLAGS.flow_source)
+      flow_source=FLAGS.flow_source, as_stored=FLAGS.as_stored,
+      shorter_side=FLAGS.shorter_side, align=FLAGS.align)
 
 
 def _run_beam(config, todo, output_dir, beam_options):

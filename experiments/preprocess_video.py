@@ -11,7 +11,8 @@ T. Flow frame t goes from frame t to frame t+1, and that holds for the last kept
 video goes on past the kept span (one more frame is decoded for it); only when the video itself ends
 does the last flow frame repeat the one before (flow.compute_flow's convention). This is
 i3d_tf/video/model_input.py's path, the one classify and extract_features use. --flow_method=none
-writes no flow file.
+writes no flow file. --quantize_flow rounds the flow through a shard's 8-bit levels (model_input's
+quantize_flow, the flow half of extract_features --as_stored).
 Then `evaluate_sample` (first issue) classifies the clip from these files.
 """
 import math
@@ -42,7 +43,8 @@ flags.DEFINE_integer("shorter_side", decode.DEFAULT_SHORTER_SIDE,
                      "Resize the shorter side to this.")
 flags.DEFINE_integer("crop_size", 224, "Centre crop size.")
 flags.DEFINE_bool("quantize_flow", False,
-                  "Round the flow through the 8-bit storage (as training shards hold it).")
+                  "Round the flow through the 8-bit storage (as training shards hold it; the "
+                  "flow half of extract_features --as_stored, the same code).")
 FLAGS = flags.FLAGS
 
 
@@ -60,13 +62,13 @@ def preprocess(path, start_s=None, end_s=None, num_frames=None, flow_method=flow
     span = max(1, int(math.ceil((end_s - begin) * fps - 1e-6)))
     keep = span if keep is None else min(keep, span)
   streams = ("rgb",) if flow_method == "none" else ("rgb", "flow")
+  # --quantize_flow: model_input's storage of flow (stored.stored_flow), as extract_features
+  # --as_stored applies it; RGB stays unencoded (the release's sample .npy files are not JPEG).
   spec = model_input.VideoInputSpec(streams=streams, crop_size=crop_size, flow_method=flow_method,
-                                    fps=fps, shorter_side=shorter_side)
+                                    fps=fps, shorter_side=shorter_side, quantize_flow=quantize_flow)
   # Decoding goes on past end_s only for the frame after the span (the last flow frame's target).
   inputs = model_input.read_inputs(path, spec, max_frames=keep, start_s=start_s)[0]
   flow = inputs.get("flow")
-  if flow is not None and quantize_flow:
-    flow = flow_lib.dequantize(flow_lib.quantize(flow * flow_lib.FLOW_BOUND)) / flow_lib.FLOW_BOUND
   return inputs["rgb"][None], None if flow is None else flow[None].astype(np.float32)
 
 

@@ -9,8 +9,8 @@ from i3d_tf.video import model_input
 
 
 def define_flags(flag_values=flags.FLAGS):
-  """--input_fps, --flow_source and --flow_method, with one default and one help for every
-  binary."""
+  """--input_fps, --flow_source, --flow_method, --shorter_side and --as_stored, with one default
+  and one help for every binary."""
   flags.DEFINE_float("input_fps", 25.0, "Frame rate of frame folders given to --videos "
                      "(img_00001.jpg ...: mmaction2's rawframes); video files carry their own.",
                      lower_bound=0.001, flag_values=flag_values)
@@ -24,4 +24,12 @@ def define_flags(flag_values=flags.FLAGS):
                     "(denseflow's flow_x_00001.jpg, flow_y_00001.jpg ..., bound 20): auto reads "
                     "them where a folder has them and computes --flow_method's flow elsewhere; "
                     "frames reads them and skips a video without them; compute ignores them.",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("shorter_side", 256, "Resize video frames' shorter side to this before "
+                       "the crop (the builds' default; give a smoke build's --shorter_side to "
+                       "compare with its shards).", lower_bound=1, flag_values=flag_values)
+  flags.DEFINE_bool("as_stored", False, "Read video files as a build's shards store them: RGB "
+                    "through JPEG (quality 95, read back by the input pipeline's decoder), flow "
+                    "through its 8-bit levels, so a feature equals the one of the video's shard "
+                    "(i3d_tf/video/stored.py). Default off: the decoded frames as they are.",
                     flag_values=flag_values)

@@ -275,3 +275,51 @@ def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_f
        f"--videos={video}", f"--timeline_dir={out}"],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode != 0 and "--timeline_dir needs --window" in result.stderr
+
+
+def test_centred_windows_give_one_feature_per_frame_padded_by_the_edge_frames(rgb_folder,
+                                                                             tmp_path):
+  """--align=centre at stride 1: N windows for N frames, window k centred on frame k (its frame
+  window // 2), the first/last frame's inputs (RGB and flow) repeated past the ends; each
+  window's inputs and features equal those of the same frames padded by hand, the times say
+  the true frames and the centre, and at most window + 1 frames are held."""
+  num, window = 11, 8
+  path = _noise_video(tmp_path / "v.avi", num, size=(32, 40))
+  spec = model_input.VideoInputSpec(streams=("rgb", "flow"), crop_size=24, shorter_side=32,
+                                    flow_method="tvl1_fast")
+  reader = model_input.WindowReader(spec, window, 1, align="centre")
+  windows = list(reader.windows(path))
+  assert len(windows) == num == model_input.num_windows(num, window, 1, "centre")
+  assert model_input.num_windows(num, window, 3, "centre") == 4  # centres 0, 3, 6, 9
+  assert reader.peak_frames_held <= window + 1
+  [whole] = model_input.frames_to_inputs(decode.read_video(path, shorter_side=32), spec)
+  for k, w in enumerate(windows):  # frames k-4 .. k+3, clipped to the video, edges repeated
+    by_hand = np.clip(np.arange(k - window // 2, k - window // 2 + window), 0, num - 1)
+    assert (w.centre, w.start, w.end) == (k, by_hand[0], by_hand[-1] + 1)
+    for name in ("rgb", "flow"):
+      np.testing.assert_allclose(w.inputs[name], whole[name][by_hand], atol=1e-6,
+                                 err_msg=f"window {k} {name}")
+  with pytest.raises(ValueError, match="align 'middle' is not one of"):
+    model_input.WindowReader(spec, window, 1, align="middle")
+  # Features and times through extract_video (RGB model folder): window 0 and 10 by hand.
+  config = features.FeatureConfig(model_dir=str(rgb_folder), endpoint="Mixed_5c", window=window,
+                                  stride=1, align="centre", shorter_side=32)
+  extractor = features.Extractor(config)
+  extractor.spec = dataclasses.replace(extractor.spec, crop_size=24)
+  record = features.extract_video(extractor, path, "v.avi", str(tmp_path / "out"))
+  dense = np.load(tmp_path / "out" / "v.avi.npy")
+  assert dense.shape == (num, 1024)
+  times = json.loads((tmp_path / "out" / "v.avi_times.json").read_text())
+  assert times["centre_frame"] == list(range(num))
+  assert times["start_frame"] == [max(0, k - 4) for k in range(num)]
+  assert times["end_frame"] == [min(num, k + 4) for k in range(num)]
+  assert times["centre_s"][5] == pytest.approx(5 / 25)
+  for k in (0, num - 1):
+    by_hand = np.clip(np.arange(k - 4, k + 4), 0, num - 1)
+    expected = extractor.window_features({"rgb": whole["rgb"][by_hand]})["rgb"]
+    np.testing.assert_allclose(dense[k], expected, rtol=1e-4, atol=1e-5)
+  assert not np.allclose(dense[0], dense[5])
+  features.write_index(str(tmp_path / "out"), ["v.avi"], {"v.avi": record})
+  rows = (tmp_path / "out" / "windows.tsv").read_text().splitlines()
+  assert rows[0].endswith("\tcentre_frame\tcentre_s")
+  assert rows[1].split("\t")[2:] == ["0", "4", "0.0", "0.16", "0", "0.0"]

@@ -30,6 +30,7 @@ from tqdm import auto as tqdm
 from tensorflow_datasets.core import writer as writer_lib
 
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import stored
 
 from . import build_lock, device_flow, video_example, worker_death
 
@@ -50,7 +51,7 @@ class VideoBuilderConfig(tfds.core.BuilderConfig):
   fps: float = 25.0
   shorter_side: int = 256
   flow_method: str = "tvl1"
-  jpeg_quality: int = 95
+  jpeg_quality: int = stored.JPEG_QUALITY  # the one extract_features --as_stored applies
   max_seconds: Optional[float] = None  # keep only each clip's first seconds (smoke/test builds)
 
   def encode_options(self):

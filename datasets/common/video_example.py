@@ -13,6 +13,7 @@ import numpy as np
 
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
+from i3d_tf.video import stored
 from i3d_tf.video.flow import METHODS as FLOW_METHODS
 
 
@@ -22,7 +23,7 @@ class EncodeOptions:
   fps: float = 25.0
   shorter_side: int = 256
   flow_method: str = "tvl1"
-  jpeg_quality: int = 95      # RGB frames (TFDS's own default quality for tf.image.encode_jpeg)
+  jpeg_quality: int = stored.JPEG_QUALITY  # RGB frames (TFDS's default for tf.image.encode_jpeg)
   png_compression: int = 3    # flow frames, lossless either way
   max_seconds: Optional[float] = None  # keep only the first max_seconds of each clip (smoke builds)
   input_fps: float = decode.DEFAULT_FPS  # a frame folder's rate (img_00001.jpg ...; files: own)
@@ -68,15 +69,9 @@ def init_worker():
 
 
 def encode_rgb_frames(frames, jpeg_quality):
-  """uint8 RGB [T, H, W, 3] -> list of T JPEG byte strings."""
-  params = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)]
-  out = []
-  for frame in frames:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)  # RGB -> BGR
-    if not ok:
-      raise RuntimeError(f"cv2.imencode failed on an RGB frame of shape {frame.shape}")
-    out.append(buf.tobytes())
-  return out
+  """uint8 RGB [T, H, W, 3] -> list of T JPEG byte strings (stored.encode_jpeg: the encoder that
+  extract_features --as_stored applies to a video file's frames too)."""
+  return [stored.encode_jpeg(frame, jpeg_quality) for frame in frames]
 
 
 def encode_flow_frames(quantized, png_compression):

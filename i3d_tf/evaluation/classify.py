@@ -51,14 +51,17 @@ class Classifier:
   """Model folder(s) -> averaged logits of a video file (or frame folder), or its timeline."""
 
   def __init__(self, model_dir, flow_model_dir=None, flow_method=flow_lib.DEFAULT_METHOD,
-               input_fps=decode.DEFAULT_FPS, flow_source="auto"):
+               input_fps=decode.DEFAULT_FPS, flow_source="auto", as_stored=False,
+               shorter_side=decode.DEFAULT_SHORTER_SIDE):
     self.models = runs.load_model_folders(model_dir, flow_model_dir)
     first_run = self.models[0][1]
     streams = tuple(s for _, _, names, _ in self.models for s in names)
     self.spec = runs.video_input_spec(first_run, flow_method, streams=streams,
                                       input_fps=input_fps, flow_source=flow_source,
                                       min_frames=max(runs.min_frames_of_run(r)
-                                                     for _, r, _, _ in self.models))
+                                                     for _, r, _, _ in self.models),
+                                      shorter_side=shorter_side,
+                                      **model_input.VideoInputSpec.as_stored_fields(as_stored))
     self.max_test_frames = runs.clip_spec_of_run(first_run).max_test_frames
     self.class_names = (runs.class_names(first_run, model_dir) or
                         [f"class_{i}" for i in range(first_run["num_classes"])])

@@ -46,6 +46,9 @@ class FeatureConfig:
   output_format: str = "npy"  # npy: <key>.npy + <key>_times.json; npz: one <key>.npz of both
   input_fps: float = decode.DEFAULT_FPS  # frame folders' rate (video files carry their own)
   flow_source: str = "auto"  # model_input.FLOW_SOURCES: a frame folder's flow frames or TV-L1
+  as_stored: bool = False  # frames through a build's storage (model_input.as_stored)
+  shorter_side: int = decode.DEFAULT_SHORTER_SIDE  # frames resized to it before the crop
+  align: str = "start"  # model_input.ALIGNS: window k starts at frame k*stride or is centred on it
 
   def __post_init__(self):
     if self.pool not in POOLS:
@@ -56,6 +59,8 @@ class FeatureConfig:
       raise ValueError(f"--window={self.window} --stride={self.stride}: both must be >= 1 frame")
     if self.output_format not in OUTPUT_FORMATS:
       raise ValueError(f"--output_format={self.output_format}: expected one of {OUTPUT_FORMATS}")
+    if self.align not in model_input.ALIGNS:
+      raise ValueError(f"--align={self.align}: expected one of {model_input.ALIGNS}")
     if self.crops not in model_input.CROP_COUNTS:
       raise ValueError(f"--crops={self.crops}: expected one of {model_input.CROP_COUNTS}")
 
@@ -92,6 +97,7 @@ class Extractor:
       raise ValueError(f"--streams={','.join(wanted)}: the model folder(s) have only "
                        f"{','.join(stream_models)}")
     self.streams = wanted
+    self.runs = [run for _, run, _, _ in loaded]
     for name in wanted:
       if not hasattr(stream_models[name], "call_with_endpoints"):
         raise ValueError(f"the {name} model ({stream_models[name].name}) does not expose "
@@ -99,7 +105,9 @@ class Extractor:
     self.spec = runs.video_input_spec(
         loaded[0][1], config.flow_method, streams=wanted, input_fps=config.input_fps,
         flow_source=config.flow_source,
-        min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded))
+        min_frames=max(runs.min_frames_of_run(r) for _, r, _, _ in loaded),
+        shorter_side=config.shorter_side,
+        **model_input.VideoInputSpec.as_stored_fields(config.as_stored))
     endpoint = config.endpoint
     self._fns = {}
     for name in wanted:
@@ -141,13 +149,18 @@ def output_names(key, streams, combine, output_format="npy"):
 
 
 def window_times(windows, fps):
-  """[[start, end, ...]] window rows -> {fps, start_frame, end_frame, start_s, end_s}: frames
-  [start, end) of each window (end - start < window where padded at the video's end), seconds =
-  frame / fps."""
+  """[[start, end, start_s, end_s(, centre, centre_s)]] window rows -> {fps, start_frame,
+  end_frame, start_s, end_s(, centre_frame, centre_s)}: the video frames [start, end) each window
+  holds (fewer than --window where padded at an end), seconds = frame / fps; centred windows
+  (--align=centre) also the frame each is centred on."""
   starts = [int(w[0]) for w in windows]
   ends = [int(w[1]) for w in windows]
-  return {"fps": float(fps), "start_frame": starts, "end_frame": ends,
-          "start_s": [s / fps for s in starts], "end_s": [e / fps for e in ends]}
+  times = {"fps": float(fps), "start_frame": starts, "end_frame": ends,
+           "start_s": [s / fps for s in starts], "end_s": [e / fps for e in ends]}
+  if windows and len(windows[0]) > 4:
+    centres = [int(w[4]) for w in windows]
+    times.update(centre_frame=centres, centre_s=[c / fps for c in centres])
+  return times
 
 
 def _save_atomically(path, array):
@@ -172,15 +185,17 @@ def extract_video(extractor, path, key, output_dir, label=-1):
   """
   config = extractor.config
   reader = model_input.WindowReader(extractor.spec, config.window, config.stride, config.pad,
-                                    num_crops=config.crops)
+                                    num_crops=config.crops, align=config.align)
   per_stream = {s: [] for s in extractor.streams}
   windows = []
   try:
     for window in reader.windows(path):
       for name, value in extractor.views_features(window.views).items():
         per_stream[name].append(value)
-      windows.append([window.start, window.end, round(window.start_s, 4),
-                      round(window.end_s, 4)])
+      row = [window.start, window.end, round(window.start_s, 4), round(window.end_s, 4)]
+      if window.centre is not None:
+        row += [window.centre, round(window.centre_s, 4)]
+      windows.append(row)
   except model_input.CropError as e:
     raise model_input.CropError(f"--crops={config.crops}: {e}") from None
   arrays = {s: np.stack(v) for s, v in per_stream.items()}  # [windows, (crops,) dims...]
@@ -250,7 +265,8 @@ def _write_atomically(path, text):
 def write_index(output_dir, keys, records):
   """index.tsv (done videos, in `keys` order), windows.tsv and skipped.tsv, each atomically."""
   index = ["key\tlabel\tsource\tshape\tframes\tfiles"]
-  windows = ["key\twindow\tstart_frame\tend_frame\tstart_s\tend_s"]
+  # centre_frame, centre_s: filled for centred windows (--align=centre), else empty.
+  windows = ["key\twindow\tstart_frame\tend_frame\tstart_s\tend_s\tcentre_frame\tcentre_s"]
   skipped = ["key\tsource\treason"]
   for key in keys:
     record = records.get(key)
@@ -263,7 +279,8 @@ def write_index(output_dir, keys, records):
                  f"{'x'.join(map(str, record['shape']))}\t{record.get('frames', '')}\t"
                  f"{','.join(record['files'])}")
     for i, window in enumerate(record.get("windows", [])):
-      windows.append(f"{key}\t{i}\t" + "\t".join(map(str, window)))
+      fields = list(map(str, window)) + [""] * (6 - len(window))
+      windows.append(f"{key}\t{i}\t" + "\t".join(fields))
   _write_atomically(os.path.join(output_dir, "index.tsv"), "\n".join(index) + "\n")
   _write_atomically(os.path.join(output_dir, "windows.tsv"), "\n".join(windows) + "\n")
   _write_atomically(os.path.join(output_dir, "skipped.tsv"), "\n".join(skipped) + "\n")

@@ -7,22 +7,28 @@ RGB / 127.5 - 1; then the crop. Flow frame t goes from frame t to frame t+1, als
 frame of a span when the video goes on past it (one more frame is decoded for it); only where the
 video itself ends does the last flow frame repeat the one before (compute_flow's convention).
 A frame folder's own flow frames (denseflow's flow_x_00001.jpg ...) replace the computed flow
-where `flow_source` says so (iter_decoded, the one place the source is chosen). Clips shorter
-than the model takes (9 frames for I3D's VALID pool) or than a window are looped.
+where `flow_source` says so (iter_decoded, the one place the source is chosen).
+Clips shorter than the model takes (9 frames for I3D's VALID pool) or than a window are looped.
+With the spec's `jpeg_quality` and `quantize_flow` (extract_features/classify --as_stored; the
+first alone preprocess_video --quantize_flow) the frames go through a build's storage first
+(i3d_tf/video/stored.py): RGB JPEG-encoded and each crop view read back by the input pipeline's
+decoder, flow rounded to its 8-bit levels, so a feature of the raw video equals one of a shard.
 """
 import collections
 import dataclasses
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from i3d_tf.video import decode
 from i3d_tf.video import flow as flow_lib
 from i3d_tf.video import listing
+from i3d_tf.video import stored as stored_lib
 
 STREAM_CHANNELS = {"rgb": 3, "flow": 2}
 PAD_MODES = ("loop", "last")
+ALIGNS = ("start", "centre")  # window k starts at frame k*stride, or is centred on it
 # Where a flow stream's flow comes from: 'auto' a frame folder's flow frames where it holds them,
 # else computed (spec.flow_method); 'frames' only flow frames (a video without them is refused);
 # 'compute' always computed, flow frames or not.
@@ -40,6 +46,10 @@ class VideoInputSpec:
   shorter_side: int = decode.DEFAULT_SHORTER_SIDE
   input_fps: float = decode.DEFAULT_FPS   # a frame folder's rate (a video file has its own)
   flow_source: str = "auto"               # FLOW_SOURCES
+  # As a build stores frames (stored.py): RGB through JPEG at this quality (None: untouched), flow
+  # through its 8-bit levels. Off by default: the raw frames, as before.
+  jpeg_quality: Optional[int] = None
+  quantize_flow: bool = False
 
   def __post_init__(self):
     if self.flow_source not in FLOW_SOURCES:
@@ -52,10 +62,30 @@ class VideoInputSpec:
                        f"one of {[m for m in flow_lib.METHODS if m != 'none']}")
     if self.flow_method not in flow_lib.METHODS:
       raise ValueError(f"flow method {self.flow_method!r} is not one of {flow_lib.METHODS}")
+    if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
+      raise ValueError(f"jpeg_quality={self.jpeg_quality}: expected 1..100 (a build's is "
+                       f"{stored_lib.JPEG_QUALITY}), or None for no JPEG round trip")
 
   @property
   def needs_flow(self):
     return "flow" in self.streams
+
+  @classmethod
+  def as_stored_fields(cls, as_stored=True):
+    """The fields that make a spec read frames as a build's shards hold them (or not)."""
+    return {"jpeg_quality": stored_lib.JPEG_QUALITY if as_stored else None,
+            "quantize_flow": bool(as_stored)}
+
+
+def as_stored(values, name, spec):
+  """Stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels) as `spec` reads them: a
+  StoredRGB (JPEG per frame, read back per crop by the pipeline's decoder) for RGB with
+  spec.jpeg_quality, flow through its 8-bit levels with spec.quantize_flow, else unchanged."""
+  if name == "rgb" and spec.jpeg_quality is not None:
+    return stored_lib.StoredRGB(values, spec.jpeg_quality)
+  if name == "flow" and spec.quantize_flow:
+    return stored_lib.stored_flow(values)
+  return values
 
 
 CROP_COUNTS = (1, 3, 5, 10)
@@ -100,10 +130,13 @@ def crop_views(height, width, size, num_crops=1):
 
 
 def view_of(values, name, top, left, size, mirrored=False):
-  """One view of stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels) -> the model's
-  float32 [T, size, size, C]: RGB / 127.5 - 1, flow truncated to [-20, 20] px / 20; mirrored
-  left-right (flow x negated) where `mirrored`."""
-  value = values[:, top:top + size, left:left + size]
+  """One view of stream `name`'s frames [T, H, W, C] (uint8 RGB or flow in pixels, or as_stored's
+  StoredRGB) -> the model's float32 [T, size, size, C]: RGB / 127.5 - 1, flow truncated to
+  [-20, 20] px / 20; mirrored left-right (flow x negated) where `mirrored`."""
+  if isinstance(values, stored_lib.StoredRGB):
+    value = values.crop(top, left, size)  # the window as the input pipeline decodes it
+  else:
+    value = values[:, top:top + size, left:left + size]
   if name == "rgb":
     value = value.astype(np.float32) / 127.5 - 1.0
   else:
@@ -147,6 +180,7 @@ def frames_to_inputs(frames, spec, next_frame=None, num_crops=1, length=None, pa
   elif spec.needs_flow:
     with_next = frames if next_frame is None else np.concatenate([frames, next_frame[None]])
     streams["flow"] = flow_lib.compute_flow(with_next, spec.flow_method)[:count]  # [T, H, W, 2]
+  streams = {name: as_stored(value, name, spec) for name, value in streams.items()}
   target = max(count, spec.min_frames, length or 0)
   crops = []
   for top, left, mirrored in crop_views(frames.shape[1], frames.shape[2], spec.crop_size,
@@ -212,11 +246,14 @@ def read_inputs(path, spec, max_frames=None, num_crops=1, start_s=None, end_s=No
   return frames_to_inputs(frames, spec, next_frame, num_crops, flow=flow)
 
 
-def num_windows(num_frames, window, stride):
+def num_windows(num_frames, window, stride, align="start"):
   """Windows of `window` frames every `stride` frames that cover a video of `num_frames`:
   ceil((num_frames - window) / stride) + 1 (one, padded, when the video is shorter than a
-  window). With stride > window the frames between windows are left out, and a window would
+  window); with align='centre', ceil(num_frames / stride), one per frame at stride 1. With
+  stride > window the frames between windows are left out, and a window would
   start past the end is not made."""
+  if align == "centre":  # one per centre frame 0, stride, 2*stride, ... < num_frames
+    return math.ceil(num_frames / stride)
   if num_frames <= window:
     return 1
   count = math.ceil((num_frames - window) / stride) + 1
@@ -225,12 +262,18 @@ def num_windows(num_frames, window, stride):
 
 @dataclasses.dataclass
 class Window:
-  """One window of a video: its frames [start, end) (end - start < window where padded)."""
+  """One window of a video: its frames [start, end) (end - start < window where padded), and
+  for centred windows the frame it is centred on."""
   index: int
   start: int
   end: int
   views: list                             # per crop view: {stream: float32 [window, crop, crop, C]}
   fps: float
+  centre: Optional[int] = None            # align='centre': the window's frame window // 2
+
+  @property
+  def centre_s(self):
+    return None if self.centre is None else self.centre / self.fps
 
   @property
   def inputs(self):
@@ -255,15 +298,25 @@ class WindowReader:
   more (BENCHMARKS.md, "Dense features"). `num_crops` of CROP_COUNTS gives each window that many
   views (crop_views). `peak_frames_held` is the most decoded frames held at once (for tests and
   logs).
+
+  align='centre': window k is centred on frame c = k * stride (its frame window // 2 is c, so it
+  covers c - window // 2 ... c - window // 2 + window - 1), ceil(N / stride) windows, one per
+  frame at stride 1 (dense per-frame features). Where that reaches past the video's ends, the
+  edge frame's inputs (its RGB and its flow) are repeated: the first frame before the start, the
+  last after the end; `pad` is not used.
   """
 
-  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None, num_crops=1):
+  def __init__(self, spec, window, stride, pad="loop", start_s=None, end_s=None, num_crops=1,
+               align="start"):
     if window < 1 or stride < 1:
       raise ValueError(f"window={window}, stride={stride}: both must be >= 1 frame")
     if pad not in PAD_MODES:
       raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
     if num_crops not in CROP_COUNTS:
       raise CropError(f"num_crops={num_crops}: expected one of {CROP_COUNTS}")
+    if align not in ALIGNS:
+      raise ValueError(f"align {align!r} is not one of {ALIGNS}")
+    self.align = align
     self.spec = spec
     self.window = window
     self.stride = stride
@@ -281,9 +334,10 @@ class WindowReader:
     self._pair_flow = {}    # frame index j -> flow [H, W, 2] of the pair (j, j+1)
     self._processed = {}    # frame index j -> {stream: float32 [views, crop, crop, C]}
 
-  def _make(self, index, start, frames, next_frame, flows):
-    """The Window of `frames` from frame `start`; `flows` their stored flow [H, W, 2] each, or
-    Nones where the flow is computed from the frames' pairs."""
+  def _make(self, index, start, frames, next_frame, flows, centre=None):
+    """Window `index` of `frames` (video frames start, start + 1, ...); `flows` their stored flow
+    [H, W, 2] each, or Nones where the flow is computed from the frames' pairs; with `centre`,
+    padded by its edge frames to the window centred there (align='centre')."""
     count = len(frames)
     stored = flows[0] is not None
     if self._views is None:
@@ -307,6 +361,7 @@ class WindowReader:
         flow = (self._pair_flow[pair] if pair >= start else
                 np.zeros(frames[0].shape[:2] + (2,), np.float32))
         values["flow"] = flow[None]
+      values = {name: as_stored(value, name, self.spec) for name, value in values.items()}
       self._processed[j] = {
           name: np.stack([view_of(values[name], name, top, left, self.spec.crop_size, m)[0]
                           for top, left, m in self._views])
@@ -314,13 +369,17 @@ class WindowReader:
     for cache in (self._processed, self._pair_flow, self._gray):
       for j in [j for j in cache if j < start]:
         del cache[j]
-    target = max(count, self.spec.min_frames, self.window)
+    order = list(range(start, start + count))  # the video frames of the window, in order
+    if centre is not None:  # the edge frames repeated where the window reaches past the ends
+      first = centre - self.window // 2
+      order = [min(max(j, start), start + count - 1) for j in range(first, first + self.window)]
+    target = max(len(order), self.spec.min_frames, self.window)
     views = []
     for v in range(len(self._views)):
-      views.append({name: loop_to(np.stack([self._processed[start + k][name][v]
-                                            for k in range(count)]), target, self.pad)
+      views.append({name: loop_to(np.stack([self._processed[j][name][v] for j in order]),
+                                  target, self.pad)
                     for name in self.spec.streams})
-    return Window(index, start, start + count, views, self.spec.fps)
+    return Window(index, start, start + count, views, self.spec.fps, centre)
 
   def _add_pairs(self, start, frames, next_frame):
     """Flow of the window's frame pairs not computed yet: an overlapping window (--stride <
@@ -341,14 +400,20 @@ class WindowReader:
     for k in range(first_missing, pairs):
       self._pair_flow[start + k] = computed[k - first_missing]
 
+  def _decoded(self, path):
+    """(frame, stored flow or None) of the video's span (iter_decoded)."""
+    return iter_decoded(path, self.spec, self.start_s, self.end_s)
+
   def windows(self, path):
     """Yields the video's Windows in order (see num_windows for how many)."""
+    if self.align == "centre":
+      yield from self._centred_windows(path)
+      return
     buffer = collections.deque()  # (frame index, frame, stored flow or None), index >= next_start
     self._reset()
     next_start, index, covered = 0, 0, 0
     count = 0
-    for count, (frame, flow) in enumerate(iter_decoded(path, self.spec, self.start_s, self.end_s),
-                                          start=1):
+    for count, (frame, flow) in enumerate(self._decoded(path), start=1):
       i = count - 1
       if i >= next_start:
         buffer.append((i, frame, flow))
@@ -369,3 +434,36 @@ class WindowReader:
       index += 1
       covered = next_start + self.window
       next_start += self.stride
+
+  def _centred_windows(self, path):
+    """align='centre': window k over frames [c - h, c - h + window) of c = k * stride, h =
+    window // 2, clipped to the video (its edge frames repeated by _make); at most window + 1
+    frames held (the window's and the one after it, its last flow)."""
+    # (frame index, frame, stored flow or None), indices >= the next window's first
+    buffer = collections.deque()
+    self._reset()
+    half = self.window // 2
+    index, count = 0, 0
+    for count, (frame, flow) in enumerate(self._decoded(path), start=1):
+      i = count - 1
+      if i >= index * self.stride - half:
+        buffer.append((i, frame, flow))
+      self.peak_frames_held = max(self.peak_frames_held, len(buffer))
+      # Window `index` is whole once the frame after its last one (i) has been decoded.
+      while i == index * self.stride - half + self.window:
+        centre = index * self.stride
+        first = max(0, centre - half)
+        held = [(f, g) for j, f, g in buffer if first <= j < i]
+        yield self._make(index, first, [f for f, _ in held], frame, [g for _, g in held], centre)
+        index += 1
+        while buffer and buffer[0][0] < index * self.stride - half:
+          buffer.popleft()
+    self.num_frames = count
+    while index * self.stride < count:  # the windows that reach past the video's end
+      centre = index * self.stride
+      first = max(0, centre - half)
+      held = [(f, g) for j, f, g in buffer if j >= first]
+      yield self._make(index, first, [f for f, _ in held], None, [g for _, g in held], centre)
+      index += 1
+      while buffer and buffer[0][0] < index * self.stride - half:
+        buffer.popleft()
