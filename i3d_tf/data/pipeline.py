@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from i3d_tf.data import records
 from i3d_tf.models import registry
+from i3d_tf.video import window_decode
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Flow is stored as (x, y); x is channel 0 (horizontal, + right) per the video contract.
@@ -221,24 +222,8 @@ def to_model_range(inputs):
 # Per-example transforms on parsed examples.
 
 
-def decode_rgb_window(encoded, y, x, size):
-  """string [N] RGB frames -> uint8 [N, size, size, 3] of the window at (y, x).
-
-  JPEG frames decode only the window (tf.io.decode_and_crop_jpeg skips the rest of the image);
-  other formats (PNG) decode whole, then crop. The format is told per frame, inside the loop: a
-  tf.cond around the whole loop made the clip's decoding much slower (BENCHMARKS.md, 'Input
-  pipeline and training').
-  """
-  window = tf.stack([y, x, size, size])
-
-  def one(frame):
-    return tf.cond(
-        tf.io.is_jpeg(frame),
-        lambda: tf.io.decode_and_crop_jpeg(frame, window, channels=3),
-        lambda: tf.io.decode_image(frame, channels=3, expand_animations=False)[
-            y:y + size, x:x + size])
-
-  return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+# The window decoder lives with the video code (stored.py reads frames through it too).
+decode_rgb_window = window_decode.decode_rgb_window
 
 
 def _default_decoders():

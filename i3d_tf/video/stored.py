@@ -2,8 +2,8 @@
 
 A build (datasets/common/video_example.py) keeps RGB as JPEG (OpenCV's encoder, quality
 JPEG_QUALITY) and flow as 8-bit levels (flow.quantize) in PNGs; the input pipeline reads JPEG
-windows with TensorFlow's decode_and_crop_jpeg (pipeline.decode_rgb_window) and flow with
-flow.dequantize's arithmetic. model_input's `as stored` setting (extract_features and classify
+windows with TensorFlow's decode_and_crop_jpeg (window_decode.py) and flow with flow.dequantize's
+arithmetic. model_input's `as stored` setting (extract_features and classify
 --as_stored, preprocess_video --quantize_flow) applies the same storage to a video file's frames,
 so a feature of a shard equals the one of the raw video. Two measured facts decide the details
 (skateboarding.mp4, 256x340, quality 95): OpenCV's and TensorFlow's JPEG decoders differ by up to
@@ -22,7 +22,7 @@ from i3d_tf.video import flow as flow_lib
 # records its own in metadata.json (EncodeOptions.jpeg_quality).
 JPEG_QUALITY = 95
 
-_DECODE_WINDOW = []  # the pipeline's decode_rgb_window as one traced function, built on first use
+_DECODE_WINDOW = []  # window_decode's decoder as one traced function, built on first use
 
 
 def encode_jpeg(frame, quality=JPEG_QUALITY):
@@ -56,11 +56,11 @@ class StoredRGB:
 
   def crop(self, top, left, size):
     """uint8 [T, size, size, 3]: the window at (top, left) of every frame, as the pipeline
-    decodes it (i3d_tf.data.pipeline.decode_rgb_window)."""
+    decodes it (window_decode.decode_rgb_window)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if not _DECODE_WINDOW:
-      from i3d_tf.data import pipeline  # pylint: disable=g-import-not-at-top
-      _DECODE_WINDOW.append(tf.function(pipeline.decode_rgb_window, reduce_retracing=True))
+      from i3d_tf.video import window_decode  # pylint: disable=g-import-not-at-top
+      _DECODE_WINDOW.append(tf.function(window_decode.decode_rgb_window, reduce_retracing=True))
     window = _DECODE_WINDOW[0](tf.constant(self.jpegs), tf.constant(top, tf.int32),
                                tf.constant(left, tf.int32), tf.constant(size, tf.int32))
     return window.numpy()
