@@ -20,9 +20,9 @@
 --model_dir / --run_dir is a model folder (import_deepmind_checkpoint's output or a training run).
 Video files or frame folders (img_00001.jpg ..., --input_fps apart; a folder given is searched for
 both): decoded as a stream (i3d_tf/video/model_input.py: 25 fps, shorter side 256, centre
-crop, flow only for the streams asked: a frame folder's own denseflow flow frames, flow_x_00001.jpg
-..., where it holds them, per --flow_source), at most --window + 1 frames held, so hour-long videos take
-the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
+crop, flow only for the streams asked: a frame folder's own denseflow flow frames,
+flow_x_00001.jpg ..., where it holds them, per --flow_source), at most --window + 1 frames held,
+so hour-long videos take the memory of one window. A video of N frames gives ceil((N - window) / stride) + 1 windows (one if
 N <= window); the last ones are completed by --pad (loop: the window's frames repeated; last: its
 last frame). Output: <key>.npy [windows, dims] (--combine=concat: the streams' features side by
 side; separate: <key>.rgb.npy and <key>.flow.npy) beside <key>_times.json (the fps and each

@@ -1,5 +1,6 @@
 """The flags of the binaries that read video files for a model (classify, extract_features): how
-frame folders are timed, where the flow stream's flow comes from and which flow method makes it. A binary calls
+frame folders are timed, where the flow stream's flow comes from, which flow method makes it, the
+frames' size and whether they go through a build's storage. A binary calls
 `define_flags()` at import and `flags.adopt_module_key_flags(video_flags)` so its --help lists them.
 """
 from absl import flags
