@@ -6,8 +6,10 @@ r"""Builds one of i3d_tf's TFDS datasets, locally (process pool) or with Apache 
   python -m datasets.build --dataset=i3d_video_folder/mysports --manual_dir=my_videos \
       [--test_fraction=0.2] [--split_seed=0] [--list_file=videos.csv]   # your own videos
       [--input_fps=25]   # the rate of frame folders (img_00001.jpg ...) given as videos
-  python -m datasets.build --dataset=i3d_ucf101/split1 --flow_method=tvl1_tf \
-      [--flow_processes=8]   # TensorFlow TV-L1; default one flow process per GPU with 2+ GPUs
+      # flow: tvl1_tf (TensorFlow TV-L1) for a new set, the recorded method for a built one
+  python -m datasets.build --dataset=i3d_ucf101/split1 --flow_method=tvl1  # OpenCV's: reference
+  python -m datasets.build --dataset=i3d_ucf101/split1 \
+      [--flow_processes=8]   # tvl1_tf's flow processes; default one per GPU with 2+ GPUs
   python -m datasets.build --dataset=i3d_kinetics/400 --manual_dir=... --data_dir=gs://... --beam \
       --beam_options="--runner=DataflowRunner --project=P --region=R --temp_location=gs://... \
       --setup_file=./setup.py"
@@ -48,12 +50,15 @@ _FLOW_PROCESSES = flags.DEFINE_integer(
     "one GPU/TPU). On a CPU-only machine N > 0 splits the cores among N processes.", lower_bound=0)
 _ALLOW_MISSING = flags.DEFINE_bool("allow_missing", False, "Build the videos that exist when some "
                                    "listed in the split files are missing; count the others.")
-_FLOW_METHOD = flags.DEFINE_enum("flow_method", None, list(flow_lib.METHODS),
-                                 "Override the config's flow method. A set you named keeps its "
-                                 "name (metadata.json records the method; a finished build of "
-                                 "another method under it is refused without --overwrite); a "
-                                 "registered config takes the method in its name "
-                                 "(small_tvl1_tf).")
+_FLOW_METHOD = flags.DEFINE_enum(
+    "flow_method", None, list(flow_lib.METHODS),
+    "Default: the config's own (synthetic_motion's recipes), else the method a finished build "
+    "of this set recorded (metadata.json: it keeps its method and bytes), else "
+    f"{flow_lib.DEFAULT_METHOD} (flow.DEFAULT_METHOD; tvl1, OpenCV's, is the reference). Given, "
+    "a set you named keeps its "
+    "name (a finished build of another method under it is refused without --overwrite); a "
+    "registered config takes a method other than its own (tvl1 for i3d_ucf101/hmdb51/kinetics) "
+    "in its name (split1_tvl1_tf, small_tvl1_tf).")
 _SHORTER_SIDE = flags.DEFINE_integer("shorter_side", None, "Override the config's shorter side.")
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", None, "Keep only each clip's first seconds.")
 _LIST_FILE = flags.DEFINE_string("list_file", None, "i3d_video_folder: the CSV/TSV list to read "

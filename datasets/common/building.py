@@ -25,24 +25,28 @@ def override_config(config, flow_method=None, shorter_side=None, max_seconds=Non
   after `--flow_method=tvl1_tf`): metadata.json records the method, and a build never reuses a
   finished one of another method (video_builder.py, FlowMethodMismatchError). A name in
   `registered` (the builder's own configs: synthetic_motion/small, i3d_ucf101/split1) cannot be
-  taken by a config of other settings (TFDS refuses), so there the method joins the name
-  (`small_tvl1_tf`). A shorter side and a cut clip rename it (`split1_s128_max2s`), so such smoke
-  builds live apart from the full set.
+  taken by a config of other settings (TFDS refuses), so there a method other than the config's
+  joins the name (`small_tvl1_tf`, `split1_tvl1_tf`). A config of no method of its own (None: the
+  built one, else flow.DEFAULT_METHOD) names `tvl1` builds without a suffix, as before issue #19,
+  so `--flow_method=tvl1` finds them; the method itself goes to the builder (make_builder). A
+  shorter side and a cut clip rename it (`split1_s128_max2s`), so such smoke builds live apart.
   """
+  from . import video_builder  # pylint: disable=g-import-not-at-top  (TFDS: not for --help)
+  unsuffixed = config.flow_method or video_builder.UNSUFFIXED_FLOW_METHOD
   changes, suffix = {}, []
-  if flow_method and flow_method != config.flow_method:
-    changes["flow_method"] = flow_method
   if shorter_side and shorter_side != config.shorter_side:
     changes["shorter_side"] = shorter_side
     suffix.append(f"s{shorter_side}")
   if max_seconds:
     changes["max_seconds"] = max_seconds
     suffix.append(f"max{max_seconds:g}s")
+  name = "_".join([config.name] + suffix)
+  if flow_method and flow_method != unsuffixed and name in registered:
+    name = f"{name}_{flow_method}"
+  if flow_method and (name != config.name or name not in registered):
+    changes["flow_method"] = flow_method  # a config of its own: it says its method
   if not changes:
     return config
-  name = "_".join([config.name] + suffix)
-  if "flow_method" in changes and name in registered:
-    name = f"{name}_{flow_method}"
   return dataclasses.replace(config, name=name, **changes)
 
 
@@ -77,7 +81,8 @@ def make_builder(dataset, data_dir, num_workers=None, allow_missing=False, flow_
                            else config, flow_method, shorter_side, max_seconds,
                            registered=set(configs))
   return builder_cls(config=config, data_dir=data_dir, num_workers=num_workers,
-                     allow_missing=allow_missing, flow_processes=flow_processes)
+                     allow_missing=allow_missing, flow_processes=flow_processes,
+                     flow_method=flow_method)
 
 
 def download_config(manual_dir=None, beam=False, beam_options="--runner=DirectRunner",

@@ -7,8 +7,13 @@ content, hence the same shards. Videos that fail to decode are skipped and recor
 missing ones (under allow_missing), in `skipped.tsv` beside the shards. A local split with no
 decodable video is left out (TFDS writes no split of 0 examples), the other splits kept. With a
 TensorFlow flow method the local build's workers decode and encode, and this process runs the flow
-for all of them (device_flow.py). Builds
-of one config take turns (build_lock.py); pool workers die with the build (worker_death.py).
+for all of them (device_flow.py). Builds of one config take turns (build_lock.py); pool workers die
+with the build (worker_death.py).
+
+Flow method: a config may leave it None (i3d_ucf101, i3d_hmdb51, i3d_kinetics, i3d_video_folder):
+then a build takes the method a finished build of the config recorded (metadata.json), so an
+existing set keeps its method and bytes, else flow.DEFAULT_METHOD (tvl1_tf since issue #19). An
+explicit method (the builder's `flow_method`, a config's own) is checked against what is built.
 """
 import collections
 import dataclasses
@@ -50,14 +55,30 @@ class VideoBuilderConfig(tfds.core.BuilderConfig):
   """A dataset config plus how its videos are stored (all recorded in the metadata)."""
   fps: float = 25.0
   shorter_side: int = 256
-  flow_method: str = "tvl1"
+  # None: what a finished build of this config recorded, else flow.DEFAULT_METHOD (resolved per
+  # build: VideoDatasetBuilder.flow_method); a method here is the config's own (synthetic_motion).
+  flow_method: Optional[str] = None
   jpeg_quality: int = stored.JPEG_QUALITY  # the one extract_features --as_stored applies
   max_seconds: Optional[float] = None  # keep only each clip's first seconds (smoke/test builds)
 
-  def encode_options(self):
+  def encode_options(self, flow_method=None):
+    """How each video is stored; `flow_method` is the build's resolved one (default: config's)."""
     return video_example.EncodeOptions(
-        fps=self.fps, shorter_side=self.shorter_side, flow_method=self.flow_method,
+        fps=self.fps, shorter_side=self.shorter_side,
+        flow_method=flow_method or self.flow_method or flow_lib.DEFAULT_METHOD,
         jpeg_quality=self.jpeg_quality, max_seconds=self.max_seconds)
+
+
+# What a registered config's name without a method suffix meant when the builds' default was
+# OpenCV's tvl1 (before issue #19): `--flow_method=tvl1` still builds and finds it there, any other
+# explicit method joins the name (building.override_config), as builds made before expect.
+UNSUFFIXED_FLOW_METHOD = "tvl1"
+
+
+def resolve_flow_method(asked, built):
+  """The flow method of a build: the one asked for (flag or config), else the one a finished build
+  there recorded (it keeps its method and bytes), else flow.DEFAULT_METHOD."""
+  return asked or built or flow_lib.DEFAULT_METHOD
 
 
 def video_features(class_names):
@@ -79,20 +100,20 @@ def video_features(class_names):
   })
 
 
-def format_metadata(config):
+def format_metadata(config, flow_method):
   """What `records.py` and a reader need beyond the features: stored in metadata.json."""
   return tfds.core.MetadataDict(
-      fps=config.fps, shorter_side=config.shorter_side, flow_method=config.flow_method,
+      fps=config.fps, shorter_side=config.shorter_side, flow_method=flow_method,
       flow_offset=float(flow_lib.FLOW_OFFSET), flow_scale=float(flow_lib.FLOW_SCALE),
       flow_bound_px=float(flow_lib.FLOW_BOUND),
-      flow_settings=flow_lib.method_settings(config.flow_method),
+      flow_settings=flow_lib.method_settings(flow_method),
       rgb_encoding=f"jpeg quality {config.jpeg_quality}",
       flow_encoding="png R=x G=y B=0", max_seconds=config.max_seconds)
 
 
-def config_description(config):
+def config_description(config, flow_method):
   return (f"{config.description or config.name}. Stored at {config.fps:g} fps, shorter side "
-          f"{config.shorter_side}, flow '{config.flow_method}' quantized to 8 bits "
+          f"{config.shorter_side}, flow '{flow_method}' quantized to 8 bits "
           f"(q = round(px*255/40 + 127))" +
           (f", each clip cut to its first {config.max_seconds:g} s" if config.max_seconds else ""))
 
@@ -146,13 +167,20 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   """Base of i3d_ucf101, i3d_hmdb51, i3d_kinetics, i3d_video_folder and synthetic_motion.
 
   Builder kwargs beyond TFDS's: `num_workers` (local build processes; 0 = in this process; default
-  all cores), `allow_missing` (build the videos that exist, count the others) and, for a
-  TensorFlow flow method, `flow_processes` (processes computing the flow, one per device: default
-  one per GPU with two or more GPUs, else 0, the build's own process; flow_devices.py).
+  all cores), `allow_missing` (build the videos that exist, count the others), `flow_method` (the
+  method this build asks for, --flow_method; None: the config's, else the one already built, else
+  flow.DEFAULT_METHOD) and, for a TensorFlow flow method, `flow_processes` (processes computing the
+  flow, one per device: default one per GPU with two or more GPUs, else 0, the build's own
+  process; flow_devices.py).
   """
 
   def __init__(self, *, num_workers: Optional[int] = None, allow_missing: bool = False,
-               flow_processes: Optional[int] = None, **kwargs):
+               flow_processes: Optional[int] = None, flow_method: Optional[str] = None,
+               **kwargs):
+    if flow_method is not None and flow_method not in flow_lib.METHODS:
+      raise ValueError(f"flow_method={flow_method!r}: expected one of {flow_lib.METHODS}")
+    self._asked_flow_method = flow_method
+    self._flow_method = None  # resolved on first use (_info, in TFDS's __init__), again when built
     self._num_workers = os.cpu_count() if num_workers is None else int(num_workers)
     if flow_processes is not None and int(flow_processes) < 0:
       raise ValueError(f"flow_processes={flow_processes}: expected >= 0 (0: the build's process)")
@@ -177,19 +205,34 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
   def _process_fn(self):
     """A picklable callable item -> ProcessResult (default: decode a file)."""
     return functools.partial(video_example.process_video,
-                             options=self.builder_config.encode_options())
+                             options=self.builder_config.encode_options(self.flow_method))
 
   def _expected_layout(self) -> str:
     return self.MANUAL_DOWNLOAD_INSTRUCTIONS or ""
+
+  # --- flow method ---------------------------------------------------------------------------
+
+  @property
+  def asked_flow_method(self):
+    """The method this build was asked for (the flag, else the config's own), or None."""
+    return self._asked_flow_method or self.builder_config.flow_method
+
+  @property
+  def flow_method(self):
+    """The method this build uses and records (resolve_flow_method against the finished build)."""
+    if self._flow_method is None:
+      self._flow_method = resolve_flow_method(self.asked_flow_method,
+                                              built_flow_method(self.data_path))
+    return self._flow_method
 
   # --- TFDS hooks ---------------------------------------------------------------------------
 
   def _info(self):
     config = self.builder_config
     return self.dataset_info_from_configs(
-        description=config_description(config),
+        description=config_description(config, self.flow_method),
         features=video_features(self._class_names()),
-        metadata=format_metadata(config),
+        metadata=format_metadata(config, self.flow_method),
         supervised_keys=None,
     )
 
@@ -200,13 +243,18 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     """TFDS's, under the config's build lock (build_lock.py), after removing dead builds' folders.
 
     A second build of this config waits for the first and reuses its result. A finished build of
-    another flow method is refused (FlowMethodMismatchError) unless the build overwrites it.
+    another flow method than the one asked for is refused (FlowMethodMismatchError) unless the
+    build overwrites it; a build asked for none uses (or rebuilds, --overwrite) the built one's.
     """
     config_dir = os.fspath(self.data_path.parent)
     what = f"{self.name}/{self.builder_config.name}"
     with build_lock.config_lock(config_dir, what) as wait:
       build_lock.remove_stale_incomplete(config_dir)
       self._refuse_another_flow_method(kwargs.get("download_config"))
+      # Resolved again under the lock (a build may have finished since), before TFDS points
+      # data_path at the incomplete folder or an --overwrite deletes the build it replaces.
+      self._flow_method = resolve_flow_method(self.asked_flow_method,
+                                              built_flow_method(self.data_path))
       wait.reused = bool(wait.holder) and (self.data_path / "dataset_info.json").exists()
       if wait.holder:
         print(f"{what}: waited {wait.seconds:.0f} s for the build of {wait.holder}; " + (
@@ -220,12 +268,13 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _refuse_another_flow_method(self, download_config):
     """The config's name does not say its flow method (building.override_config): a finished
-    build of the name made with another method is never reused as this one's."""
+    build of the name made with another method is never reused as this one's. A build asked for
+    no method takes the built one (resolve_flow_method): nothing to refuse."""
     overwrite = download_config is not None and tfds.download.GenerateMode(
         download_config.download_mode).overwrite_dataset
     built = built_flow_method(self.data_path)
-    wanted = self.builder_config.flow_method
-    if overwrite or built is None or built == wanted:
+    wanted = self.asked_flow_method
+    if overwrite or built is None or wanted is None or built == wanted:
       return
     raise FlowMethodMismatchError(
         f"{self.name}/{self.builder_config.name} in {self.data_path} was built with "
@@ -241,6 +290,9 @@ class VideoDatasetBuilder(tfds.core.GeneratorBasedBuilder):
     self._skipped.clear()
     self.build_summary = {}
     self.empty_splits = {}
+    # The method resolved under the lock (info may have been read from the build it replaces).
+    self.info.metadata.update(flow_method=self.flow_method,
+                              flow_settings=flow_lib.method_settings(self.flow_method))
     super()._download_and_prepare(dl_manager, download_config)
     # Beam: the pipeline has run by now; gather the skips its workers wrote.
     for split in list(self.build_summary):

@@ -48,11 +48,11 @@ class VideoFolderConfig(video_builder.VideoBuilderConfig):
   split_seed: int = 0
   input_fps: float = 25.0           # the frame rate of frame folders (video files have their own)
 
-  def encode_options(self):
+  def encode_options(self, flow_method=None):
     """The common options, plus the rate at which frame folders are read."""
     if not self.input_fps or self.input_fps <= 0:
       raise ValueError(f"input_fps={self.input_fps}: a frame folder's frame rate must be positive")
-    return dataclasses.replace(super().encode_options(), input_fps=float(self.input_fps))
+    return dataclasses.replace(super().encode_options(flow_method), input_fps=float(self.input_fps))
 
 
 def user_config(name, **options):

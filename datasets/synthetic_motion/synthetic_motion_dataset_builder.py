@@ -97,5 +97,5 @@ class Builder(video_builder.VideoDatasetBuilder):
 
   def _process_fn(self):
     return functools.partial(video_example.process_generated,
-                             options=self.builder_config.encode_options(),
+                             options=self.builder_config.encode_options(self.flow_method),
                              make_frames=synthetic.make_video)

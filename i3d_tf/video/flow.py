@@ -13,9 +13,10 @@ import numpy as np
 FLOW_BOUND = 20.0  # Pixels; the release truncates to [-20, 20] and rescales to [-1, 1].
 METHODS = ("tvl1", "tvl1_fast", "tvl1_tf", "tvl1_tf_fast", "none")
 # The flow of video files read for a model (classify, extract_features, preprocess_video, the
-# library's model input): OpenCV's TV-L1 in TensorFlow, as close to 'tvl1' (the reference) as
-# OpenCV's own versions are to each other and several times faster on the CPU (README, 'TV-L1
-# flow: OpenCV or TensorFlow'). Builds keep the method they record.
+# library's model input) and of new dataset builds: OpenCV's TV-L1 in TensorFlow, as close to
+# 'tvl1' (the reference) as OpenCV's own versions are to each other and several times faster on
+# the CPU (README, 'TV-L1 flow: OpenCV or TensorFlow'). A built set keeps the method it recorded
+# (datasets/common/video_builder.py, resolve_flow_method).
 DEFAULT_METHOD = "tvl1_tf"
 # 'tvl1_fast': OpenCV defaults except a 5x looser stopping threshold and a third of the inner
 # iterations. It is several times faster (BENCHMARKS.md, 'Preprocessing') and keeps the
