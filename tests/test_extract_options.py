@@ -63,104 +63,122 @@ def rgb_folder(tmp_path_factory):
   return pf.imported_folder(tmp_path_factory.mktemp("crops"))
 
 
-def _model_on(model, clip):
-  """Mixed_5c of uint8 frames [T, crop, crop, 3] (scaled here), mean over T, H, W -> [1024]."""
+@pytest.fixture(scope="module")
+def rgb_model(rgb_folder):
+  """The RGB folder's model, loaded once for the by-hand logits of every test here."""
+  return runs.load_run(str(rgb_folder))[0]
+
+
+def _logits_on(model, clip):
+  """Logits [classes] of uint8 frames [T, crop, crop, 3] (scaled here)."""
   x = clip.astype(np.float32) / 127.5 - 1
-  _, endpoints = model.call_with_endpoints(tf.constant(x[None]), training=False)
-  return endpoints["Mixed_5c"].numpy()[0].mean(axis=(0, 1, 2))
+  return model(tf.constant(x[None]), training=False).numpy()[0]
+
+
+_NUM, _WINDOW, _STRIDE = 12, 8, 5  # windows [0, 8) and [5, 12): the last one 7 frames, looped
+
+
+@pytest.fixture(scope="module")
+def ten_crop_npz(rgb_folder, tmp_path_factory):
+  """One extract_features process for the crop and window-time options (a process costs a
+  TensorFlow import and a model load): a 12-frame video, --window=8 --stride=5 --crops=10
+  --output_format=npz --endpoint=Logits; beside it the library's default run (--crops=1, npy
+  and a times JSON) of the same windows, and its Extractor."""
+  tmp = tmp_path_factory.mktemp("ten_crop_npz")
+  video = _noise_video(tmp / "v.avi", _NUM, size=(72, 96))
+  out = tmp / "npz"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
+       f"--videos={video}", f"--output_dir={out}", f"--window={_WINDOW}", f"--stride={_STRIDE}",
+       "--crops=10", "--output_format=npz", "--endpoint=Logits"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  config = features.FeatureConfig(model_dir=str(rgb_folder), endpoint="Logits", window=_WINDOW,
+                                  stride=_STRIDE)
+  extractor = features.Extractor(config)
+  record = features.extract_video(extractor, video, "v.avi", str(tmp / "npy"))
+  return {"video": video, "npz_dir": out, "npz": dict(np.load(out / "v.avi.npz")),
+          "npy_dir": tmp / "npy", "npy_record": record, "extractor": extractor}
 
 
 def test_crops_1_is_the_centre_crop_and_10_adds_corners_and_mirrors_in_a_real_process(
-    rgb_folder, tmp_path):
-  video = _noise_video(tmp_path / "v.avi", 16, size=(72, 96))
-  # --crops=1 (the library, as before): [windows, 1024], the model on the centre crop.
-  config = features.FeatureConfig(model_dir=str(rgb_folder), window=8, stride=8)
-  extractor = features.Extractor(config)
-  features.extract_video(extractor, video, "v.avi", str(tmp_path / "one"))
-  one = np.load(tmp_path / "one" / "v.avi.npy")
-  assert one.shape == (2, 1024)
+    ten_crop_npz, rgb_model, tmp_path):
+  video, extractor = ten_crop_npz["video"], ten_crop_npz["extractor"]
+  # --crops=1 (the library, as before): [windows, classes], the model on the centre crop.
+  one = np.load(ten_crop_npz["npy_dir"] / "v.avi.npy")
+  assert one.shape == (2, len(pf.CLASSES))
   frames = decode.read_video(video)  # shorter side 256: 256x341
-  model, _ = runs.load_run(str(rgb_folder))
   top, left = (frames.shape[1] - pf.CROP) // 2, (frames.shape[2] - pf.CROP) // 2
-  centre = frames[:, top:top + pf.CROP, left:left + pf.CROP]
+
+  def clip(k):  # window k's frames, the short last one looped to the window (--pad=loop)
+    return model_input.loop_to(frames[k * _STRIDE:k * _STRIDE + _WINDOW], _WINDOW)
+
+  def centre(k):
+    return clip(k)[:, top:top + pf.CROP, left:left + pf.CROP]
   for k in range(2):
-    np.testing.assert_allclose(one[k], _model_on(model, centre[8 * k:8 * k + 8]),
-                               rtol=1e-4, atol=1e-5)
-  # --crops=10 in the binary: [windows, 10, 1024]; view 4 is the centre, 9 its mirror.
-  out = tmp_path / "ten"
-  result = subprocess.run(
-      [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
-       f"--videos={video}", f"--output_dir={out}", "--window=8", "--stride=8", "--crops=10"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  ten = np.load(out / "v.avi.npy")
-  assert ten.shape == (2, 10, 1024)
+    np.testing.assert_allclose(one[k], _logits_on(rgb_model, centre(k)), rtol=1e-4, atol=1e-5)
+  # --crops=10 in the binary: [windows, 10, classes]; view 4 is the centre, 9 its mirror.
+  ten = ten_crop_npz["npz"]["features"]
+  assert ten.shape == (2, 10, len(pf.CLASSES))
   np.testing.assert_allclose(ten[:, 4], one, rtol=1e-4, atol=1e-5)
   for k in range(2):
-    np.testing.assert_allclose(ten[k, 9], _model_on(model, centre[8 * k:8 * k + 8, :, ::-1]),
+    np.testing.assert_allclose(ten[k, 9], _logits_on(rgb_model, centre(k)[:, :, ::-1]),
                                rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ten[k, 0], _model_on(model, frames[8 * k:8 * k + 8, :pf.CROP,
-                                                                 :pf.CROP]),
+    np.testing.assert_allclose(ten[k, 0], _logits_on(rgb_model, clip(k)[:, :pf.CROP, :pf.CROP]),
                                rtol=1e-4, atol=1e-5)
   assert not np.allclose(ten[:, 0], ten[:, 4])
   # A frame size the crops cannot hold: an error naming the flag, nothing written.
-  small = dataclasses.replace(extractor.spec, shorter_side=pf.CROP - 16)
-  extractor.spec = small
+  spec, config = extractor.spec, extractor.config
+  extractor.spec = dataclasses.replace(spec, shorter_side=pf.CROP - 16)
   extractor.config = dataclasses.replace(config, crops=5)
-  with pytest.raises(model_input.CropError, match=r"--crops=5: frames of 48x64 are smaller "
-                                                  r"than the 64x64 crop"):
-    features.extract_video(extractor, video, "v.avi", str(tmp_path / "small"))
+  try:
+    with pytest.raises(model_input.CropError, match=r"--crops=5: frames of 48x64 are smaller "
+                                                    r"than the 64x64 crop"):
+      features.extract_video(extractor, video, "v.avi", str(tmp_path / "small"))
+  finally:
+    extractor.spec, extractor.config = spec, config
   assert not (tmp_path / "small").exists()
 
 
-def test_classify_ten_crops_averages_the_five_crops_and_their_mirrors(rgb_folder, tmp_path):
+def test_classify_ten_crops_averages_the_five_crops_and_their_mirrors(rgb_folder, rgb_model,
+                                                                    tmp_path):
   from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
   video = _noise_video(tmp_path / "v.avi", 10, size=(72, 96))
   logits, frames, views = classify.Classifier(str(rgb_folder)).classify(video, num_crops=10)
   assert (frames, views) == (10, 10)
   clip = decode.read_video(video)
   height, width = clip.shape[1:3]
-  model, _ = runs.load_run(str(rgb_folder))
   expected = []
   for mirrored in (False, True):
     for top, left in model_input.crop_offsets(height, width, pf.CROP, 5):
       x = clip[:, top:top + pf.CROP, left:left + pf.CROP].astype(np.float32) / 127.5 - 1
       x = x[:, :, ::-1] if mirrored else x
-      expected.append(model(tf.constant(x[None]), training=False).numpy()[0])
+      expected.append(rgb_model(tf.constant(x[None]), training=False).numpy()[0])
   np.testing.assert_allclose(logits, np.mean(expected, axis=0), rtol=1e-4, atol=1e-4)
 
 
-def test_window_times_match_the_stride_arithmetic_in_npz_and_npy(rgb_folder, tmp_path):
-  num, window, stride = 20, 8, 5
-  video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
-  out = tmp_path / "npz"
-  result = subprocess.run(
-      [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
-       f"--videos={video}", f"--output_dir={out}", f"--window={window}", f"--stride={stride}",
-       "--output_format=npz", "--endpoint=Logits"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
+def test_window_times_match_the_stride_arithmetic_in_npz_and_npy(ten_crop_npz):
+  num, window, stride = _NUM, _WINDOW, _STRIDE
+  out = ten_crop_npz["npz_dir"]
   assert sorted(p.name for p in out.iterdir() if p.suffix in (".npz", ".npy", ".json")) == [
       "v.avi.npz"]
-  got = np.load(out / "v.avi.npz")
+  got = ten_crop_npz["npz"]
   count = model_input.num_windows(num, window, stride)
   starts = [k * stride for k in range(count)]
   ends = [min(s + window, num) for s in starts]
-  assert count == 4 and ends[-1] == num
-  assert got["features"].shape == (count, len(pf.CLASSES))
+  assert count == 2 and ends[-1] == num and ends[-1] - starts[-1] < window  # a short last one
+  assert got["features"].shape == (count, 10, len(pf.CLASSES))  # --crops=10: 10 views each
   assert got["start_frame"].tolist() == starts and got["end_frame"].tolist() == ends
   assert float(got["fps"]) == 25.0
   np.testing.assert_allclose(got["start_s"], np.array(starts) / 25.0, rtol=0, atol=1e-12)
   np.testing.assert_allclose(got["end_s"], np.array(ends) / 25.0, rtol=0, atol=1e-12)
-  # npy (the default): the same features in <key>.npy, the same times beside in JSON.
-  config = features.FeatureConfig(model_dir=str(rgb_folder), endpoint="Logits", window=window,
-                                  stride=stride)
-  record = features.extract_video(features.Extractor(config), video, "v.avi",
-                                  str(tmp_path / "npy"))
-  assert record["files"] == ["v.avi.npy", "v.avi_times.json"]
-  np.testing.assert_allclose(np.load(tmp_path / "npy" / "v.avi.npy"), got["features"],
-                             rtol=1e-5, atol=1e-6)
-  times = json.loads((tmp_path / "npy" / "v.avi_times.json").read_text())
+  # npy (the default, here at --crops=1): the same windows' features (the npz's centre view,
+  # view 4) in <key>.npy, the same times beside in JSON.
+  npy = ten_crop_npz["npy_dir"]
+  assert ten_crop_npz["npy_record"]["files"] == ["v.avi.npy", "v.avi_times.json"]
+  np.testing.assert_allclose(np.load(npy / "v.avi.npy"), got["features"][:, 4], rtol=1e-5,
+                             atol=1e-6)
+  times = json.loads((npy / "v.avi_times.json").read_text())
   assert times == {"fps": 25.0, "start_frame": starts, "end_frame": ends,
                    "start_s": list(got["start_s"]), "end_s": list(got["end_s"])}
 
@@ -205,7 +223,7 @@ def test_dense_windows_preprocess_each_frame_once_and_equal_each_window_alone(tm
 
 
 def test_stride_1_gives_a_feature_per_start_frame_and_stride_0_is_refused(rgb_folder, tmp_path):
-  num, window = 20, 16
+  num, window = 12, 8  # 5 windows
   video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
   base = [sys.executable, "-m", "experiments.extract_features", f"--model_dir={rgb_folder}",
           f"--videos={video}", f"--window={window}", "--endpoint=Logits"]
@@ -227,9 +245,10 @@ def test_stride_1_gives_a_feature_per_start_frame_and_stride_0_is_refused(rgb_fo
   assert not np.allclose(dense[0], dense[-1])  # the windows differ (the video moves)
 
 
-def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_folder, tmp_path):
+def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_folder, rgb_model,
+                                                                          tmp_path):
   from i3d_tf.evaluation import classify  # pylint: disable=import-outside-toplevel
-  num, window, stride = 30, 12, 6
+  num, window, stride = 20, 12, 6  # windows [0, 12), [6, 18), [12, 20) (8 frames, looped)
   video = _noise_video(tmp_path / "v.avi", num, size=(72, 96))
   out = tmp_path / "timeline"
   result = subprocess.run(
@@ -240,18 +259,17 @@ def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_f
   assert result.returncode == 0, result.stderr[-3000:]
   got = json.loads((out / "v.avi.timeline.json").read_text())
   count = model_input.num_windows(num, window, stride)
-  assert count == 4 and len(got["windows"]) == count and got["frames"] == num
+  assert count == 3 and len(got["windows"]) == count and got["frames"] == num
   assert [(w["start_frame"], w["end_frame"]) for w in got["windows"]] == [
       (k * stride, min(k * stride + window, num)) for k in range(count)]
   # Each window's top-2: the model on that window's centre crop, computed here.
   frames = decode.read_video(video)
-  model, _ = runs.load_run(str(rgb_folder))
   top, left = (frames.shape[1] - pf.CROP) // 2, (frames.shape[2] - pf.CROP) // 2
   all_logits = []
   for w in got["windows"]:
     clip = frames[w["start_frame"]:w["end_frame"], top:top + pf.CROP, left:left + pf.CROP]
     x = model_input.loop_to(clip.astype(np.float32) / 127.5 - 1, window)
-    logits = model(tf.constant(x[None]), training=False).numpy()[0]
+    logits = rgb_model(tf.constant(x[None]), training=False).numpy()[0]
     all_logits.append(logits)
     expected = classify.top_k(logits, pf.CLASSES, 2)
     assert [r["class"] for r in w["top_k"]] == [r["class"] for r in expected]
@@ -265,7 +283,7 @@ def test_classify_timeline_prints_and_writes_each_windows_top_k_and_a_plot(rgb_f
   rows = (out / "v.avi.timeline.csv").read_text().splitlines()
   assert rows[0].startswith("video,window,start_frame,end_frame,start_s,end_s,rank,class")
   assert len(rows) == 1 + count * 2
-  assert rows[-1].split(",")[1:7] == [str(count - 1), str(18), str(num), "0.7200", "1.2000", "2"]
+  assert rows[-1].split(",")[1:7] == [str(count - 1), str(12), str(num), "0.4800", "0.8000", "2"]
   assert (out / "v.avi.timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert json.loads((tmp_path / "all.json").read_text())["videos"][0]["windows"] == got["windows"]
   assert not list(out.glob("*.tmp-*"))

@@ -42,12 +42,21 @@ def test_i3d_filters_from_a_deepmind_layout_checkpoint(tmp_path):
 
 
 def test_2d_filters_from_a_slim_checkpoint(tmp_path):
+  """The binary's steps in this process (its process run is the I3D test's): the slim
+  checkpoint's conv1 kernel found by shape, gridded and written as a PNG."""
   from i3d_tf.checkpoints import slim  # pylint: disable=import-outside-toplevel
   from i3d_tf.models import inception_v1  # pylint: disable=import-outside-toplevel
   model = inception_v1.InceptionV1(num_classes=1001)
   model(tf.zeros([1, 224, 224, 3]))  # the 7x7 VALID logits pool needs 224 px
   prefix = slim.save_slim_checkpoint(model, str(tmp_path / "inception_v1.ckpt"))
-  image = _render([f"--checkpoint={prefix}"], str(tmp_path / "2d.png"))
+  kernel, _ = visualize_filters.kernel_from_checkpoint(prefix, "any")
+  conv1 = [v for v in model.weights if tuple(v.shape) == (7, 7, 3, 64)]
+  assert len(conv1) == 1, [v.path for v in conv1]
+  np.testing.assert_array_equal(kernel, conv1[0].numpy())  # the checkpoint's own filters
+  output = str(tmp_path / "2d.png")
+  visualize_filters.write_png(visualize_filters.filter_grid(kernel), output)
+  import matplotlib.image  # pylint: disable=import-outside-toplevel
+  image = (matplotlib.image.imread(output)[..., :3] * 255).round()
   assert image.shape[:2] == visualize_filters.grid_size(taps=1)
   _assert_not_blank(image)
 
