@@ -1,4 +1,5 @@
 """Metrics, and the evaluate / extract_features / finetune binaries on a small TFDS-layout build."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -34,7 +35,8 @@ def test_top_k_per_class_confusion_and_fusion():
 
 @pytest.fixture(scope="module")
 def ucf_like(tmp_path_factory):
-  """A tiny build laid out as TFDS's i3d_ucf101/split1, and two short runs on it (flow, RGB)."""
+  """A tiny build laid out as TFDS's i3d_ucf101/split1, and two short quarter-width runs on it
+  (flow, RGB): what the binaries read of a run is the same at any width."""
   root = tmp_path_factory.mktemp("ucf_like")
   data_dir = str(root / "tfds")
   classes = ["right", "down", "left", "up"]
@@ -46,11 +48,13 @@ def ucf_like(tmp_path_factory):
   from experiments import training_flags  # pylint: disable=import-outside-toplevel
   data = training_flags.resolve_data("ucf101", data_dir, split_number=1)
   assert data.num_classes == 4 and list(data.class_names) == classes
+  # No evaluation at the end of training: the binaries below evaluate these runs themselves.
+  train_only = dataclasses.replace(data, eval_files=[])
   runs = {}
   for model in ("i3d_flow", "i3d_rgb"):
     run_dir = str(root / model)
-    experiment.run(testing.toy_config(run_dir, model=model, train_steps=2, eval_max_videos=None),
-                   data)
+    experiment.run(testing.toy_config(run_dir, model=model, train_steps=2, eval_max_videos=None,
+                                      width_multiplier=0.25), train_only)
     runs[model] = run_dir
   return data_dir, runs
 
@@ -79,16 +83,19 @@ def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_pat
 
 
 def test_evaluate_keeps_the_logits_of_two_runs_of_one_name_apart(ucf_like, tmp_path):
-  """Two --run_dirs of one base name (runs/<split>/<model>) write two logits files, recorded."""
+  """Two --run_dirs of one base name (runs/<split>/<model>) write two logits files, recorded.
+
+  evaluate_runs.evaluate is the binary's work (its flags passed as they are): called here, in
+  this process; the binary itself is run by the test above."""
   import shutil  # pylint: disable=import-outside-toplevel
+  from experiments import evaluate_runs  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
   first, second = tmp_path / "split1" / "run", tmp_path / "split2" / "run"
   shutil.copytree(runs["i3d_flow"], first)
   shutil.copytree(runs["i3d_rgb"], second)
   out = tmp_path / "eval"
-  result = _binary("evaluate", f"--run_dirs={first},{second}", "--splits=1,1", "--dataset=ucf101",
-                   f"--data_dir={data_dir}", f"--output_dir={out}")
-  assert result.returncode == 0, result.stderr[-3000:]
+  evaluate_runs.evaluate([str(first), str(second)], data_dir, "ucf101", splits=["1", "1"],
+                         output_dir=str(out))
   assert sorted(p.name for p in out.glob("logits_*.npz")) == ["logits_split1_run.npz",
                                                               "logits_split2_run.npz"]
   report = json.loads((out / "metrics.json").read_text())
@@ -115,7 +122,7 @@ def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
   files = sorted(p for p in os.listdir(out) if p.endswith(".npy"))
   assert len(files) == 6
   features = np.load(out / files[0])
-  assert features.ndim == 4 and features.shape[-1] == 832  # Mixed_4f: [T', h, w, 832]
+  assert features.ndim == 4 and features.shape[-1] == 208  # Mixed_4f: [T', h, w, 832 / 4]
   assert len((out / "index.tsv").read_text().splitlines()) == 7
 
 
@@ -183,8 +190,16 @@ def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
 
 
 def test_unknown_flag_values_list_the_valid_ones():
-  result = _binary("train_kinetics", "--model=i3d_nope")
-  assert result.returncode != 0
-  assert "i3d_rgb" in result.stderr and "i3d_flow" in result.stderr
-  result = _binary("train_kinetics", "--strategy=horovod")
-  assert "default|mirrored|multi_worker|tpu" in result.stderr
+  """train_kinetics' flags (training_flags.define_flags, as the binary defines them), parsed in
+  this process: an unknown --model or --strategy is refused listing the valid values."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  def refusal(argv):
+    values = flags.FlagValues()
+    training_flags.define_flags("train_kinetics", flag_values=values)
+    with pytest.raises(flags.IllegalFlagValueError) as error:
+      values(["train_kinetics", argv])
+    return str(error.value)
+  message = refusal("--model=i3d_nope")
+  assert "i3d_nope" in message and "i3d_rgb" in message and "i3d_flow" in message
+  assert "default|mirrored|multi_worker|tpu" in refusal("--strategy=horovod")
