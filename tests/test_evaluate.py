@@ -180,7 +180,7 @@ def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
                    f"--init={runs['i3d_flow']}", f"--data_dir={data_dir}",
                    f"--model_dir={model_dir}", "--train_steps=2", "--batch_size=4",
                    "--train_frames=8", "--crop_size=32", "--final_pool_padding=SAME",
-                   "--eval_every=0", "--checkpoint_every=2")
+                   "--width_multiplier=0.25", "--eval_every=0", "--checkpoint_every=2")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "ucf101 split 1 (fixed): top-1" in result.stdout
   assert (model_dir / "saved_model" / "saved_model.pb").exists()
