@@ -107,35 +107,39 @@ def test_evaluate_keeps_the_logits_of_two_runs_of_one_name_apart(ucf_like, tmp_p
   assert not np.allclose(one, two)  # a flow run and an RGB run: not one file written twice
 
 
-def _extract_test_split(data_dir, run_dir, endpoint, out):
-  """extract_features of `endpoint` over the ucf_like build's test split into `out`."""
-  return _binary("extract_features", f"--run_dir={run_dir}", f"--endpoint={endpoint}",
-                 "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
-                 f"--output_dir={out}")
-
-
-def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
+@pytest.fixture(scope="module")
+def split_features(ucf_like, tmp_path_factory):
+  """One extract_features process over the ucf_like build's test split: Mixed_4f of the RGB run
+  (--run_dir) and of the flow run beside it (--flow_model_dir), one file per stream."""
   data_dir, runs = ucf_like
-  out = tmp_path / "features"
-  result = _extract_test_split(data_dir, runs["i3d_flow"], "Mixed_4f", out)
+  out = tmp_path_factory.mktemp("split_features")
+  result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}",
+                   f"--flow_model_dir={runs['i3d_flow']}", "--endpoint=Mixed_4f",
+                   "--combine=separate", "--dataset=ucf101", f"--data_dir={data_dir}",
+                   "--split_name=test", f"--output_dir={out}")
   assert result.returncode == 0, result.stderr[-3000:]
-  files = sorted(p for p in os.listdir(out) if p.endswith(".npy"))
-  assert len(files) == 6
-  features = np.load(out / files[0])
-  assert features.ndim == 4 and features.shape[-1] == 208  # Mixed_4f: [T', h, w, 832 / 4]
+  return out
+
+
+def test_extract_features_writes_one_npy_per_video(split_features):
+  out = split_features
+  for stream in ("rgb", "flow"):
+    files = sorted(p for p in os.listdir(out) if p.endswith(f".{stream}.npy"))
+    assert len(files) == 6, (stream, files)
+    features = np.load(out / files[0])
+    assert features.ndim == 4 and features.shape[-1] == 208  # Mixed_4f: [T', h, w, 832 / 4]
   assert len((out / "index.tsv").read_text().splitlines()) == 7
 
 
-def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like, tmp_path):
-  """RGB leaves tf.data as uint8 and extract_features scales it to [-1, 1] itself: its logits must
-  be the run's model's on the centre window of every frame, decoded and scaled here directly."""
+def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like,
+                                                                        split_features):
+  """RGB leaves tf.data as uint8 and extract_features scales it to [-1, 1] itself: its Mixed_4f
+  must be the run's model's on the centre window of every frame, decoded and scaled here."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   from i3d_tf.checkpoints import runs as runs_lib  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
-  out = tmp_path / "features"
-  result = _extract_test_split(data_dir, runs["i3d_rgb"], "Logits", out)
-  assert result.returncode == 0, result.stderr[-3000:]
+  out = split_features
   model, run = runs_lib.load_run(runs["i3d_rgb"])
   crop = run["clip"]["crop_size"]
   checked = 0
@@ -148,10 +152,11 @@ def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like
       frames = np.stack([tf.io.decode_and_crop_jpeg(f, window, channels=3).numpy()
                          for f in encoded])                                   # uint8 [T, c, c, 3]
       video = frames[None].astype(np.float32) / 127.5 - 1.0                   # [1, T, c, c, 3]
-      expected = model(video, training=False).numpy()[0]
-      got = np.load(out / f"{example['video_id'].numpy().decode()}.npy")
-      # The toy run's logits reach ~1e9 (its batch-norm statistics are a few steps old), so the
-      # float32 rounding of the sums is ~1e2 absolute: compare against the largest logit.
+      _, endpoints = model.call_with_endpoints(video, training=False)
+      expected = endpoints["Mixed_4f"].numpy()[0]                             # [T', h, w, C]
+      got = np.load(out / f"{example['video_id'].numpy().decode()}.rgb.npy")
+      # The toy run's activations are large (its batch-norm statistics are a few steps old), so
+      # the float32 rounding of the sums is large in absolute terms: compare against the largest.
       np.testing.assert_allclose(got, expected, rtol=1e-4,
                                  atol=1e-5 + 1e-5 * float(np.abs(expected).max()))
       checked += 1
