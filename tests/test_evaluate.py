@@ -1,4 +1,5 @@
 """Metrics, and the evaluate / extract_features / finetune binaries on a small TFDS-layout build."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -34,7 +35,8 @@ def test_top_k_per_class_confusion_and_fusion():
 
 @pytest.fixture(scope="module")
 def ucf_like(tmp_path_factory):
-  """A tiny build laid out as TFDS's i3d_ucf101/split1, and two short runs on it (flow, RGB)."""
+  """A tiny build laid out as TFDS's i3d_ucf101/split1, and two short quarter-width runs on it
+  (flow, RGB): what the binaries read of a run is the same at any width."""
   root = tmp_path_factory.mktemp("ucf_like")
   data_dir = str(root / "tfds")
   classes = ["right", "down", "left", "up"]
@@ -46,11 +48,13 @@ def ucf_like(tmp_path_factory):
   from experiments import training_flags  # pylint: disable=import-outside-toplevel
   data = training_flags.resolve_data("ucf101", data_dir, split_number=1)
   assert data.num_classes == 4 and list(data.class_names) == classes
+  # No evaluation at the end of training: the binaries below evaluate these runs themselves.
+  train_only = dataclasses.replace(data, eval_files=[])
   runs = {}
   for model in ("i3d_flow", "i3d_rgb"):
     run_dir = str(root / model)
-    experiment.run(testing.toy_config(run_dir, model=model, train_steps=2, eval_max_videos=None),
-                   data)
+    experiment.run(testing.toy_config(run_dir, model=model, train_steps=2, eval_max_videos=None,
+                                      width_multiplier=0.25), train_only)
     runs[model] = run_dir
   return data_dir, runs
 
@@ -79,16 +83,19 @@ def test_evaluate_binary_fuses_two_runs_and_writes_its_reports(ucf_like, tmp_pat
 
 
 def test_evaluate_keeps_the_logits_of_two_runs_of_one_name_apart(ucf_like, tmp_path):
-  """Two --run_dirs of one base name (runs/<split>/<model>) write two logits files, recorded."""
+  """Two --run_dirs of one base name (runs/<split>/<model>) write two logits files, recorded.
+
+  evaluate_runs.evaluate is the binary's work (its flags passed as they are): called here, in
+  this process; the binary itself is run by the test above."""
   import shutil  # pylint: disable=import-outside-toplevel
+  from experiments import evaluate_runs  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
   first, second = tmp_path / "split1" / "run", tmp_path / "split2" / "run"
   shutil.copytree(runs["i3d_flow"], first)
   shutil.copytree(runs["i3d_rgb"], second)
   out = tmp_path / "eval"
-  result = _binary("evaluate", f"--run_dirs={first},{second}", "--splits=1,1", "--dataset=ucf101",
-                   f"--data_dir={data_dir}", f"--output_dir={out}")
-  assert result.returncode == 0, result.stderr[-3000:]
+  evaluate_runs.evaluate([str(first), str(second)], data_dir, "ucf101", splits=["1", "1"],
+                         output_dir=str(out))
   assert sorted(p.name for p in out.glob("logits_*.npz")) == ["logits_split1_run.npz",
                                                               "logits_split2_run.npz"]
   report = json.loads((out / "metrics.json").read_text())
@@ -100,35 +107,39 @@ def test_evaluate_keeps_the_logits_of_two_runs_of_one_name_apart(ucf_like, tmp_p
   assert not np.allclose(one, two)  # a flow run and an RGB run: not one file written twice
 
 
-def _extract_test_split(data_dir, run_dir, endpoint, out):
-  """extract_features of `endpoint` over the ucf_like build's test split into `out`."""
-  return _binary("extract_features", f"--run_dir={run_dir}", f"--endpoint={endpoint}",
-                 "--dataset=ucf101", f"--data_dir={data_dir}", "--split_name=test",
-                 f"--output_dir={out}")
-
-
-def test_extract_features_writes_one_npy_per_video(ucf_like, tmp_path):
+@pytest.fixture(scope="module")
+def split_features(ucf_like, tmp_path_factory):
+  """One extract_features process over the ucf_like build's test split: Mixed_4f of the RGB run
+  (--run_dir) and of the flow run beside it (--flow_model_dir), one file per stream."""
   data_dir, runs = ucf_like
-  out = tmp_path / "features"
-  result = _extract_test_split(data_dir, runs["i3d_flow"], "Mixed_4f", out)
+  out = tmp_path_factory.mktemp("split_features")
+  result = _binary("extract_features", f"--run_dir={runs['i3d_rgb']}",
+                   f"--flow_model_dir={runs['i3d_flow']}", "--endpoint=Mixed_4f",
+                   "--combine=separate", "--dataset=ucf101", f"--data_dir={data_dir}",
+                   "--split_name=test", f"--output_dir={out}")
   assert result.returncode == 0, result.stderr[-3000:]
-  files = sorted(p for p in os.listdir(out) if p.endswith(".npy"))
-  assert len(files) == 6
-  features = np.load(out / files[0])
-  assert features.ndim == 4 and features.shape[-1] == 832  # Mixed_4f: [T', h, w, 832]
+  return out
+
+
+def test_extract_features_writes_one_npy_per_video(split_features):
+  out = split_features
+  for stream in ("rgb", "flow"):
+    files = sorted(p for p in os.listdir(out) if p.endswith(f".{stream}.npy"))
+    assert len(files) == 6, (stream, files)
+    features = np.load(out / files[0])
+    assert features.ndim == 4 and features.shape[-1] == 208  # Mixed_4f: [T', h, w, 832 / 4]
   assert len((out / "index.tsv").read_text().splitlines()) == 7
 
 
-def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like, tmp_path):
-  """RGB leaves tf.data as uint8 and extract_features scales it to [-1, 1] itself: its logits must
-  be the run's model's on the centre window of every frame, decoded and scaled here directly."""
+def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like,
+                                                                        split_features):
+  """RGB leaves tf.data as uint8 and extract_features scales it to [-1, 1] itself: its Mixed_4f
+  must be the run's model's on the centre window of every frame, decoded and scaled here."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from i3d_tf.data import records  # pylint: disable=import-outside-toplevel
   from i3d_tf.checkpoints import runs as runs_lib  # pylint: disable=import-outside-toplevel
   data_dir, runs = ucf_like
-  out = tmp_path / "features"
-  result = _extract_test_split(data_dir, runs["i3d_rgb"], "Logits", out)
-  assert result.returncode == 0, result.stderr[-3000:]
+  out = split_features
   model, run = runs_lib.load_run(runs["i3d_rgb"])
   crop = run["clip"]["crop_size"]
   checked = 0
@@ -141,10 +152,11 @@ def test_extract_features_of_an_rgb_run_equal_its_model_on_float_frames(ucf_like
       frames = np.stack([tf.io.decode_and_crop_jpeg(f, window, channels=3).numpy()
                          for f in encoded])                                   # uint8 [T, c, c, 3]
       video = frames[None].astype(np.float32) / 127.5 - 1.0                   # [1, T, c, c, 3]
-      expected = model(video, training=False).numpy()[0]
-      got = np.load(out / f"{example['video_id'].numpy().decode()}.npy")
-      # The toy run's logits reach ~1e9 (its batch-norm statistics are a few steps old), so the
-      # float32 rounding of the sums is ~1e2 absolute: compare against the largest logit.
+      _, endpoints = model.call_with_endpoints(video, training=False)
+      expected = endpoints["Mixed_4f"].numpy()[0]                             # [T', h, w, C]
+      got = np.load(out / f"{example['video_id'].numpy().decode()}.rgb.npy")
+      # The toy run's activations are large (its batch-norm statistics are a few steps old), so
+      # the float32 rounding of the sums is large in absolute terms: compare against the largest.
       np.testing.assert_allclose(got, expected, rtol=1e-4,
                                  atol=1e-5 + 1e-5 * float(np.abs(expected).max()))
       checked += 1
@@ -173,7 +185,7 @@ def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
                    f"--init={runs['i3d_flow']}", f"--data_dir={data_dir}",
                    f"--model_dir={model_dir}", "--train_steps=2", "--batch_size=4",
                    "--train_frames=8", "--crop_size=32", "--final_pool_padding=SAME",
-                   "--eval_every=0", "--checkpoint_every=2")
+                   "--width_multiplier=0.25", "--eval_every=0", "--checkpoint_every=2")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "ucf101 split 1 (fixed): top-1" in result.stdout
   assert (model_dir / "saved_model" / "saved_model.pb").exists()
@@ -183,8 +195,16 @@ def test_finetune_binary_fixed_mode_from_a_run(ucf_like, tmp_path):
 
 
 def test_unknown_flag_values_list_the_valid_ones():
-  result = _binary("train_kinetics", "--model=i3d_nope")
-  assert result.returncode != 0
-  assert "i3d_rgb" in result.stderr and "i3d_flow" in result.stderr
-  result = _binary("train_kinetics", "--strategy=horovod")
-  assert "default|mirrored|multi_worker|tpu" in result.stderr
+  """train_kinetics' flags (training_flags.define_flags, as the binary defines them), parsed in
+  this process: an unknown --model or --strategy is refused listing the valid values."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  def refusal(argv):
+    values = flags.FlagValues()
+    training_flags.define_flags("train_kinetics", flag_values=values)
+    with pytest.raises(flags.IllegalFlagValueError) as error:
+      values(["train_kinetics", argv])
+    return str(error.value)
+  message = refusal("--model=i3d_nope")
+  assert "i3d_nope" in message and "i3d_rgb" in message and "i3d_flow" in message
+  assert "default|mirrored|multi_worker|tpu" in refusal("--strategy=horovod")

@@ -209,9 +209,20 @@ def test_every_cell_command_parses_with_its_binary_flags(binary):
   argvs = {tuple(a) for t in TABLES for r in recipes_lib.recipes(t) for a in r.argvs()
            if a[2] == f"experiments.{binary}"}
   assert argvs
-  result = _run(["-c", _PARSE_SCRIPT, binary], input=json.dumps(sorted(argvs)))
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert f"PARSED {len(argvs)}" in result.stdout
+  if binary == "evaluate":  # its flags are its module's: imported in a process of its own
+    result = _run(["-c", _PARSE_SCRIPT, binary], input=json.dumps(sorted(argvs)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"PARSED {len(argvs)}" in result.stdout
+    return
+  # The training binaries' flags are training_flags.define_flags(binary) (train_kinetics adds
+  # --cache_dir, which no cell passes): parsed here, with flag values of their own, instead of
+  # a TensorFlow process per binary.
+  with open(os.path.join(REPO_ROOT, "experiments", f"{binary}.py")) as f:
+    assert f'training_flags.define_flags("{binary}")' in f.read(), binary
+  for argv in sorted(argvs):
+    assert not any(a.startswith("--cache_dir") for a in argv), argv
+    parser = _parser(binary)
+    parser([argv[2]] + list(argv[3:]))  # raises absl's error naming the flag, if refused
 
 
 # ------------------------------------------------------------------------------ tiny real runs
@@ -375,20 +386,21 @@ def test_each_binary_flag_combination_runs_tiny_and_report_reads_it(tiny_world):
 
 
 def test_rerun_skips_finished_runs_and_stops_at_the_first_failure(tmp_path):
+  """One reproduce process over a cell of three steps (RGB run, Flow run, their fusion): the
+  finished RGB run is skipped, the unfinished Flow run (step 10 of 155k) runs and fails here for
+  lack of data, and reproduce stops there: the fusion never runs."""
   runs = str(tmp_path / "runs")
-  finished = os.path.join(runs, "kinetics400", "i3d_rgb_imagenet")
-  os.makedirs(finished)
-  with open(os.path.join(finished, "metrics.json"), "w") as f:
-    json.dump({"step": 115_000, "eval": {"top1": 0.7}}, f)
-  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
-                 f"--runs_dir={runs}"])
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert "done already, skipped: python -m experiments.train_kinetics --model=i3d_rgb" in result.stdout
-  # Unfinished (step 10 of 115k): it runs the command, which fails here for lack of data.
-  with open(os.path.join(finished, "metrics.json"), "w") as f:
-    json.dump({"step": 10, "eval": {"top1": 0.1}}, f)
-  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_rgb_imagenet",
+  for name, step in (("i3d_rgb_imagenet", 115_000), ("i3d_flow_imagenet", 10)):
+    os.makedirs(os.path.join(runs, "kinetics400", name))
+    with open(os.path.join(runs, "kinetics400", name, "metrics.json"), "w") as f:
+      json.dump({"step": step, "eval": {"top1": 0.7}}, f)
+  result = _run(["-m", "experiments.reproduce", "--table=3", "--cell=t3_i3d_two_stream_imagenet",
                  f"--runs_dir={runs}", f"--data_dir={tmp_path / 'no_data'}"])
-  assert result.returncode != 0
-  assert "running: python -m experiments.train_kinetics" in result.stdout
-  assert "t3_i3d_rgb_imagenet: command failed" in result.stderr
+  assert result.returncode != 0, result.stdout[-2000:]
+  assert ("done already, skipped: python -m experiments.train_kinetics --model=i3d_rgb"
+          in result.stdout), result.stdout[-2000:]
+  assert "running: python -m experiments.train_kinetics --model=i3d_rgb" not in result.stdout
+  assert "running: python -m experiments.train_kinetics --model=i3d_flow" in result.stdout
+  assert "t3_i3d_two_stream_imagenet: command failed" in result.stderr, result.stderr[-2000:]
+  assert "--model=i3d_flow" in result.stderr.split("command failed")[1]  # the failed step named
+  assert "experiments.evaluate" not in result.stdout  # stopped at the first failure

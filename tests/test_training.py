@@ -1,6 +1,7 @@
 """The training loop: schedules, resume, the NaN guard, MirroredStrategy, multi-worker, kill -9, SIGTERM."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,16 +69,38 @@ def shard_dir(tmp_path_factory):
   return directory
 
 
-def test_rerun_with_same_model_dir_resumes_on_the_same_schedule(shard_dir, tmp_path):
+def _config(model_dir, **overrides):
+  """testing.toy_config at quarter width: the loop does the same at any width, and full-width
+  toy runs cost most of this file's time."""
+  return testing.toy_config(model_dir, **{"width_multiplier": 0.25, **overrides})
+
+
+def _train_only(shard_dir):
+  """The toy data without an evaluation set, for runs whose evaluation no test reads (the final
+  evaluation costs seconds per video here)."""
+  data = testing.toy_data_source(shard_dir)
+  return experiment.DataSource(data.train_files, [], data.num_classes, data.class_names)
+
+
+@pytest.fixture(scope="module")
+def two_step_run(shard_dir, tmp_path_factory):
+  """The model_dir of a finished two-step toy run: resumed by one test (on a copy), the --init of
+  another."""
+  model_dir = str(tmp_path_factory.mktemp("two_step") / "run")
+  status, _, trainer = experiment.run(_config(model_dir, train_steps=2), _train_only(shard_dir))
+  assert status == "done" and int(trainer.step.numpy()) == 2
+  return model_dir
+
+
+def test_rerun_with_same_model_dir_resumes_on_the_same_schedule(shard_dir, two_step_run,
+                                                                tmp_path):
   data = testing.toy_data_source(shard_dir)
   model_dir = str(tmp_path / "run")
-  status, _, first = experiment.run(testing.toy_config(model_dir, train_steps=2), data)
-  assert status == "done" and int(first.step.numpy()) == 2
-  saved = {v.path: v.numpy() for v in first.model.trainable_variables}
+  shutil.copytree(two_step_run, model_dir)
   messages = []
-  config = testing.toy_config(model_dir, train_steps=4, eval_every=0)
+  config = _config(model_dir, train_steps=4, eval_every=0, eval_max_videos=2)
   status, final, second = experiment.run(config, data, echo=messages.append)
-  assert messages and "at step 2 of 4" in messages[0]
+  assert status == "done" and messages and "at step 2 of 4" in messages[0]
   assert int(second.step.numpy()) == 4
   # The second run started from the first run's weights, not from a fresh initialisation.
   assert len(tf.train.get_checkpoint_state(model_dir).all_model_checkpoint_paths) == 2
@@ -88,15 +111,14 @@ def test_rerun_with_same_model_dir_resumes_on_the_same_schedule(shard_dir, tmp_p
   with open(os.path.join(model_dir, "metrics.json")) as f:
     metrics = json.load(f)
   assert metrics["step"] == 4 and 0.0 <= metrics["eval"]["top1"] <= 1.0
-  assert final["num_examples"] == 4  # toy_config's eval_max_videos
+  assert final["num_examples"] == 2  # eval_max_videos
   assert os.listdir(os.path.join(model_dir, "train"))  # TensorBoard event files
-  del saved
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(shard_dir, tmp_path):
   data = testing.toy_data_source(shard_dir)
   model_dir = str(tmp_path / "run")
-  config = testing.toy_config(model_dir, train_steps=6, checkpoint_every=2, inject_nan_at_step=2)
+  config = _config(model_dir, train_steps=6, checkpoint_every=2, inject_nan_at_step=2)
   with pytest.raises(loop.NonFiniteLossError, match=r"loss is nan at step 3.*step 2.*intact"):
     experiment.run(config, data)
   assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
@@ -110,15 +132,13 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(shard_dir, 
   assert not os.path.exists(os.path.join(model_dir, "saved_model"))
 
 
-def test_fixed_finetuning_trains_only_the_logits(shard_dir, tmp_path):
-  data = testing.toy_data_source(shard_dir)
-  source_dir = str(tmp_path / "source")
-  experiment.run(testing.toy_config(source_dir, train_steps=2), data)
-  config = testing.toy_config(str(tmp_path / "fixed"), train_steps=2, init=source_dir,
-                              finetune_mode="fixed")
+def test_fixed_finetuning_trains_only_the_logits(shard_dir, two_step_run, tmp_path):
+  data = _train_only(shard_dir)
+  source_dir = two_step_run
+  config = _config(str(tmp_path / "fixed"), train_steps=2, init=source_dir,
+                   finetune_mode="fixed")
   _, _, trainer = experiment.run(config, data)
   source = tf.train.load_checkpoint(tf.train.latest_checkpoint(source_dir))
-  names = source.get_variable_to_shape_map()
   kernel = trainer.model.blocks["Conv3d_1a_7x7"].conv.kernel.numpy()
   np.testing.assert_array_equal(  # frozen: unchanged
       kernel, source.get_tensor("model/Conv3d_1a_7x7/conv/_kernel/.ATTRIBUTES/VARIABLE_VALUE"))
@@ -145,10 +165,13 @@ def _run(cmd, env=None, timeout=400):
 
 
 def test_mirrored_strategy_on_two_logical_cpus(shard_dir, tmp_path):
-  result = _run(_toy_command(str(tmp_path / "run"), shard_dir, {"strategy": "mirrored"},
-                             ["--logical_cpus=2"]))
+  # Quarter width, two steps and one evaluation video: the two replicas' steps and evaluation are
+  # the same at any size.
+  result = _run(_toy_command(str(tmp_path / "run"), shard_dir,
+                             {"strategy": "mirrored", "width_multiplier": 0.25,
+                              "train_steps": 2, "eval_max_videos": 1}, ["--logical_cpus=2"]))
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "STATUS done STEP 4 REPLICAS 2" in result.stdout
+  assert "STATUS done STEP 2 REPLICAS 2" in result.stdout
 
 
 def _free_port():
@@ -252,13 +275,14 @@ def test_training_binaries_end_a_preempted_run_with_status_143(capsys):
 
 def test_checkpoints_hold_batch_norm_statistics_and_restore_into_a_fresh_model(tmp_path):
   from i3d_tf.models import i3d  # pylint: disable=import-outside-toplevel
-  def build():
-    model = i3d.InceptionI3D(num_classes=3, in_channels=2, final_pool_padding="SAME")
+  def build():  # quarter width: the same variables, narrower (Mixed_4b's 208 channels: 52)
+    model = i3d.InceptionI3D(num_classes=3, in_channels=2, final_pool_padding="SAME",
+                             width_multiplier=0.25)
     model(tf.zeros((1, 4, 32, 32, 2)))
     return model
   source = build()
   source.blocks["Mixed_4b"].units["Branch_1/Conv3d_0b_3x3"].bn.moving_variance.assign(
-      tf.fill([208], 3.0))
+      tf.fill([52], 3.0))
   path = tf.train.Checkpoint(model=run_checkpoints.checkpoint_variables(source)).save(str(tmp_path / "c"))
   target = build()  # another process would name its Keras layers differently: names don't matter
   tf.train.Checkpoint(model=run_checkpoints.checkpoint_variables(target)).restore(path).assert_consumed()

@@ -31,6 +31,12 @@ def shard_dir(tmp_path_factory):
   return directory
 
 
+def _config(model_dir, **overrides):
+  """testing.toy_config at quarter width: these faults are the same at any width, and the
+  full-width toy runs cost most of this file's time."""
+  return testing.toy_config(model_dir, **{"width_multiplier": 0.25, **overrides})
+
+
 def _train_only(shard_dir):
   """The toy data without an evaluation set (evaluation is not what these tests are about)."""
   data = testing.toy_data_source(shard_dir)
@@ -39,9 +45,10 @@ def _train_only(shard_dir):
 
 @pytest.fixture(scope="module")
 def flow_run(shard_dir, tmp_path_factory):
-  """A finished four-step i3d_flow toy run (4 classes; ckpt-2, ckpt-4): copied to be changed."""
+  """A finished four-step quarter-width i3d_flow toy run (4 classes; ckpt-2, ckpt-4): copied to be
+  changed."""
   model_dir = str(tmp_path_factory.mktemp("flow_run") / "run")
-  experiment.run(testing.toy_config(model_dir, train_steps=4, checkpoint_every=2),
+  experiment.run(_config(model_dir, train_steps=4, checkpoint_every=2),
                  _train_only(shard_dir))
   return model_dir
 
@@ -63,7 +70,7 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(
   _truncate(os.path.join(model_dir, "ckpt-4.data-00000-of-00001"))  # a copy cut short
   messages = []
   with caplog.at_level(logging.WARNING, logger="i3d_tf.training"):
-    status, _, trainer = experiment.run(testing.toy_config(model_dir, train_steps=2), data,
+    status, _, trainer = experiment.run(_config(model_dir, train_steps=2), data,
                                         echo=messages.append)
   assert status == "done" and int(trainer.step.numpy()) == 2  # restored from ckpt-2
   assert any("at step 2 of 2" in m for m in messages), messages
@@ -73,7 +80,7 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(
   for prefix in run_checkpoints.checkpoint_candidates(model_dir):
     _truncate(prefix + ".data-00000-of-00001", 0.3)
   with pytest.raises(run_checkpoints.NoReadableCheckpointError) as error:
-    experiment.run(testing.toy_config(model_dir, train_steps=6), data)
+    experiment.run(_config(model_dir, train_steps=6), data)
   for step in (2, 4):
     assert f"ckpt-{step} (" in str(error.value)
   assert model_dir in str(error.value)
@@ -85,16 +92,18 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(
 def test_model_dir_of_another_model_or_class_count_is_refused_naming_both(shard_dir, flow_run):
   data = testing.toy_data_source(shard_dir)
   with pytest.raises(ValueError) as error:
-    experiment.run(testing.toy_config(flow_run, model="i3d_rgb"), data)
+    experiment.run(_config(flow_run, model="i3d_rgb"), data)
   message = str(error.value)
-  assert f"model_dir {flow_run} holds an i3d_flow run with 4 classes" in message
-  assert "this command builds i3d_rgb with 4 classes (rgb 3 channels)" in message
+  assert (f"model_dir {flow_run} holds an i3d_flow run with 4 classes (flow 2 channels, "
+          "width_multiplier 0.25)") in message
+  assert "this command builds i3d_rgb with 4 classes (rgb 3 channels, width_multiplier 0.25)" \
+      in message
   six = experiment.DataSource(data.train_files, data.eval_files, 6)
   with pytest.raises(ValueError, match=r"holds an i3d_flow run with 4 classes.*builds i3d_flow "
                                        r"with 6 classes"):
-    experiment.run(testing.toy_config(flow_run), six)
+    experiment.run(_config(flow_run), six)
   with pytest.raises(ValueError, match=r"width_multiplier 0.5"):
-    experiment.run(testing.toy_config(flow_run, width_multiplier=0.5), data)
+    experiment.run(_config(flow_run, width_multiplier=0.5), data)
   assert tf.train.latest_checkpoint(flow_run).endswith("ckpt-4")  # untouched
 
 
@@ -102,7 +111,7 @@ def test_a_model_dir_that_is_a_file_is_refused_naming_it(shard_dir, tmp_path):
   checkpoint_file = tmp_path / "ckpt-4.index"
   checkpoint_file.write_bytes(b"x")
   with pytest.raises(experiment.ModelDirMismatchError) as error:
-    experiment.run(testing.toy_config(str(checkpoint_file)), _train_only(shard_dir))
+    experiment.run(_config(str(checkpoint_file)), _train_only(shard_dir))
   assert str(error.value).startswith(f"--model_dir={checkpoint_file} is a file, not a folder: ")
   assert f"use --init={checkpoint_file}" in str(error.value)
   assert checkpoint_file.read_bytes() == b"x"
@@ -125,7 +134,7 @@ def test_second_run_on_a_model_dir_is_refused_until_the_holder_dies(shard_dir, f
   try:
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(run_lock.ModelDirInUseError) as error:
-      experiment.run(testing.toy_config(model_dir, train_steps=1), data)
+      experiment.run(_config(model_dir, train_steps=1), data)
     message = str(error.value)
     assert f"model_dir {model_dir} is in use" in message
     assert f"pid {holder.pid} on host {socket.gethostname()}" in message
@@ -138,7 +147,7 @@ def test_second_run_on_a_model_dir_is_refused_until_the_holder_dies(shard_dir, f
   os.makedirs(os.path.join(model_dir, ".worker_tmp", "worker_1"))
   os.makedirs(os.path.join(model_dir, "ckpt-3_temp"))
   messages = []
-  status, _, _ = experiment.run(testing.toy_config(model_dir, train_steps=4), data,
+  status, _, _ = experiment.run(_config(model_dir, train_steps=4), data,
                                 echo=messages.append)
   assert status == "done" and "at step 4 of 4" in messages[0]
   assert not os.path.exists(os.path.join(model_dir, ".worker_tmp"))
@@ -178,20 +187,20 @@ def test_leftovers_are_removed_by_the_task_that_owns_them(tmp_path):
 def test_init_from_another_stream_is_an_error_unless_partial_init_is_allowed(
     shard_dir, flow_run, tmp_path, caplog):
   data = _train_only(shard_dir)
-  config = testing.toy_config(str(tmp_path / "rgb"), model="i3d_rgb", init=flow_run,
+  config = _config(str(tmp_path / "rgb"), model="i3d_rgb", init=flow_run,
                               train_steps=1)
   with pytest.raises(init_lib.StreamMismatchError) as error:
     experiment.run(config, data)
   message = str(error.value)
   assert f"--init={flow_run}" in message and "ckpt-4 (i3d_flow run)" in message
-  assert "holds a Flow stream (2 input channels: Conv3d_1a_7x7/conv_3d/w [7, 7, 7, 2, 64])" in \
-      message
-  assert "--model=i3d_rgb takes RGB input (3 channels: [7, 7, 7, 3, 64])" in message
+  assert "holds a Flow stream (2 input channels: Conv3d_1a_7x7/conv_3d/w [7, 7, 7, 2, 16])" in \
+      message  # quarter width: 16 filters
+  assert "--model=i3d_rgb takes RGB input (3 channels: [7, 7, 7, 3, 16])" in message
   assert "--allow_partial_init" in message
   assert not tf.train.latest_checkpoint(str(tmp_path / "rgb"))  # no run written
   # --allow_partial_init: the rest loads, the first conv stays fresh, with a warning.
   from i3d_tf.models import registry  # pylint: disable=import-outside-toplevel
-  model = registry.build_model("i3d_rgb", 4, final_pool_padding="SAME")
+  model = registry.build_model("i3d_rgb", 4, final_pool_padding="SAME", width_multiplier=0.25)
   model(tf.zeros((1, 4, 32, 32, 3)))
   with caplog.at_level(logging.WARNING, logger="i3d_tf.training"):
     copied, skipped = init_lib.initialize(model, flow_run, allow_partial=True,
@@ -232,7 +241,7 @@ def test_flow_model_on_a_set_built_without_flow_warns(shard_dir, flow_run, tmp_p
   model_dir = str(tmp_path / "run")
   shutil.copytree(flow_run, model_dir)  # already at its last step: nothing trains
   messages = []
-  status, _, _ = experiment.run(testing.toy_config(model_dir, train_steps=4), data,
+  status, _, _ = experiment.run(_config(model_dir, train_steps=4), data,
                                 echo=messages.append)
   assert status == "done"
   assert any("--model=i3d_flow reads the flow stream" in m and "--flow_method=none" in m
@@ -242,19 +251,18 @@ def test_flow_model_on_a_set_built_without_flow_warns(shard_dir, flow_run, tmp_p
 # ------------------------------------------------------------------------------ 10: flags
 
 
-_PARSE = """
-from absl import flags
-from experiments import training_flags
-import sys
-training_flags.define_flags()
-for argv in sys.argv[1:]:
-  flags.FLAGS.unparse_flags()
+def _parse_flags(argv):
+  """'OK' or 'ERROR :: <absl's message>' for train_kinetics' flags (training_flags.define_flags,
+  what the binary defines) parsing `argv`: in this process, with flag values of its own."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from experiments import training_flags  # pylint: disable=import-outside-toplevel
+  values = flags.FlagValues()
+  training_flags.define_flags("train_kinetics", flag_values=values)
   try:
-    flags.FLAGS(["prog"] + argv.split())
-    print("OK", argv)
+    values(["train_kinetics", *argv.split()])
   except flags.Error as e:
-    print("ERROR", argv, "::", e)
-"""
+    return f"ERROR :: {e}"
+  return "OK"
 
 
 def test_bad_flags_are_refused_when_parsed_naming_the_flag():
@@ -262,17 +270,13 @@ def test_bad_flags_are_refused_when_parsed_naming_the_flag():
            "--crop_size=112 --final_pool_padding=SAME --data_dir=/d",
            "--model=i3d_flow --train_frames=8 --data_dir=/d", "--log_every=0",
            "--dropout_rate=1", "--learning_rate=-0.1", "--cluster_wait_seconds=0"]
-  result = subprocess.run([sys.executable, "-c", _PARSE, *cases], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
-  assert result.returncode == 0, result.stderr[-3000:]
-  lines = {line.split(" ::")[0].split(" ", 1)[1]: line for line in result.stdout.splitlines()
-           if line.startswith(("OK", "ERROR"))}
+  lines = {argv: _parse_flags(argv) for argv in cases}
   assert "--batch_size=0: --batch_size must be a positive integer" in lines["--batch_size=0"]
   crop = lines["--crop_size=112 --data_dir=/d"]
   assert "--crop_size=112 is too small for --model=i3d_rgb" in crop
   assert "at least 193 px" in crop and "--final_pool_padding=SAME" in crop
-  assert lines["--crop_size=193 --data_dir=/d"].startswith("OK")
-  assert lines["--crop_size=112 --final_pool_padding=SAME --data_dir=/d"].startswith("OK")
+  assert lines["--crop_size=193 --data_dir=/d"] == "OK"
+  assert lines["--crop_size=112 --final_pool_padding=SAME --data_dir=/d"] == "OK"
   assert "--train_frames=8 is too short for --model=i3d_flow" in lines[
       "--model=i3d_flow --train_frames=8 --data_dir=/d"]
   assert "--log_every must be a positive integer" in lines["--log_every=0"]
