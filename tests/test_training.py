@@ -75,19 +75,13 @@ def _config(model_dir, **overrides):
   return testing.toy_config(model_dir, **{"width_multiplier": 0.25, **overrides})
 
 
-def _train_only(shard_dir):
-  """The toy data without an evaluation set, for runs whose evaluation no test reads (the final
-  evaluation costs seconds per video here)."""
-  data = testing.toy_data_source(shard_dir)
-  return experiment.DataSource(data.train_files, [], data.num_classes, data.class_names)
-
-
 @pytest.fixture(scope="module")
 def two_step_run(shard_dir, tmp_path_factory):
   """The model_dir of a finished two-step toy run: resumed by one test (on a copy), the --init of
   another."""
   model_dir = str(tmp_path_factory.mktemp("two_step") / "run")
-  status, _, trainer = experiment.run(_config(model_dir, train_steps=2), _train_only(shard_dir))
+  status, _, trainer = experiment.run(_config(model_dir, train_steps=2),
+                                      testing.toy_data_source(shard_dir, with_eval=False))
   assert status == "done" and int(trainer.step.numpy()) == 2
   return model_dir
 
@@ -133,7 +127,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(shard_dir, 
 
 
 def test_fixed_finetuning_trains_only_the_logits(shard_dir, two_step_run, tmp_path):
-  data = _train_only(shard_dir)
+  data = testing.toy_data_source(shard_dir, with_eval=False)
   source_dir = two_step_run
   config = _config(str(tmp_path / "fixed"), train_steps=2, init=source_dir,
                    finetune_mode="fixed")

@@ -37,19 +37,13 @@ def _config(model_dir, **overrides):
   return testing.toy_config(model_dir, **{"width_multiplier": 0.25, **overrides})
 
 
-def _train_only(shard_dir):
-  """The toy data without an evaluation set (evaluation is not what these tests are about)."""
-  data = testing.toy_data_source(shard_dir)
-  return experiment.DataSource(data.train_files, [], data.num_classes, data.class_names)
-
-
 @pytest.fixture(scope="module")
 def flow_run(shard_dir, tmp_path_factory):
   """A finished four-step quarter-width i3d_flow toy run (4 classes; ckpt-2, ckpt-4): copied to be
   changed."""
   model_dir = str(tmp_path_factory.mktemp("flow_run") / "run")
   experiment.run(_config(model_dir, train_steps=4, checkpoint_every=2),
-                 _train_only(shard_dir))
+                 testing.toy_data_source(shard_dir, with_eval=False))
   return model_dir
 
 
@@ -64,7 +58,7 @@ def _truncate(path, keep=0.5):
 
 def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(
     shard_dir, flow_run, tmp_path, caplog):
-  data = _train_only(shard_dir)
+  data = testing.toy_data_source(shard_dir, with_eval=False)
   model_dir = str(tmp_path / "run")
   shutil.copytree(flow_run, model_dir)
   _truncate(os.path.join(model_dir, "ckpt-4.data-00000-of-00001"))  # a copy cut short
@@ -111,7 +105,8 @@ def test_a_model_dir_that_is_a_file_is_refused_naming_it(shard_dir, tmp_path):
   checkpoint_file = tmp_path / "ckpt-4.index"
   checkpoint_file.write_bytes(b"x")
   with pytest.raises(experiment.ModelDirMismatchError) as error:
-    experiment.run(_config(str(checkpoint_file)), _train_only(shard_dir))
+    experiment.run(_config(str(checkpoint_file)),
+                   testing.toy_data_source(shard_dir, with_eval=False))
   assert str(error.value).startswith(f"--model_dir={checkpoint_file} is a file, not a folder: ")
   assert f"use --init={checkpoint_file}" in str(error.value)
   assert checkpoint_file.read_bytes() == b"x"
@@ -126,7 +121,7 @@ _HOLD_LOCK = ("import sys, time; from i3d_tf.training import run_lock; "
 
 def test_second_run_on_a_model_dir_is_refused_until_the_holder_dies(shard_dir, flow_run,
                                                                     tmp_path):
-  data = _train_only(shard_dir)
+  data = testing.toy_data_source(shard_dir, with_eval=False)
   model_dir = str(tmp_path / "run")
   shutil.copytree(flow_run, model_dir)
   holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, model_dir], cwd=REPO_ROOT,
@@ -186,7 +181,7 @@ def test_leftovers_are_removed_by_the_task_that_owns_them(tmp_path):
 
 def test_init_from_another_stream_is_an_error_unless_partial_init_is_allowed(
     shard_dir, flow_run, tmp_path, caplog):
-  data = _train_only(shard_dir)
+  data = testing.toy_data_source(shard_dir, with_eval=False)
   config = _config(str(tmp_path / "rgb"), model="i3d_rgb", init=flow_run,
                               train_steps=1)
   with pytest.raises(init_lib.StreamMismatchError) as error:
@@ -237,7 +232,7 @@ def test_flow_model_on_a_set_built_without_flow_warns(shard_dir, flow_run, tmp_p
   copy = tmp_path / "set"
   shutil.copytree(shard_dir, copy)
   (copy / "metadata.json").write_text(json.dumps({"flow_method": "none"}))
-  data = _train_only(str(copy))
+  data = testing.toy_data_source(str(copy), with_eval=False)
   model_dir = str(tmp_path / "run")
   shutil.copytree(flow_run, model_dir)  # already at its last step: nothing trains
   messages = []

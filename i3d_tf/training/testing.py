@@ -130,14 +130,16 @@ def parse_toy_example(serialized):
 
 
 def toy_data_source(shard_dir, num_videos=16, num_frames=(6, 14), size=36, num_classes=4,
-                    seed=0):
-  """Writes (once) toy shards into shard_dir and returns an experiment.DataSource over them."""
+                    seed=0, with_eval=True):
+  """Writes (once) toy shards into shard_dir and returns an experiment.DataSource over them;
+  `with_eval=False` leaves out the evaluation set (the final evaluation costs seconds per video)."""
   files = sorted(tf.io.gfile.glob(f"{shard_dir}/toy.tfrecord-*"))
   if not files:
     examples = moving_square_examples(num_videos, num_frames, size, num_classes, seed)
     files = write_shards(examples, shard_dir, num_shards=2)
   # Read with the records contract's parser and decoders, as real shards are.
-  return experiment.DataSource(files, files, num_classes, [f"class_{i}" for i in range(num_classes)])
+  return experiment.DataSource(files, files if with_eval else [], num_classes,
+                               [f"class_{i}" for i in range(num_classes)])
 
 
 def toy_config(model_dir, **overrides):
