@@ -48,15 +48,14 @@ def test_new_sets_default_to_tvl1_tf_and_built_sets_keep_theirs(tmp_path, monkey
     _write_video(manual / label / f"clip{i}.avi", shift=1 + i)
   data_dir = tmp_path / "tfds"
 
-  # A new set, no method given: flow.DEFAULT_METHOD computes its flow (stubbed here: compiling
-  # tvl1_tf costs ~20 s; tests/test_device_flow_build.py builds with it), recorded in
-  # metadata.json and in each example.
+  # A new set, no method given: flow.DEFAULT_METHOD computes its flow (the real one, watched for
+  # the method asked), recorded in metadata.json and in each example.
   assert flow_lib.DEFAULT_METHOD == "tvl1_tf"
   compute_flow, methods = flow_lib.compute_flow, []
 
-  def recording_flow(frames, method):  # [T, H, W, 3] -> [T, H, W, 2] zeros
+  def recording_flow(frames, method, *args, **kwargs):  # [T, H, W, 3] -> [T, H, W, 2]
     methods.append(method)
-    return np.zeros(frames.shape[:3] + (2,), np.float32)
+    return compute_flow(frames, method, *args, **kwargs)
 
   monkeypatch.setattr(flow_lib, "compute_flow", recording_flow)
   new, result = _build("i3d_video_folder/fresh", data_dir, manual, shorter_side=32)
